@@ -1,0 +1,364 @@
+// Package embedded is the zero-setup vector store: a chromem-go persistent
+// database in a local folder (github.com/philippgille/chromem-go).
+//
+// URL: embedded:///abs/path?collection=chunks (or embedded:relative/path).
+//
+// What chromem-go does to vectors: it supports cosine similarity only and
+// L2-normalises every vector on insert unless its norm is already within
+// 1e-6 of 1. The store reports this as settings normalize=l2-on-insert and
+// metric=cosine. chromem-go keeps a whole collection in memory (its design);
+// Scan walks it in 64 partitions so that a scan holds 1/64 of the result
+// slices at a time.
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/philippgille/chromem-go"
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/verifier"
+)
+
+func init() { adapters.RegisterVector("embedded", Open) }
+
+var _ adapters.VectorStore = (*Store)(nil)
+var _ adapters.BucketScanner = (*Store)(nil)
+
+// Metadata keys ragparity stores in chromem documents and collections.
+const (
+	keyPart    = "_rp_part"
+	keyPayload = "_rp_payload"
+	keyKind    = "_rp_kind"
+	layoutV1   = "v1"
+	parts      = 64
+)
+
+// Store is one collection of an embedded database.
+type Store struct {
+	path, collection string
+	text             bool
+	db               *chromem.DB
+}
+
+var (
+	dbMu sync.Mutex
+	dbs  = map[string]*chromem.DB{}
+)
+
+// openDB returns the process-wide handle of a database folder (chromem-go
+// loads a folder into memory; two handles would diverge).
+func openDB(path string) (*chromem.DB, error) {
+	dbMu.Lock()
+	defer dbMu.Unlock()
+	if db, ok := dbs[path]; ok {
+		return db, nil
+	}
+	db, err := chromem.NewPersistentDB(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
+	}
+	dbs[path] = db
+	return db, nil
+}
+
+// Forget drops the process-wide handle of a folder, so the next Open reads
+// it from disk again (tests that change files underneath use it).
+func Forget(path string) {
+	dbMu.Lock()
+	defer dbMu.Unlock()
+	delete(dbs, filepath.Clean(path))
+}
+
+// Open opens embedded:///path?collection=name.
+func Open(_ context.Context, u *url.URL) (adapters.VectorStore, error) {
+	p := u.Path
+	if u.Opaque != "" {
+		p = u.Opaque
+	}
+	if u.Host != "" {
+		return nil, fmt.Errorf("embedded: URL %q: use embedded:///absolute/path or embedded:relative/path (no host)", u.String())
+	}
+	if p == "" {
+		return nil, fmt.Errorf("embedded: URL %q: missing folder path", u.String())
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "collection" && k != "text" {
+			return nil, fmt.Errorf("embedded: URL %q: unknown parameter %q (known: collection, text)", u.String(), k)
+		}
+	}
+	s := &Store{path: filepath.Clean(p), collection: q.Get("collection"), text: true}
+	if s.collection == "" {
+		s.collection = "chunks"
+	}
+	if t := q.Get("text"); t != "" {
+		b, err := strconv.ParseBool(t)
+		if err != nil {
+			return nil, fmt.Errorf("embedded: URL parameter text=%q: want true or false", t)
+		}
+		s.text = b
+	}
+	db, err := openDB(s.path)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return s, nil
+}
+
+func (s *Store) coll() (*chromem.Collection, error) {
+	c := s.db.GetCollection(s.collection, nil)
+	if c == nil {
+		return nil, fmt.Errorf("embedded: collection %q in %s: %w", s.collection, s.path, adapters.ErrNotFound)
+	}
+	return c, nil
+}
+
+// sidecar is what ragparity records about a collection beside chromem-go's
+// folder (chromem-go does not expose collection metadata).
+type sidecar struct {
+	Layout string `json:"layout"`
+	Dim    int    `json:"dim"`
+	Metric string `json:"metric"`
+}
+
+func (s *Store) sidecarPath() string {
+	return filepath.Join(s.path, "ragparity-"+url.PathEscape(s.collection)+".json")
+}
+
+func (s *Store) meta(_ *chromem.Collection) (dim int, err error) {
+	b, err := os.ReadFile(s.sidecarPath())
+	if err != nil {
+		return 0, fmt.Errorf("embedded: collection %q in %s was not created by ragparity (%w)", s.collection, s.path, err)
+	}
+	var sc sidecar
+	if err := json.Unmarshal(b, &sc); err != nil || sc.Layout != layoutV1 || sc.Dim <= 0 {
+		return 0, fmt.Errorf("embedded: %s: corrupt collection metadata", s.sidecarPath())
+	}
+	return sc.Dim, nil
+}
+
+// Settings reports dimension, metric and the insert normalisation.
+func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
+	st := adapters.NewSettings()
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	c, err := s.coll()
+	if err != nil {
+		return st, err
+	}
+	dim, err := s.meta(c)
+	if err != nil {
+		return st, err
+	}
+	st.Hashed["vector.dim"] = dim
+	st.Hashed["vector.metric"] = "cosine"
+	st.Hashed["normalize"] = "l2-on-insert"
+	st.Hashed["index.type"] = "exact"
+	st.Hashed["quantization"] = "none"
+	st.Info["engine"] = "chromem-go"
+	st.Info["points_count"] = c.Count()
+	return st, nil
+}
+
+// Scan reads every point.
+func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
+	all := make([]int, parts)
+	for i := range all {
+		all[i] = i
+	}
+	return s.scanParts(ctx, all, nil, fn)
+}
+
+// ScanBuckets reads only the partitions that hold the wanted buckets and
+// skips the other buckets' points.
+func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *adapters.Point) error) error {
+	want := map[int]bool{}
+	ps := map[int]bool{}
+	for _, b := range f.Keep {
+		want[b] = true
+		ps[b*parts/f.Buckets] = true
+	}
+	if f.Buckets < parts {
+		return s.Scan(ctx, func(p *adapters.Point) error {
+			if want[verifier.BucketOf(p.ID.S, f.Buckets)] {
+				return fn(p)
+			}
+			return nil
+		})
+	}
+	list := make([]int, 0, len(ps))
+	for p := range ps {
+		list = append(list, p)
+	}
+	sort.Ints(list)
+	return s.scanParts(ctx, list, func(id string) bool { return want[verifier.BucketOf(id, f.Buckets)] }, fn)
+}
+
+func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) bool, fn func(p *adapters.Point) error) error {
+	c, err := s.coll()
+	if err != nil {
+		return err
+	}
+	dim, err := s.meta(c)
+	if err != nil {
+		return err
+	}
+	n := c.Count()
+	if n == 0 {
+		return nil
+	}
+	q := make([]float32, dim)
+	q[0] = 1
+	var p adapters.Point
+	p.Vectors = make([]adapters.NamedVector, 1)
+	for _, part := range list {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("embedded: scan %s: %w", s.collection, err)
+		}
+		res, err := c.QueryEmbedding(ctx, q, n, map[string]string{keyPart: strconv.Itoa(part)}, nil)
+		if err != nil {
+			return fmt.Errorf("embedded: scan %s: %w", s.collection, err)
+		}
+		for i := range res {
+			r := &res[i]
+			if keep != nil && !keep(r.ID) {
+				continue
+			}
+			if i%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("embedded: scan %s: %w", s.collection, err)
+				}
+			}
+			p.ID = adapters.ID{Kind: kindOf(r.Metadata[keyKind]), S: r.ID}
+			p.Vectors[0] = adapters.NamedVector{Values: r.Embedding}
+			p.Payload = nil
+			if pl, ok := r.Metadata[keyPayload]; ok {
+				p.Payload = []byte(pl)
+			}
+			p.Text, p.HasText = r.Content, s.text
+			if !s.text {
+				p.Text = ""
+			}
+			if err := fn(&p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func kindOf(s string) adapters.IDKind {
+	switch s {
+	case "i":
+		return adapters.IDInt
+	case "u":
+		return adapters.IDUUID
+	}
+	return adapters.IDString
+}
+
+func kindCode(k adapters.IDKind) string {
+	switch k {
+	case adapters.IDInt:
+		return "i"
+	case adapters.IDUUID:
+		return "u"
+	}
+	return "s"
+}
+
+// Create creates the collection. Only the unnamed vector and the cosine
+// metric are supported by chromem-go.
+func (s *Store) Create(_ context.Context, spec adapters.CollectionSpec) error {
+	if s.db.GetCollection(s.collection, nil) != nil {
+		return fmt.Errorf("embedded: collection %q: %w", s.collection, adapters.ErrExists)
+	}
+	if len(spec.Vectors) != 1 || spec.Vectors[""] <= 0 {
+		return errors.New("embedded: chromem-go supports exactly one unnamed vector per collection")
+	}
+	if spec.Metric != "" && spec.Metric != "cosine" {
+		return fmt.Errorf("embedded: chromem-go supports the cosine metric only, not %q", spec.Metric)
+	}
+	sc, _ := json.Marshal(sidecar{Layout: layoutV1, Dim: spec.Vectors[""], Metric: "cosine"})
+	tmp := s.sidecarPath() + ".tmp"
+	if err := os.WriteFile(tmp, sc, 0o600); err != nil {
+		return fmt.Errorf("embedded: create %q: %w", s.collection, err)
+	}
+	if err := os.Rename(tmp, s.sidecarPath()); err != nil {
+		return fmt.Errorf("embedded: create %q: %w", s.collection, err)
+	}
+	if _, err := s.db.CreateCollection(s.collection, nil, noEmbed); err != nil {
+		return fmt.Errorf("embedded: create %q: %w", s.collection, err)
+	}
+	return nil
+}
+
+func noEmbed(context.Context, string) ([]float32, error) {
+	return nil, errors.New("embedded: documents must carry their embeddings")
+}
+
+// Upsert adds or replaces points.
+func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
+	c, err := s.coll()
+	if err != nil {
+		return err
+	}
+	dim, err := s.meta(c)
+	if err != nil {
+		return err
+	}
+	docs := make([]chromem.Document, len(pts))
+	for i := range pts {
+		p := &pts[i]
+		if len(p.Vectors) != 1 || p.Vectors[0].Name != "" {
+			return fmt.Errorf("embedded: point %s: exactly one unnamed vector required", p.ID.S)
+		}
+		if len(p.Vectors[0].Values) != dim {
+			return fmt.Errorf("embedded: point %s: vector has %d dimensions, collection %d", p.ID.S, len(p.Vectors[0].Values), dim)
+		}
+		md := map[string]string{
+			keyPart: strconv.Itoa(verifier.BucketOf(p.ID.S, parts)),
+			keyKind: kindCode(p.ID.Kind),
+		}
+		if len(p.Payload) > 0 {
+			if !json.Valid(p.Payload) {
+				return fmt.Errorf("embedded: point %s: payload is not valid JSON", p.ID.S)
+			}
+			md[keyPayload] = string(p.Payload)
+		}
+		docs[i] = chromem.Document{ID: p.ID.S, Metadata: md, Embedding: append([]float32(nil), p.Vectors[0].Values...), Content: p.Text}
+	}
+	if err := c.AddDocuments(ctx, docs, 4); err != nil {
+		return fmt.Errorf("embedded: upsert into %q: %w", s.collection, err)
+	}
+	return nil
+}
+
+// Drop deletes the collection.
+func (s *Store) Drop(_ context.Context) error {
+	if err := s.db.DeleteCollection(s.collection); err != nil {
+		return fmt.Errorf("embedded: drop %q: %w", s.collection, err)
+	}
+	if err := os.Remove(s.sidecarPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("embedded: drop %q: %w", s.collection, err)
+	}
+	return nil
+}
+
+// Close is a no-op: the database handle is shared by the process.
+func (s *Store) Close() error { return nil }
+
+// Path returns the folder and Collection the collection name.
+func (s *Store) Path() string       { return s.path }
+func (s *Store) Collection() string { return s.collection }

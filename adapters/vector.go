@@ -1,0 +1,202 @@
+// Package adapters defines the small interfaces ragparity uses to read (and,
+// for replication, write) a region's vector store and blob bucket, and a
+// registry that opens the right backend from a URL scheme.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrNotFound is wrapped by every backend when a table, collection, bucket
+// or object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// IDKind says how an id was typed in its store. The canonical string form
+// alone takes part in hashing (see README "Hash format").
+type IDKind uint8
+
+const (
+	IDString IDKind = iota
+	IDInt
+	IDUUID
+)
+
+// ID is a point id in canonical string form: integers in decimal, UUIDs in
+// lower-case hyphenated form, text as stored.
+type ID struct {
+	Kind IDKind
+	S    string
+}
+
+func (id ID) String() string { return id.S }
+
+// NamedVector is one vector of a point. The unnamed (default) vector has
+// Name "".
+type NamedVector struct {
+	Name   string
+	Values []float32
+}
+
+// Point is one stored point as a reader returns it.
+type Point struct {
+	ID ID
+	// Vectors sorted by Name (readers must return them sorted).
+	Vectors []NamedVector
+	// Payload is the point's payload as JSON (any key order or spacing),
+	// nil when the store has no payload for it. The text field, when the
+	// region names one, is NOT part of Payload.
+	Payload []byte
+	// Text is the chunk text; HasText is false when the region has no text
+	// field configured or the point has none.
+	Text    string
+	HasText bool
+}
+
+// Settings is what a store says about a collection. Hashed settings change
+// what retrieval returns and go into the settings digest; Info settings
+// (on_disk, shard counts, engine) are reported but never hashed.
+type Settings struct {
+	Hashed map[string]any
+	Info   map[string]any
+}
+
+// NewSettings returns empty, non-nil Settings.
+func NewSettings() Settings {
+	return Settings{Hashed: map[string]any{}, Info: map[string]any{}}
+}
+
+// VectorReader reads one collection (table) of a vector store.
+//
+// Every call takes ctx first and must return promptly with ctx.Err()
+// (wrapped) once ctx is done. A missing table or collection returns an error
+// wrapping ErrNotFound.
+type VectorReader interface {
+	// Settings reports the collection's settings as the store declares them
+	// (dimension, metric, ANN parameters, quantization, ...).
+	Settings(ctx context.Context) (Settings, error)
+	// Scan calls fn once for every point, in any order, streaming: it never
+	// holds the whole collection in memory. fn may keep nothing of p after it
+	// returns (the reader may reuse buffers). A non-nil error from fn stops
+	// the scan and is returned.
+	Scan(ctx context.Context, fn func(p *Point) error) error
+	// Close releases connections.
+	Close() error
+}
+
+// BucketFilter selects points by their Merkle bucket (see verifier). It is
+// passed to readers that can filter server-side.
+type BucketFilter struct {
+	// Buckets is the number of buckets (a power of two).
+	Buckets int
+	// Keep lists the bucket numbers wanted, sorted ascending.
+	Keep []int
+}
+
+// BucketScanner is an optional ability: a reader that can push a bucket
+// filter down to the store reads only the points of those buckets. The
+// bucket of a point is defined by verifier.BucketOf on its canonical id.
+type BucketScanner interface {
+	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *Point) error) error
+}
+
+// CollectionSpec describes a collection to create.
+type CollectionSpec struct {
+	// Vectors maps vector name ("" for the unnamed vector) to dimension.
+	Vectors map[string]int
+	// Metric is one of "cosine", "l2", "dot", "l1".
+	Metric string
+	// HNSW parameters; zero means the store's default.
+	HNSWM              int
+	HNSWEfConstruction int
+	// IDKind is the id type the collection uses.
+	IDKind IDKind
+}
+
+// VectorWriter writes points; it is used only by replicate/ and by tests
+// that load fixtures.
+type VectorWriter interface {
+	// Create creates the collection (replacing nothing: an existing
+	// collection is an error wrapping ErrExists).
+	Create(ctx context.Context, spec CollectionSpec) error
+	// Upsert writes points (insert or replace by id).
+	Upsert(ctx context.Context, pts []Point) error
+	// Drop removes the collection; a missing one is not an error.
+	Drop(ctx context.Context) error
+}
+
+// ErrExists is wrapped when creating something that already exists.
+var ErrExists = errors.New("already exists")
+
+// VectorStore is a reader that can also write.
+type VectorStore interface {
+	VectorReader
+	VectorWriter
+}
+
+// Opener opens a vector store from a parsed URL.
+type Opener func(ctx context.Context, u *url.URL) (VectorStore, error)
+
+var (
+	regMu   sync.RWMutex
+	openers = map[string]Opener{}
+)
+
+// RegisterVector registers an opener for a URL scheme. Backends call it from
+// init().
+func RegisterVector(scheme string, o Opener) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	openers[scheme] = o
+}
+
+// VectorSchemes lists registered schemes, sorted.
+func VectorSchemes() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s := make([]string, 0, len(openers))
+	for k := range openers {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// OpenVector opens the store a URL names.
+func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("vector store URL: %w", RedactErr(err))
+	}
+	regMu.RLock()
+	o, ok := openers[strings.ToLower(u.Scheme)]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("vector store URL %q: unknown scheme %q (known: %s)", Redact(raw), u.Scheme, strings.Join(VectorSchemes(), ", "))
+	}
+	return o(ctx, u)
+}
+
+// Redact removes a password from a URL for messages.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	return u.Redacted()
+}
+
+// RedactErr strips the URL text from a *url.Error, which would otherwise echo
+// a password.
+func RedactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,272 @@
+// Package verifier computes INDEX_HASH, content roots and their diffs from
+// what adapters read (definitions: README "Hash format").
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ragparity/ragparity/adapters"
+)
+
+// Defaults of the hash format.
+const (
+	DefaultBuckets   = 4096
+	DefaultTolerance = 1e-6
+)
+
+// Options control one scan.
+type Options struct {
+	// Buckets is the number of Merkle buckets (power of two; default 4096).
+	Buckets int
+	// Tolerance is the grid of the tolerant digest (default 1e-6).
+	Tolerance float64
+	// Shard restricts the scan to one shard's buckets.
+	Shard Shard
+	// Declared settings from config, merged into the store's.
+	Declared map[string]any
+	// Spill, when non-nil, receives every point's digests (for Diff).
+	Spill *Spill
+	// Progress, when set, is called about twice a second with the number of
+	// points hashed so far.
+	Progress func(points int64)
+	// Workers hashing in parallel (default GOMAXPROCS).
+	Workers int
+}
+
+func (o *Options) norm() error {
+	if o.Buckets == 0 {
+		o.Buckets = DefaultBuckets
+	}
+	if !ValidBuckets(o.Buckets) {
+		return fmt.Errorf("buckets: %d is not a power of two in [2, 65536]", o.Buckets)
+	}
+	if o.Tolerance == 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	if o.Tolerance < 0 {
+		return fmt.Errorf("tolerance: %g must be positive", o.Tolerance)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	return nil
+}
+
+// Scan is the result of hashing one region (or one shard of it).
+type Scan struct {
+	Settings       adapters.Settings
+	SettingsDigest Digest
+	Points         int64
+	Buckets        int
+	Shard          Shard
+	// Leaves and LeavesTolerant have Buckets entries; outside the shard's
+	// range they are zero.
+	Leaves, LeavesTolerant []Leaf
+	Elapsed                time.Duration
+}
+
+// ContentRoot is the Merkle root over the exact leaves.
+func (s *Scan) ContentRoot() Digest { return Root(s.Leaves) }
+
+// ContentRootTolerant is the root over the tolerant leaves.
+func (s *Scan) ContentRootTolerant() Digest { return Root(s.LeavesTolerant) }
+
+// IndexHash is INDEX_HASH (meaningful only for a whole, unsharded scan).
+func (s *Scan) IndexHash() Digest { return IndexHash(s.SettingsDigest, s.ContentRoot()) }
+
+type batch struct {
+	pts []adapters.Point
+	n   int
+}
+
+const batchSize = 64
+
+// HashStore reads settings and every point of r and computes the scan.
+func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, error) {
+	if err := o.norm(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	st, err := r.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err = MergeSettings(st, o.Declared)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := SettingsDigest(st.Hashed)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scan{Settings: st, SettingsDigest: sd, Buckets: o.Buckets, Shard: o.Shard,
+		Leaves: make([]Leaf, o.Buckets), LeavesTolerant: make([]Leaf, o.Buckets)}
+	lo, hi := o.Shard.Range(o.Buckets)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	free := make(chan *batch, o.Workers*4)
+	work := make(chan *batch, o.Workers*4)
+	for i := 0; i < cap(free); i++ {
+		free <- &batch{pts: make([]adapters.Point, batchSize)}
+	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	type part struct{ exact, tol []Leaf }
+	parts := make([]part, o.Workers)
+	var workErr error
+	var errOnce sync.Once
+	fail := func(err error) {
+		errOnce.Do(func() { workErr = err; cancel(err) })
+	}
+	for w := 0; w < o.Workers; w++ {
+		parts[w] = part{make([]Leaf, o.Buckets), make([]Leaf, o.Buckets)}
+		wg.Add(1)
+		go func(p part) {
+			defer wg.Done()
+			var h hasher
+			var rec []byte
+			for b := range work {
+				for i := 0; i < b.n; i++ {
+					pt := &b.pts[i]
+					bk := BucketOf(pt.ID.S, o.Buckets)
+					if bk < lo || bk >= hi {
+						continue
+					}
+					d, err := h.Digests(pt, o.Tolerance)
+					if err != nil {
+						fail(err)
+						break
+					}
+					p.exact[bk].Add(PointDigest(pt.ID.S, &d, false))
+					p.tol[bk].Add(PointDigest(pt.ID.S, &d, true))
+					if o.Spill != nil {
+						rec, err = o.Spill.write(rec, bk, pt.ID, &d)
+						if err != nil {
+							fail(err)
+							break
+						}
+					}
+				}
+				done.Add(int64(b.n))
+				free <- b
+			}
+		}(parts[w])
+	}
+	stopProgress := make(chan struct{})
+	var progWG sync.WaitGroup
+	if o.Progress != nil {
+		progWG.Add(1)
+		go func() {
+			defer progWG.Done()
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					o.Progress(done.Load())
+				case <-stopProgress:
+					return
+				}
+			}
+		}()
+	}
+
+	var cur *batch
+	emit := func(p *adapters.Point) error {
+		if cur == nil {
+			select {
+			case cur = <-free:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			cur.n = 0
+		}
+		copyPoint(&cur.pts[cur.n], p)
+		cur.n++
+		if cur.n == batchSize {
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			cur = nil
+		}
+		return nil
+	}
+	var scanErr error
+	if bs, ok := r.(adapters.BucketScanner); ok && o.Shard.N > 1 {
+		keep := make([]int, 0, hi-lo)
+		for b := lo; b < hi; b++ {
+			keep = append(keep, b)
+		}
+		scanErr = bs.ScanBuckets(ctx, adapters.BucketFilter{Buckets: o.Buckets, Keep: keep}, emit)
+	} else {
+		scanErr = r.Scan(ctx, emit)
+	}
+	if scanErr == nil && cur != nil && cur.n > 0 {
+		work <- cur
+	}
+	close(work)
+	wg.Wait()
+	close(stopProgress)
+	progWG.Wait()
+	if workErr != nil {
+		return nil, workErr
+	}
+	if scanErr != nil {
+		return nil, scanErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		for b := lo; b < hi; b++ {
+			s.Leaves[b].Merge(p.exact[b])
+			s.LeavesTolerant[b].Merge(p.tol[b])
+		}
+	}
+	for b := lo; b < hi; b++ {
+		s.Points += int64(s.Leaves[b].Count)
+	}
+	if o.Progress != nil {
+		o.Progress(done.Load())
+	}
+	if o.Spill != nil {
+		if err := o.Spill.flush(); err != nil {
+			return nil, err
+		}
+	}
+	s.Elapsed = time.Since(start)
+	return s, nil
+}
+
+// copyPoint deep-copies src into dst, reusing dst's buffers.
+func copyPoint(dst, src *adapters.Point) {
+	dst.ID = src.ID
+	if cap(dst.Vectors) < len(src.Vectors) {
+		dst.Vectors = make([]adapters.NamedVector, len(src.Vectors))
+	}
+	dst.Vectors = dst.Vectors[:len(src.Vectors)]
+	for i := range src.Vectors {
+		dst.Vectors[i].Name = src.Vectors[i].Name
+		dst.Vectors[i].Values = append(dst.Vectors[i].Values[:0], src.Vectors[i].Values...)
+	}
+	if src.Payload == nil {
+		dst.Payload = nil
+	} else {
+		dst.Payload = append(dst.Payload[:0], src.Payload...)
+	}
+	dst.Text = src.Text
+	dst.HasText = src.HasText
+}
+
+// ErrTimeout is wrapped when a region does not answer in time.
+var ErrTimeout = errors.New("timed out")
