@@ -1,0 +1,221 @@
+package pgvector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ragparity/ragparity/adapters"
+)
+
+// column is what the catalog says of one column.
+type column struct {
+	name, typ string // typ: pg_type.typname (int8, text, uuid, vector, ...)
+	typmod    int
+}
+
+type tableInfo struct {
+	oid                         uint32
+	id, vec, payload, text      column
+	indexes                     []vecIndex
+	extVersion                  string
+}
+
+type vecIndex struct {
+	name, method, opclass string
+	options               map[string]string
+}
+
+// metricOf maps a pgvector operator class to a canonical metric name.
+func metricOf(opclass string) string {
+	_, after, ok := strings.Cut(opclass, "_")
+	if !ok {
+		return opclass
+	}
+	switch strings.TrimSuffix(after, "_ops") {
+	case "l2":
+		return "l2"
+	case "ip":
+		return "dot"
+	case "cosine":
+		return "cosine"
+	case "l1":
+		return "l1"
+	case "hamming":
+		return "hamming"
+	case "jaccard":
+		return "jaccard"
+	}
+	return opclass
+}
+
+// defaults pgvector applies when an index has no reloption.
+var indexDefaults = map[string]map[string]string{
+	"hnsw":    {"m": "16", "ef_construction": "64"},
+	"ivfflat": {"lists": "100"},
+}
+
+func (s *Store) inspect(ctx context.Context) (*tableInfo, error) {
+	ti := &tableInfo{}
+	err := s.pool.QueryRow(ctx, `SELECT extversion FROM pg_extension WHERE extname = 'vector'`).Scan(&ti.extVersion)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("pgvector: %s: the vector extension is not installed in this database (CREATE EXTENSION vector)", s.where)
+	}
+	if err != nil {
+		return nil, s.wrap("inspect", err)
+	}
+	var oid *uint32
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1)::oid`, s.qualified()).Scan(&oid); err != nil {
+		return nil, s.wrap("inspect", err)
+	}
+	if oid == nil {
+		return nil, fmt.Errorf("pgvector: table %s: %w", s.name(), adapters.ErrNotFound)
+	}
+	ti.oid = *oid
+	rows, err := s.pool.Query(ctx, `SELECT a.attname, t.typname, a.atttypmod FROM pg_attribute a
+		JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`, ti.oid)
+	if err != nil {
+		return nil, s.wrap("inspect", err)
+	}
+	cols := map[string]column{}
+	for rows.Next() {
+		var c column
+		var mod int32
+		if err := rows.Scan(&c.name, &c.typ, &mod); err != nil {
+			return nil, s.wrap("inspect", err)
+		}
+		c.typmod = int(mod)
+		cols[c.name] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("inspect", err)
+	}
+	need := func(role, name string, types ...string) (column, error) {
+		c, ok := cols[name]
+		if !ok {
+			return c, fmt.Errorf("pgvector: table %s has no %s column %q", s.name(), role, name)
+		}
+		for _, t := range types {
+			if c.typ == t {
+				return c, nil
+			}
+		}
+		return c, fmt.Errorf("pgvector: table %s: %s column %q has type %s, want one of %s", s.name(), role, name, c.typ, strings.Join(types, ", "))
+	}
+	if ti.id, err = need("id", s.idCol, "int2", "int4", "int8", "text", "varchar", "uuid"); err != nil {
+		return nil, err
+	}
+	if ti.vec, err = need("vector", s.vecCol, "vector", "halfvec"); err != nil {
+		return nil, err
+	}
+	if s.payloadCol != "" {
+		if ti.payload, err = need("payload", s.payloadCol, "jsonb", "json"); err != nil {
+			return nil, err
+		}
+	}
+	if s.textCol != "" {
+		if ti.text, err = need("text", s.textCol, "text", "varchar"); err != nil {
+			return nil, err
+		}
+	}
+	rows, err = s.pool.Query(ctx, `SELECT i.relname, am.amname, opc.opcname, COALESCE(i.reloptions, '{}')
+		FROM pg_index x
+		JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_am am ON am.oid = i.relam
+		JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) ON true
+		JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+		JOIN pg_opclass opc ON opc.oid = x.indclass[k.ord - 1]
+		WHERE x.indrelid = $1 AND a.attname = $2 AND am.amname IN ('hnsw', 'ivfflat')
+		ORDER BY i.relname`, ti.oid, s.vecCol)
+	if err != nil {
+		return nil, s.wrap("inspect", err)
+	}
+	for rows.Next() {
+		var ix vecIndex
+		var opts []string
+		if err := rows.Scan(&ix.name, &ix.method, &ix.opclass, &opts); err != nil {
+			return nil, s.wrap("inspect", err)
+		}
+		ix.options = map[string]string{}
+		for k, v := range indexDefaults[ix.method] {
+			ix.options[k] = v
+		}
+		for _, o := range opts {
+			if k, v, ok := strings.Cut(o, "="); ok {
+				ix.options[k] = v
+			}
+		}
+		ti.indexes = append(ti.indexes, ix)
+	}
+	return ti, rows.Err()
+}
+
+func optValue(v string) any {
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return v
+}
+
+// Settings reads dimension, metric and index parameters from the catalog.
+func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
+	st := adapters.NewSettings()
+	ti, err := s.inspect(ctx)
+	if err != nil {
+		return st, err
+	}
+	if ti.vec.typmod > 0 {
+		st.Hashed["vector.dim"] = ti.vec.typmod
+	} else {
+		st.Hashed["vector.dim"] = "unconstrained"
+	}
+	st.Hashed["vector.type"] = ti.vec.typ
+	st.Hashed["normalize"] = "none"
+	switch ti.vec.typ {
+	case "halfvec":
+		st.Hashed["quantization"] = "halfvec"
+	default:
+		st.Hashed["quantization"] = "none"
+	}
+	st.Info["engine"] = "pgvector " + ti.extVersion
+	st.Info["id.type"] = ti.id.typ
+	switch len(ti.indexes) {
+	case 0:
+		st.Hashed["index.type"] = "none"
+		st.Info["index.warning"] = fmt.Sprintf("no HNSW or IVFFlat index on column %s: the metric cannot be read from the catalog (declare vector.metric in settings)", s.vecCol)
+	case 1:
+		ix := ti.indexes[0]
+		st.Hashed["vector.metric"] = metricOf(ix.opclass)
+		st.Hashed["index.type"] = ix.method
+		for k, v := range ix.options {
+			st.Hashed["index."+k] = optValue(v)
+		}
+		st.Info["index.name"] = ix.name
+		st.Info["index.opclass"] = ix.opclass
+	default:
+		st.Hashed["index.type"] = "multiple"
+		var descs, names []string
+		for _, ix := range ti.indexes {
+			keys := make([]string, 0, len(ix.options))
+			for k := range ix.options {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			parts := []string{ix.opclass}
+			for _, k := range keys {
+				parts = append(parts, k+"="+ix.options[k])
+			}
+			descs = append(descs, ix.method+"("+strings.Join(parts, ",")+")")
+			names = append(names, ix.name)
+		}
+		sort.Strings(descs)
+		st.Hashed["indexes"] = descs
+		st.Info["index.names"] = names
+		st.Info["index.warning"] = fmt.Sprintf("%d vector indexes on column %s (%s): the metric a query uses depends on its operator", len(names), s.vecCol, strings.Join(names, ", "))
+	}
+	return st, nil
+}

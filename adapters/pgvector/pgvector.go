@@ -1,0 +1,119 @@
+// Package pgvector reads and writes a PostgreSQL table with a pgvector
+// column, through pgx v5.
+//
+// URL: postgres://user@host:5432/db?sslmode=disable&table=chunks&id=id&vector=embedding&payload=metadata&text=content
+// (schema=NAME optional). table, id and vector are required; payload and
+// text are optional. Every other query parameter goes to the driver.
+package pgvector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+	"github.com/ragparity/ragparity/adapters"
+)
+
+func init() {
+	adapters.RegisterVector("postgres", Open)
+	adapters.RegisterVector("postgresql", Open)
+}
+
+var (
+	_ adapters.VectorStore   = (*Store)(nil)
+	_ adapters.BucketScanner = (*Store)(nil)
+)
+
+// ourParams are the URL parameters ragparity consumes; the rest go to pgx.
+var ourParams = []string{"table", "schema", "id", "vector", "payload", "text"}
+
+// Store is one table.
+type Store struct {
+	pool                                *pgxpool.Pool
+	schema, table                       string
+	idCol, vecCol, payloadCol, textCol string
+	where                               string // redacted URL for messages
+}
+
+// Open parses the URL and connects lazily (the pool dials on first use).
+func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
+	q := u.Query()
+	s := &Store{
+		schema: q.Get("schema"), table: q.Get("table"),
+		idCol: q.Get("id"), vecCol: q.Get("vector"), payloadCol: q.Get("payload"), textCol: q.Get("text"),
+	}
+	if s.idCol == "" {
+		s.idCol = "id"
+	}
+	if s.vecCol == "" {
+		s.vecCol = "embedding"
+	}
+	if s.table == "" {
+		return nil, fmt.Errorf("pgvector: URL %s: missing table=NAME parameter", u.Redacted())
+	}
+	for _, p := range ourParams {
+		q.Del(p)
+	}
+	cu := *u
+	cu.RawQuery = q.Encode()
+	s.where = cu.Redacted()
+	cfg, err := pgxpool.ParseConfig(cu.String())
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: URL %s: %w", s.where, adapters.RedactErr(err))
+	}
+	cfg.MaxConns = 4
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		// The vector type exists only once the extension is created; a
+		// missing extension is reported by Settings, not here.
+		if err := pgxvec.RegisterTypes(ctx, c); err != nil && !strings.Contains(err.Error(), "no rows") {
+			return err
+		}
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: %s: %w", s.where, adapters.RedactErr(err))
+	}
+	s.pool = pool
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { s.pool.Close(); return nil }
+
+// Pool exposes the connection pool (bench and tests use it).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// qualified returns the quoted table name.
+func (s *Store) qualified() string {
+	if s.schema != "" {
+		return pgx.Identifier{s.schema, s.table}.Sanitize()
+	}
+	return pgx.Identifier{s.table}.Sanitize()
+}
+
+func (s *Store) name() string {
+	if s.schema != "" {
+		return s.schema + "." + s.table
+	}
+	return s.table
+}
+
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") {
+		return fmt.Errorf("pgvector: %s %s: %w (%s)", op, s.name(), adapters.ErrNotFound, pe.Message)
+	}
+	return fmt.Errorf("pgvector: %s %s: %w", op, s.name(), adapters.RedactErr(err))
+}
+
+func q(ident string) string { return pgx.Identifier{ident}.Sanitize() }

@@ -1,0 +1,84 @@
+package pgvector_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/adaptertest"
+	_ "github.com/ragparity/ragparity/adapters/pgvector"
+)
+
+// PGURL is the database tests use: RAGPARITY_PG_URL or the local default.
+func PGURL() string {
+	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+func tableURL(base, table string) string {
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("table", table)
+	q.Set("id", "id")
+	q.Set("vector", "embedding")
+	q.Set("payload", "metadata")
+	q.Set("text", "content")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func open(t *testing.T, raw string) adapters.VectorStore {
+	t.Helper()
+	s, err := adapters.OpenVector(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("OpenVector: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// requirePG fails (never skips) with a message saying how to start the
+// database when it cannot be reached.
+func requirePG(t *testing.T) {
+	t.Helper()
+	s := open(t, tableURL(PGURL(), "ragparity_probe"))
+	if _, err := s.Settings(context.Background()); err != nil && !isNotFound(err) {
+		t.Fatalf("PostgreSQL with pgvector is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", adapters.Redact(PGURL()), err)
+	}
+}
+
+func isNotFound(err error) bool { return err != nil && errorsIs(err, adapters.ErrNotFound) }
+
+func uniqueTable() string { return fmt.Sprintf("rp_test_%08x", rand.Uint32()) }
+
+func harness(t *testing.T) adaptertest.Harness {
+	requirePG(t)
+	return adaptertest.Harness{
+		Name:   "pgvector",
+		Target: "PostgreSQL at " + adapters.Redact(PGURL()),
+		New: func(t *testing.T) adapters.VectorStore {
+			s := open(t, tableURL(PGURL(), uniqueTable()))
+			t.Cleanup(func() { s.Drop(context.Background()) })
+			return s
+		},
+		Missing: func(t *testing.T) adapters.VectorReader { return open(t, tableURL(PGURL(), "rp_does_not_exist")) },
+		IDKinds: []adapters.IDKind{adapters.IDInt, adapters.IDString, adapters.IDUUID},
+		Hang: func(t *testing.T) adapters.VectorReader {
+			table := uniqueTable()
+			s := open(t, tableURL(PGURL(), table))
+			t.Cleanup(func() { s.Drop(context.Background()) })
+			adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 3000, 9))
+			u, _ := url.Parse(PGURL())
+			u.Host = adaptertest.StallProxy(t, u.Host, 64<<10)
+			return open(t, tableURL(u.String(), table))
+		},
+	}
+}
+
+func TestConformance(t *testing.T) { adaptertest.Run(t, harness(t)) }
