@@ -19,10 +19,10 @@ type column struct {
 }
 
 type tableInfo struct {
-	oid                         uint32
-	id, vec, payload, text      column
-	indexes                     []vecIndex
-	extVersion                  string
+	oid                    uint32
+	id, vec, payload, text column
+	indexes                []vecIndex
+	extVersion             string
 }
 
 type vecIndex struct {

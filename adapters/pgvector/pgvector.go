@@ -35,10 +35,10 @@ var ourParams = []string{"table", "schema", "id", "vector", "payload", "text"}
 
 // Store is one table.
 type Store struct {
-	pool                                *pgxpool.Pool
-	schema, table                       string
+	pool                               *pgxpool.Pool
+	schema, table                      string
 	idCol, vecCol, payloadCol, textCol string
-	where                               string // redacted URL for messages
+	where                              string // redacted URL for messages
 }
 
 // Open parses the URL and connects lazily (the pool dials on first use).
