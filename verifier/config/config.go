@@ -1,0 +1,295 @@
+// Package config reads ragparity's YAML config: strict (an unknown key is
+// an error naming it and its line), ${ENV} expansion in string values, then
+// validation with errors naming the field and line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Config is a whole config file.
+type Config struct {
+	// Release names what is being verified (e.g. r2026-11-26).
+	Release string `yaml:"release"`
+	// Timeout bounds each region's scan (default 10m).
+	Timeout time.Duration `yaml:"timeout"`
+	// Hash holds hash-format parameters; every region must use the same.
+	Hash Hash `yaml:"hash"`
+	// Settings declares what a store cannot say (model tag, analyzer,
+	// chunker); they are hashed into every region's settings digest.
+	Settings map[string]any `yaml:"settings"`
+	Regions  []Region       `yaml:"regions"`
+
+	// File is the path the config was read from.
+	File string `yaml:"-"`
+	src  []byte
+}
+
+// Hash parameters.
+type Hash struct {
+	Buckets   int     `yaml:"buckets"`
+	Tolerance float64 `yaml:"tolerance"`
+}
+
+// Region is one region's stores.
+type Region struct {
+	Name    string `yaml:"name"`
+	Vectors string `yaml:"vectors"`
+	// Settings overrides or extends the top-level settings for this region.
+	Settings map[string]any `yaml:"settings"`
+}
+
+// Error is a config error naming the file, line and field.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": %s", e.Field)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Parse(path, b)
+}
+
+// Parse parses and validates config text; name is used in messages.
+func Parse(name string, src []byte) (c *Config, err error) {
+	// goccy/go-yaml v1.19.2 panics on some malformed input (found by
+	// FuzzParse, corpus in testdata/fuzz): report it as a config error.
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, &Error{File: name, Err: fmt.Errorf("malformed YAML (parser failed: %v)", r)}
+		}
+	}()
+	c = &Config{File: name, src: src}
+	if len(strings.TrimSpace(string(src))) == 0 {
+		return nil, &Error{File: name, Err: errors.New("empty config")}
+	}
+	if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict()); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil {
+			return nil, &Error{File: name, Line: ye.GetToken().Position.Line, Err: errors.New(ye.GetMessage())}
+		}
+		return nil, &Error{File: name, Err: err}
+	}
+	// A document that is only comments decodes as null and zeroes c.
+	c.File, c.src = name, src
+	if err := expand(reflect.ValueOf(c).Elem(), "$", c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandString replaces ${NAME} and ${NAME:-default}; $$ is a literal $.
+func expandString(s string) (string, error) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := envRef.FindStringSubmatch(m)
+		if v, ok := os.LookupEnv(sub[1]); ok && v != "" {
+			return v
+		}
+		if sub[2] != "" {
+			return sub[3]
+		}
+		missing = append(missing, sub[1])
+		return ""
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set (referenced as ${%s})", missing[0], missing[0])
+	}
+	return out, nil
+}
+
+// expand walks every string in the decoded config and expands it.
+func expand(v reflect.Value, path string, c *Config) error {
+	switch v.Kind() {
+	case reflect.String:
+		s, err := expandString(v.String())
+		if err != nil {
+			return c.errAt(path, err)
+		}
+		v.SetString(s)
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < v.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if !f.IsExported() || tag == "-" {
+				continue
+			}
+			if err := expand(v.Field(i), path+"."+tag, c); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", path, i), c); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := v.MapIndex(k)
+			if e.Kind() == reflect.Interface {
+				e = e.Elem()
+			}
+			if e.Kind() == reflect.String {
+				s, err := expandString(e.String())
+				if err != nil {
+					return c.errAt(fmt.Sprintf("%s.%v", path, k), err)
+				}
+				v.SetMapIndex(k, reflect.ValueOf(s))
+			}
+		}
+	case reflect.Interface, reflect.Pointer:
+		if !v.IsNil() && v.Elem().Kind() != reflect.String {
+			return expand(v.Elem(), path, c)
+		}
+	}
+	return nil
+}
+
+// lineOf finds the line of a YAML path such as $.regions[1].vectors.
+func (c *Config) lineOf(path string) int {
+	if c.src == nil {
+		return 0
+	}
+	f, err := parser.ParseBytes(c.src, 0)
+	if err != nil {
+		return 0
+	}
+	for p := path; p != "$" && p != ""; {
+		yp, err := yaml.PathString(p)
+		if err == nil {
+			if n, err := yp.FilterFile(f); err == nil && n != nil && n.GetToken() != nil {
+				return n.GetToken().Position.Line
+			}
+		}
+		// Fall back to the parent (e.g. a missing field's region).
+		i := strings.LastIndexAny(p, ".[")
+		if i <= 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+func (c *Config) errAt(path string, err error) error {
+	return &Error{File: c.File, Line: c.lineOf(path), Field: strings.TrimPrefix(path, "$."), Err: err}
+}
+
+// Validate checks required fields and values, naming the field and line.
+func (c *Config) Validate() error {
+	if c.Timeout < 0 {
+		return c.errAt("$.timeout", errors.New("must be positive"))
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if b := c.Hash.Buckets; b != 0 && (b < 2 || b > 1<<16 || b&(b-1) != 0) {
+		return c.errAt("$.hash.buckets", fmt.Errorf("%d is not a power of two in [2, 65536]", b))
+	}
+	if c.Hash.Tolerance < 0 {
+		return c.errAt("$.hash.tolerance", errors.New("must be positive"))
+	}
+	if len(c.Regions) == 0 {
+		return c.errAt("$.regions", errors.New("at least one region is required"))
+	}
+	seen := map[string]int{}
+	for i, r := range c.Regions {
+		p := fmt.Sprintf("$.regions[%d]", i)
+		if strings.TrimSpace(r.Name) == "" {
+			return c.errAt(p, errors.New("name is required"))
+		}
+		if j, dup := seen[r.Name]; dup {
+			return c.errAt(p+".name", fmt.Errorf("region %q is also regions[%d]", r.Name, j))
+		}
+		seen[r.Name] = i
+		if r.Vectors != "" {
+			if err := CheckURL(r.Vectors); err != nil {
+				return c.errAt(p+".vectors", err)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckURL checks that a store URL parses and has a scheme.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a valid URL: %v", err)
+	}
+	if u.Scheme == "" {
+		return errors.New("URL has no scheme (want e.g. postgres://, qdrant://, embedded://)")
+	}
+	return nil
+}
+
+// Region returns the region with that name.
+func (c *Config) Region(name string) (*Region, error) {
+	for i := range c.Regions {
+		if c.Regions[i].Name == name {
+			return &c.Regions[i], nil
+		}
+	}
+	names := make([]string, len(c.Regions))
+	for i, r := range c.Regions {
+		names[i] = r.Name
+	}
+	return nil, fmt.Errorf("%s: no region %q (regions: %s)", c.File, name, strings.Join(names, ", "))
+}
+
+// DeclaredSettings merges the top-level settings with a region's own.
+func (c *Config) DeclaredSettings(r *Region) map[string]any {
+	out := map[string]any{}
+	for k, v := range c.Settings {
+		out[k] = v
+	}
+	for k, v := range r.Settings {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	t.Setenv("RP_PG_PASS", "s3cret")
+	src := `release: r2026-11-26
+timeout: 30s
+regions:
+  - name: us-east-1
+    vectors: "postgres://postgres:${RP_PG_PASS}@127.0.0.1:5432/test?table=chunks"
+  - name: local
+    vectors: "embedded:///tmp/x?collection=c"
+    settings:
+      analyzer: v2
+settings:
+  model_tag: "glove-100d"
+  dim_hint: 3
+`
+	c, err := Parse("regions.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got, want := c.Regions[0].Vectors, "postgres://postgres:s3cret@127.0.0.1:5432/test?table=chunks"; got != want {
+		t.Errorf("expanded URL = %q, want %q", got, want)
+	}
+	if got, want := c.Timeout, 30*time.Second; got != want {
+		t.Errorf("Timeout = %v, want %v", got, want)
+	}
+	d := c.DeclaredSettings(&c.Regions[1])
+	if d["analyzer"] != "v2" || d["model_tag"] != "glove-100d" {
+		t.Errorf("DeclaredSettings = %v", d)
+	}
+}
+
+func TestErrorsNameFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"UnknownKey", "release: x\nregions:\n  - name: a\n    vectorz: b\n", []string{"cfg.yaml:4", `unknown field "vectorz"`}},
+		{"UnknownTopKey", "release: x\nregion: []\n", []string{"cfg.yaml:2", `unknown field "region"`}},
+		{"Syntax", "release: [x\n", []string{"cfg.yaml:1"}},
+		{"WrongType", "regions: 3\n", []string{"cfg.yaml:1", "sequence"}},
+		{"NoRegions", "release: x\n", []string{"cfg.yaml", "regions", "at least one region"}},
+		{"MissingName", "regions:\n  - vectors: embedded:///x\n", []string{"cfg.yaml:2", "regions[0]", "name is required"}},
+		{"DuplicateName", "regions:\n  - name: a\n  - name: a\n", []string{"cfg.yaml:3", "regions[1].name", `"a"`}},
+		{"BadURL", "regions:\n  - name: a\n    vectors: \"postgres://h:12ab/x\"\n", []string{"cfg.yaml:3", "regions[0].vectors", "not a valid URL"}},
+		{"NoScheme", "regions:\n  - name: a\n    vectors: \"/tmp/x\"\n", []string{"cfg.yaml:3", "no scheme"}},
+		{"UnsetEnv", "regions:\n  - name: a\n    vectors: \"postgres://u:${RP_SURELY_UNSET_VAR}@h/db\"\n", []string{"cfg.yaml:3", "RP_SURELY_UNSET_VAR is not set"}},
+		{"BadBuckets", "hash:\n  buckets: 1000\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.buckets", "power of two"}},
+		{"Empty", "", []string{"cfg.yaml", "empty config"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tc.src))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsNotInErrors(t *testing.T) {
+	t.Setenv("RP_PW", "hunter2")
+	_, err := Parse("c.yaml", []byte("regions:\n  - name: a\n    vectors: \"postgres://u:${RP_PW}@h:12ab/x\"\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v leaks the password or is nil", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("release: x\nregions:\n  - name: a\n    vectors: embedded:///tmp/x\n"))
+	f.Add([]byte("regions:\n  - name: a\n    vectors: \"postgres://u:${X:-p}@h/db?table=t\"\n"))
+	f.Add([]byte("hash: {buckets: 64}\nregions: [{name: a}]\nsettings: {a: [1, {b: 2}]}\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		c, err := Parse("fuzz.yaml", src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if len(c.Regions) == 0 {
+			t.Fatalf("valid config without regions")
+		}
+	})
+}
