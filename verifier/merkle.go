@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
+	"time"
 )
 
 // Leaf is one Merkle bucket: the number of its points and the sum, modulo
@@ -122,3 +123,5 @@ func ParseShard(v string) (Shard, error) {
 	}
 	return s, nil
 }
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

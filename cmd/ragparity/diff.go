@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/ragparity/ragparity/verifier"
+)
+
+func init() {
+	register("diff", "list the ids and settings that differ between two regions", runDiff)
+}
+
+func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
+	var cf commonFlags
+	cf.add(fs)
+	from := fs.String("from", "", "region to compare from (required)")
+	to := fs.String("to", "", "region to compare to (required)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: ragparity diff --config FILE --from R1 --to R2 [--json] [--timeout D]\n\nLists ids only in one region, ids whose vector, payload or text differ, and\nevery setting that differs. Only the points of differing Merkle buckets are\ncompared. Exit 0 when equal, 1 when different, 2 when it could not tell.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if *from == "" || *to == "" {
+		return fail(stderr, errors.New("diff needs --from and --to"))
+	}
+	if *from == *to {
+		return fail(stderr, fmt.Errorf("--from and --to name the same region %q", *from))
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	sel, err := selectRegions(cfg, []string{*from, *to})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	res := scanRegions(ctx, cfg, sel, verifier.Shard{}, true, newProgress(stderr, cf.json))
+	defer func() {
+		for _, r := range res {
+			if r.Spill != nil {
+				r.Spill.Close()
+			}
+		}
+	}()
+	var errs []error
+	for _, r := range res {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		if cf.json {
+			json.NewEncoder(stdout).Encode(map[string]any{"from": *from, "to": *to, "equal": false, "error": err.Error()})
+		}
+		return fail(stderr, err)
+	}
+	d, err := verifier.Diff(*from, *to, res[0].Scan, res[1].Scan, res[0].Spill, res[1].Spill)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	code := ExitDiffer
+	if d.Equal {
+		code = ExitEqual
+	}
+	if cf.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(d); err != nil {
+			return fail(stderr, err)
+		}
+		return code
+	}
+	printDiff(d, verifierTol(cfg.Hash.Tolerance), stdout)
+	return code
+}
+
+func printDiff(d *verifier.DiffResult, tol float64, w io.Writer) {
+	state := "DIFFERENT"
+	if d.Equal {
+		state = "EQUAL"
+	}
+	fmt.Fprintf(w, "%s -> %s: %s (%d of %d buckets differ; %d point records examined)\n", d.From, d.To, state, d.BucketsDiffering, d.BucketsCompared, d.PointsExamined)
+	list := func(title string, ids []string) {
+		if len(ids) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s (%d):\n", title, len(ids))
+		for _, id := range ids {
+			fmt.Fprintf(w, "  %s\n", id)
+		}
+	}
+	list("only in "+d.From, d.OnlyInFrom)
+	list("only in "+d.To, d.OnlyInTo)
+	if len(d.Changed) > 0 {
+		fmt.Fprintf(w, "changed (%d):\n", len(d.Changed))
+		for _, c := range d.Changed {
+			fmt.Fprintf(w, "  %s  %v", c.ID, c.Fields)
+			if c.VectorWithinTolerance != nil && *c.VectorWithinTolerance {
+				fmt.Fprintf(w, "  (vector numerically equivalent within %g)", tol)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(d.SettingsDiff) > 0 {
+		fmt.Fprintf(w, "settings that differ (%d):\n", len(d.SettingsDiff))
+		for _, s := range d.SettingsDiff {
+			note := ""
+			if !s.Hashed {
+				note = "  (reported, not hashed)"
+			}
+			fmt.Fprintf(w, "  %s: %v -> %v%s\n", s.Key, show(s.From), show(s.To), note)
+		}
+	}
+}
+
+func show(v any) string {
+	if v == nil {
+		return "(absent)"
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/ragparity/ragparity/verifier"
+)
+
+func init() {
+	register("hash", "print each region's INDEX_HASH, settings digest, content root and point count", runHash)
+}
+
+// RegionHashJSON is one region in `hash --json` output.
+type RegionHashJSON struct {
+	Name                string         `json:"name"`
+	IndexHash           string         `json:"index_hash,omitempty"`
+	SettingsDigest      string         `json:"settings_digest,omitempty"`
+	ContentRoot         string         `json:"content_root,omitempty"`
+	ContentRootTolerant string         `json:"content_root_tolerant,omitempty"`
+	Points              int64          `json:"points"`
+	Settings            map[string]any `json:"settings,omitempty"`
+	SettingsInfo        map[string]any `json:"settings_info,omitempty"`
+	ElapsedMS           int64          `json:"elapsed_ms"`
+	Error               string         `json:"error,omitempty"`
+}
+
+// HashJSON is the `hash --json` document.
+type HashJSON struct {
+	Release   string           `json:"release"`
+	Equal     bool             `json:"equal"`
+	Buckets   int              `json:"buckets"`
+	Tolerance float64          `json:"tolerance"`
+	Regions   []RegionHashJSON `json:"regions"`
+	Error     string           `json:"error,omitempty"`
+}
+
+func regionHashJSON(name string, s *verifier.Scan) RegionHashJSON {
+	return RegionHashJSON{
+		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(),
+		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
+		Points: s.Points, Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
+	}
+}
+
+func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hash", flag.ContinueOnError)
+	var cf commonFlags
+	cf.add(fs)
+	var regions listFlag
+	fs.Var(&regions, "region", "only these regions (repeatable or comma-separated)")
+	shardFlag := fs.String("shard", "", "hash only shard i of N (i/N); combine the outputs with 'ragparity merge'")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: ragparity hash --config FILE [--json] [--region R] [--shard i/N] [--timeout D]\n\nPrints each region's INDEX_HASH and whether all regions agree.\nExit 0 when equal, 1 when they differ, 2 when it could not tell.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	shard, err := verifier.ParseShard(*shardFlag)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	sel, err := selectRegions(cfg, regions)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	res := scanRegions(ctx, cfg, sel, shard, false, newProgress(stderr, cf.json))
+	if shard.N > 0 {
+		return printShard(cfg.Release, verifierTol(cfg.Hash.Tolerance), shard, res, cf.json, stdout, stderr)
+	}
+	out := HashJSON{Release: cfg.Release, Buckets: verifierBuckets(cfg.Hash.Buckets), Tolerance: verifierTol(cfg.Hash.Tolerance)}
+	var errs []error
+	for _, r := range res {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+			out.Regions = append(out.Regions, RegionHashJSON{Name: r.Region.Name, Error: r.Err.Error()})
+			continue
+		}
+		out.Regions = append(out.Regions, regionHashJSON(r.Region.Name, r.Scan))
+	}
+	out.Equal = len(errs) == 0 && allEqual(out.Regions)
+	if len(errs) > 0 {
+		out.Error = errors.Join(errs...).Error()
+	}
+	return printHash(out, cf.json, stdout, stderr)
+}
+
+func verifierBuckets(b int) int {
+	if b == 0 {
+		return verifier.DefaultBuckets
+	}
+	return b
+}
+
+func verifierTol(t float64) float64 {
+	if t == 0 {
+		return verifier.DefaultTolerance
+	}
+	return t
+}
+
+func allEqual(rs []RegionHashJSON) bool {
+	for _, r := range rs[1:] {
+		if r.IndexHash != rs[0].IndexHash {
+			return false
+		}
+	}
+	return true
+}
+
+// printHash prints the hash result and returns the exit code.
+func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
+	code := ExitDiffer
+	if out.Equal {
+		code = ExitEqual
+	}
+	if out.Error != "" {
+		code = ExitUnknown
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fail(stderr, err)
+		}
+		if out.Error != "" {
+			fmt.Fprintf(stderr, "Error: %s\n", out.Error)
+		}
+		return code
+	}
+	for _, r := range out.Regions {
+		if r.Error != "" {
+			fmt.Fprintf(stdout, "%s  ERROR: %s\n\n", r.Name, r.Error)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s  points=%d  elapsed=%dms\n", r.Name, r.Points, r.ElapsedMS)
+		fmt.Fprintf(stdout, "  index_hash             %s\n", r.IndexHash)
+		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
+		fmt.Fprintf(stdout, "  content_root           %s\n", r.ContentRoot)
+		fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
+		fmt.Fprintf(stdout, "  settings              ")
+		for _, k := range sortedKeys(r.Settings) {
+			fmt.Fprintf(stdout, " %s=%v", k, r.Settings[k])
+		}
+		fmt.Fprintln(stdout)
+		if w, ok := r.SettingsInfo["index.warning"]; ok {
+			fmt.Fprintf(stdout, "  warning: %v\n", w)
+		}
+		fmt.Fprintln(stdout)
+	}
+	switch code {
+	case ExitEqual:
+		fmt.Fprintf(stdout, "release %s: all %d regions agree (INDEX_HASH equal)\n", out.Release, len(out.Regions))
+	case ExitDiffer:
+		fmt.Fprintf(stdout, "release %s: regions DIFFER; see 'ragparity diff --from A --to B'\n", out.Release)
+		describeDifference(out.Regions, stdout)
+	default:
+		fmt.Fprintf(stderr, "Error: %s\n", out.Error)
+		fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", out.Release)
+	}
+	return code
+}
+
+// describeDifference says whether settings, content or both differ.
+func describeDifference(rs []RegionHashJSON, w io.Writer) {
+	base := rs[0]
+	for _, r := range rs[1:] {
+		if r.IndexHash == base.IndexHash {
+			continue
+		}
+		var what []string
+		if r.SettingsDigest != base.SettingsDigest {
+			what = append(what, "settings")
+		}
+		switch {
+		case r.ContentRoot == base.ContentRoot:
+		case r.ContentRootTolerant == base.ContentRootTolerant:
+			what = append(what, "content (numerically equivalent within the tolerance)")
+		default:
+			what = append(what, "content")
+		}
+		fmt.Fprintf(w, "  %s vs %s: %s differ\n", base.Name, r.Name, joinAnd(what))
+	}
+}
+
+func joinAnd(s []string) string {
+	switch len(s) {
+	case 0:
+		return "nothing"
+	case 1:
+		return s[0]
+	}
+	return fmt.Sprintf("%s and %s", s[0], s[1])
+}
+
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return ExitUnknown
+}

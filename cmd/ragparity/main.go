@@ -1,0 +1,106 @@
+// Command ragparity decides whether every region's retrieval stack is a
+// faithful copy of the others.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+
+	_ "github.com/ragparity/ragparity/adapters/all"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitEqual   = 0 // equal / pass
+	ExitDiffer  = 1 // different / fail
+	ExitUnknown = 2 // could not tell: error, timeout, bad input
+)
+
+var version = "" // set with -ldflags "-X main.version=..."
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
+	commands[name] = command{summary, run}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "ragparity %s: are all regions' retrieval stacks faithful copies?\n\nUsage: ragparity COMMAND [flags]\n\nCommands:\n", versionString())
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nExit codes: 0 equal/pass, 1 different/fail, 2 could not tell (error, timeout, bad input).\nRun 'ragparity COMMAND -h' for a command's flags.\n")
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return ExitUnknown
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ragparity", versionString())
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "Error: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return ExitUnknown
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+// fail prints an error and returns ExitUnknown.
+func fail(stderr io.Writer, err error) int {
+	msg := err.Error()
+	if errors.Is(err, errFlags) {
+		return ExitUnknown
+	}
+	fmt.Fprintf(stderr, "Error: %s\n", strings.TrimSpace(msg))
+	return ExitUnknown
+}
+
+var errFlags = errors.New("bad flags")
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

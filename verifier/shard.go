@@ -1,0 +1,140 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ragparity/ragparity/adapters"
+)
+
+// ShardFormat names the shard output format.
+const ShardFormat = "ragparity-shard/v1"
+
+// LeafJSON is a non-empty leaf in a shard output.
+type LeafJSON struct {
+	Bucket int    `json:"b"`
+	Count  uint64 `json:"n"`
+	Sum    string `json:"sum"`
+}
+
+// ShardRegion is one region's part of a shard run.
+type ShardRegion struct {
+	Name           string         `json:"name"`
+	Shard          string         `json:"shard"`
+	Range          [2]int         `json:"range"`
+	SettingsDigest string         `json:"settings_digest"`
+	Settings       map[string]any `json:"settings"`
+	SettingsInfo   map[string]any `json:"settings_info,omitempty"`
+	Points         int64          `json:"points"`
+	ElapsedMS      int64          `json:"elapsed_ms"`
+	Leaves         []LeafJSON     `json:"leaves"`
+	LeavesTolerant []LeafJSON     `json:"leaves_tolerant"`
+	Error          string         `json:"error,omitempty"`
+}
+
+// ShardJSON is the output of `hash --shard i/N --json`.
+type ShardJSON struct {
+	Format    string        `json:"format"`
+	Release   string        `json:"release"`
+	Shard     string        `json:"shard"`
+	Buckets   int           `json:"buckets"`
+	Tolerance float64       `json:"tolerance"`
+	Regions   []ShardRegion `json:"regions"`
+}
+
+func leavesJSON(ls []Leaf, lo, hi int) []LeafJSON {
+	out := []LeafJSON{}
+	for b := lo; b < hi; b++ {
+		if ls[b].Count > 0 {
+			out = append(out, LeafJSON{b, ls[b].Count, ls[b].Sum.Hex()})
+		}
+	}
+	return out
+}
+
+// ShardOf exports a scan's shard leaves.
+func ShardOf(name string, s *Scan) ShardRegion {
+	lo, hi := s.Shard.Range(s.Buckets)
+	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi},
+		SettingsDigest: s.SettingsDigest.Hex(), Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info,
+		Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(),
+		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: leavesJSON(s.LeavesTolerant, lo, hi)}
+}
+
+// MergeShards combines one region's shard outputs into the scan a whole run
+// would give. Every shard i of N must be present exactly once, with the
+// same settings digest.
+func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
+	if !ValidBuckets(buckets) {
+		return nil, fmt.Errorf("merge: bad bucket count %d", buckets)
+	}
+	if len(parts) == 0 {
+		return nil, errors.New("merge: no shards")
+	}
+	name := parts[0].Name
+	var n int
+	seen := map[int]bool{}
+	s := &Scan{Buckets: buckets, Leaves: make([]Leaf, buckets), LeavesTolerant: make([]Leaf, buckets)}
+	for _, p := range parts {
+		if p.Error != "" {
+			return nil, fmt.Errorf("merge: region %s shard %s failed: %s", name, p.Shard, p.Error)
+		}
+		sh, err := ParseShard(p.Shard)
+		if err != nil || sh.N == 0 {
+			return nil, fmt.Errorf("merge: region %s: bad shard %q", name, p.Shard)
+		}
+		if n == 0 {
+			n = sh.N
+		}
+		if sh.N != n {
+			return nil, fmt.Errorf("merge: region %s: shards of different splits (%d and %d)", name, n, sh.N)
+		}
+		if seen[sh.I] {
+			return nil, fmt.Errorf("merge: region %s: shard %s given twice", name, p.Shard)
+		}
+		seen[sh.I] = true
+		lo, hi := sh.Range(buckets)
+		if p.Range != [2]int{lo, hi} {
+			return nil, fmt.Errorf("merge: region %s shard %s: bucket range %v, want [%d %d] (different bucket count?)", name, p.Shard, p.Range, lo, hi)
+		}
+		d, err := ParseDigest(p.SettingsDigest)
+		if err != nil {
+			return nil, fmt.Errorf("merge: region %s shard %s: settings_digest: %w", name, p.Shard, err)
+		}
+		if s.Settings.Hashed == nil {
+			s.SettingsDigest = d
+			s.Settings = adapters.Settings{Hashed: p.Settings, Info: p.SettingsInfo}
+		} else if d != s.SettingsDigest {
+			return nil, fmt.Errorf("merge: region %s: shard %s has a different settings digest (the store changed between shard runs?)", name, p.Shard)
+		}
+		for _, set := range []struct {
+			in  []LeafJSON
+			out []Leaf
+		}{{p.Leaves, s.Leaves}, {p.LeavesTolerant, s.LeavesTolerant}} {
+			for _, l := range set.in {
+				if l.Bucket < lo || l.Bucket >= hi {
+					return nil, fmt.Errorf("merge: region %s shard %s: leaf bucket %d outside its range", name, p.Shard, l.Bucket)
+				}
+				sum, err := ParseDigest(l.Sum)
+				if err != nil {
+					return nil, fmt.Errorf("merge: region %s shard %s bucket %d: %w", name, p.Shard, l.Bucket, err)
+				}
+				set.out[l.Bucket] = Leaf{Count: l.Count, Sum: sum}
+			}
+		}
+		s.Points += p.Points
+		s.Elapsed = max(s.Elapsed, msDuration(p.ElapsedMS))
+	}
+	var missing []int
+	for i := 0; i < n; i++ {
+		if !seen[i] {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Ints(missing)
+		return nil, fmt.Errorf("merge: region %s: missing shards %v of %d", name, missing, n)
+	}
+	return s, nil
+}
