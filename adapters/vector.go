@@ -182,11 +182,26 @@ func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
 	return o(ctx, u)
 }
 
-// Redact removes a password from a URL for messages.
+// Redact removes a password and secret-looking query parameters (api_key,
+// token, password, secret, ...) from a URL for messages.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparseable URL>"
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		lk := strings.ToLower(k)
+		for _, s := range []string{"key", "token", "password", "secret", "passwd", "signature", "credential"} {
+			if strings.Contains(lk, s) {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

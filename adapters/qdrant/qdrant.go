@@ -1,0 +1,271 @@
+// Package qdrant reads and writes a Qdrant collection over gRPC with the
+// official client (github.com/qdrant/go-client). The URL is
+//
+//	qdrant://host:6334/collection?text=content&page_size=1000&tls=false&api_key=...
+//
+// Its parts:
+//   - host:port is Qdrant's gRPC endpoint (default port 6334).
+//   - text names the payload key holding the chunk text (optional).
+//   - page_size is the number of points per Scroll page (default 1000).
+//   - tls=true connects with TLS (default false).
+//   - api_key authenticates; QDRANT_API_KEY is used when the URL has none.
+//     The key never appears in error messages.
+//
+// Collection names resolve through Qdrant aliases, as every Qdrant points
+// call does.
+package qdrant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ragparity/ragparity/adapters"
+)
+
+const (
+	defaultPort     = 6334
+	defaultPageSize = 1000
+	maxPageSize     = 100000
+	// upsertBatch is the number of points per Upsert request.
+	upsertBatch = 256
+	// maxRecvBytes lifts gRPC's 4 MiB default so a page of large vectors
+	// (1000 × 3072 float32 is 12 MiB) fits in one Scroll response.
+	maxRecvBytes = 512 << 20
+)
+
+func init() { adapters.RegisterVector("qdrant", Open) }
+
+// Store is one Qdrant collection.
+type Store struct {
+	client   *qdrant.Client
+	addr     string // host:port, for messages
+	coll     string
+	textKey  string
+	pageSize uint32
+}
+
+var _ adapters.VectorStore = (*Store)(nil)
+
+// Open opens the collection a qdrant:// URL names. It does not contact the
+// server; the first call does.
+func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
+	return open(u)
+}
+
+// config is what a qdrant:// URL says.
+type config struct {
+	host     string
+	port     int
+	coll     string
+	textKey  string
+	pageSize uint32
+	tls      bool
+	apiKey   string
+}
+
+func parseURL(u *url.URL) (config, error) {
+	c := config{host: u.Hostname(), port: defaultPort, pageSize: defaultPageSize}
+	if !strings.EqualFold(u.Scheme, "qdrant") {
+		return c, fmt.Errorf("qdrant: URL scheme %q, want qdrant://", u.Scheme)
+	}
+	if c.host == "" {
+		c.host = "localhost"
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return c, fmt.Errorf("qdrant: URL port %q is not a port number", p)
+		}
+		c.port = n
+	}
+	c.coll = strings.Trim(u.Path, "/")
+	if c.coll == "" {
+		return c, fmt.Errorf("qdrant: URL names no collection (want qdrant://host:%d/<collection>)", defaultPort)
+	}
+	if strings.Contains(c.coll, "/") {
+		return c, fmt.Errorf("qdrant: URL path %q: want a single collection name", c.coll)
+	}
+	for k, vs := range u.Query() {
+		v := ""
+		if len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+		switch k {
+		case "text":
+			c.textKey = v
+		case "page_size":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxPageSize {
+				return c, fmt.Errorf("qdrant: URL page_size=%q: want an integer from 1 to %d", v, maxPageSize)
+			}
+			c.pageSize = uint32(n)
+		case "tls":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("qdrant: URL tls=%q: want true or false", v)
+			}
+			c.tls = b
+		case "api_key":
+			c.apiKey = v
+		default:
+			return c, fmt.Errorf("qdrant: unknown URL parameter %q (known: text, page_size, tls, api_key)", k)
+		}
+	}
+	if c.apiKey == "" {
+		c.apiKey = os.Getenv("QDRANT_API_KEY")
+	}
+	return c, nil
+}
+
+func open(u *url.URL) (*Store, error) {
+	c, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	client, err := qdrant.NewClient(&qdrant.Config{
+		Host:                   c.host,
+		Port:                   c.port,
+		APIKey:                 c.apiKey,
+		UseTLS:                 c.tls,
+		SkipCompatibilityCheck: true, // Open must not block on the network
+		PoolSize:               1,
+		GrpcOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
+		},
+	})
+	if err != nil {
+		// The client's errors carry the address, never the key.
+		return nil, fmt.Errorf("qdrant: connect %s: %w", net.JoinHostPort(c.host, strconv.Itoa(c.port)), err)
+	}
+	return &Store{
+		client:   client,
+		addr:     net.JoinHostPort(c.host, strconv.Itoa(c.port)),
+		coll:     c.coll,
+		textKey:  c.textKey,
+		pageSize: c.pageSize,
+	}, nil
+}
+
+// Client is the underlying Qdrant client.
+func (s *Store) Client() *qdrant.Client { return s.client }
+
+// Collection is the collection (or alias) name the URL names.
+func (s *Store) Collection() string { return s.coll }
+
+// Close releases the connection.
+func (s *Store) Close() error { return s.client.Close() }
+
+// fail turns an RPC error into the adapter's error: ctx.Err() wrapped when
+// the context ended, ErrNotFound wrapped for a missing collection,
+// otherwise the gRPC code and Qdrant's message.
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("qdrant: %s collection %q: %w", op, s.coll, cerr)
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("qdrant: %s collection %q at %s: %w", op, s.coll, s.addr, err)
+	}
+	switch st.Code() {
+	case codes.NotFound:
+		return fmt.Errorf("qdrant: collection %q: %w", s.coll, adapters.ErrNotFound)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("qdrant: %s collection %q at %s: %s: %w", op, s.coll, s.addr, st.Message(), context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("qdrant: %s collection %q at %s: %s: %w", op, s.coll, s.addr, st.Message(), context.Canceled)
+	}
+	return fmt.Errorf("qdrant: %s collection %q at %s: %s: %s", op, s.coll, s.addr, st.Code(), st.Message())
+}
+
+// Scan scrolls through the collection page by page (page_size points,
+// with payload and vectors), in Qdrant's id order.
+func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
+	var (
+		offset  *qdrant.PointId
+		p       adapters.Point
+		payload []byte
+	)
+	limit := s.pageSize
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)
+		}
+		resp, err := s.client.GetPointsClient().Scroll(ctx, &qdrant.ScrollPoints{
+			CollectionName: s.coll,
+			Offset:         offset,
+			Limit:          &limit,
+			WithPayload:    qdrant.NewWithPayload(true),
+			WithVectors:    qdrant.NewWithVectors(true),
+		})
+		if err != nil {
+			return s.fail(ctx, "scan", err)
+		}
+		for _, rp := range resp.GetResult() {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)
+			}
+			if payload, err = s.toPoint(rp, &p, payload); err != nil {
+				return err
+			}
+			if err := fn(&p); err != nil {
+				return err
+			}
+		}
+		next := resp.GetNextPageOffset()
+		if next == nil {
+			return nil
+		}
+		if len(resp.GetResult()) == 0 {
+			return fmt.Errorf("qdrant: scan collection %q: server returned an empty page with a next offset", s.coll)
+		}
+		offset = next
+	}
+}
+
+// toPoint fills p from a retrieved point, reusing p's slices and buf.
+func (s *Store) toPoint(rp *qdrant.RetrievedPoint, p *adapters.Point, buf []byte) ([]byte, error) {
+	id, err := idFromProto(rp.GetId())
+	if err != nil {
+		return buf, fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)
+	}
+	p.ID = id
+	if p.Vectors, err = appendVectors(p.Vectors[:0], rp.GetVectors()); err != nil {
+		return buf, fmt.Errorf("qdrant: scan collection %q: point %s: %w", s.coll, id.S, err)
+	}
+	p.Text, p.HasText = "", false
+	skip := ""
+	if s.textKey != "" {
+		if v, ok := rp.GetPayload()[s.textKey]; ok {
+			if sv, ok := v.GetKind().(*qdrant.Value_StringValue); ok {
+				p.Text, p.HasText = sv.StringValue, true
+				skip = s.textKey
+			}
+		}
+	}
+	js, err := payloadJSON(buf, rp.GetPayload(), skip)
+	if err != nil {
+		return buf, fmt.Errorf("qdrant: scan collection %q: point %s: %w", s.coll, id.S, err)
+	}
+	p.Payload = js
+	if js != nil {
+		buf = js
+	}
+	return buf, nil
+}
+
+// errIs reports whether err carries the gRPC code c.
+func errIs(err error, c codes.Code) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Code() == c
+}
