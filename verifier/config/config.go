@@ -45,6 +45,9 @@ type Hash struct {
 type Region struct {
 	Name    string `yaml:"name"`
 	Vectors string `yaml:"vectors"`
+	// Blobs is the region's blob store: s3://bucket/prefix?endpoint=... or
+	// file:///path.
+	Blobs string `yaml:"blobs"`
 	// Settings overrides or extends the top-level settings for this region.
 	Settings map[string]any `yaml:"settings"`
 }
@@ -246,6 +249,11 @@ func (c *Config) Validate() error {
 		if r.Vectors != "" {
 			if err := CheckURL(r.Vectors); err != nil {
 				return c.errAt(p+".vectors", err)
+			}
+		}
+		if r.Blobs != "" {
+			if err := CheckURL(r.Blobs); err != nil {
+				return c.errAt(p+".blobs", err)
 			}
 		}
 	}
