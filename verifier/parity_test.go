@@ -1,0 +1,267 @@
+package verifier_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/adaptertest"
+	_ "github.com/ragparity/ragparity/adapters/all"
+	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
+	"github.com/ragparity/ragparity/verifier"
+)
+
+func pgURL(table string) string {
+	base := os.Getenv("RAGPARITY_PG_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("table", table)
+	q.Set("payload", "metadata")
+	q.Set("text", "content")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// engines opens a fresh store on each engine; the qdrant one on the
+// in-process server (or RAGPARITY_QDRANT_URL).
+type engine struct {
+	name string
+	open func(t *testing.T) adapters.VectorStore
+}
+
+func engines(t *testing.T) []engine {
+	srv := qdranttest.Start(t)
+	qbase := "qdrant://" + srv.Addr()
+	if u := os.Getenv("RAGPARITY_QDRANT_URL"); u != "" {
+		qbase = u
+	}
+	mk := func(raw string) adapters.VectorStore {
+		s, err := adapters.OpenVector(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("OpenVector(%s): %v", adapters.Redact(raw), err)
+		}
+		t.Cleanup(func() { s.Drop(context.Background()); s.Close() })
+		return s
+	}
+	return []engine{
+		{"pgvector", func(t *testing.T) adapters.VectorStore {
+			return mk(pgURL(fmt.Sprintf("rp_parity_%08x", rand.Uint32())))
+		}},
+		{"qdrant", func(t *testing.T) adapters.VectorStore {
+			return mk(fmt.Sprintf("%s/rp_parity_%08x?text=content", qbase, rand.Uint32()))
+		}},
+		{"embedded", func(t *testing.T) adapters.VectorStore {
+			return mk(fmt.Sprintf("embedded://%s?collection=parity", t.TempDir()))
+		}},
+	}
+}
+
+func scan(t *testing.T, r adapters.VectorReader, spill *verifier.Spill) *verifier.Scan {
+	t.Helper()
+	s, err := verifier.HashStore(context.Background(), r, verifier.Options{Spill: spill})
+	if err != nil {
+		t.Fatalf("HashStore: %v", err)
+	}
+	return s
+}
+
+func clonePoints(pts []adapters.Point) []adapters.Point {
+	out := make([]adapters.Point, len(pts))
+	for i, p := range pts {
+		out[i] = p
+		out[i].Vectors = []adapters.NamedVector{{Values: slices.Clone(p.Vectors[0].Values)}}
+	}
+	return out
+}
+
+// TestCrossEngineParity: the same logical points in pgvector, Qdrant and
+// the embedded store give the same content_root; single mutations change
+// it and diff names exactly those ids and fields.
+func TestCrossEngineParity(t *testing.T) {
+	const n = 3000
+	base := adaptertest.Points(adapters.IDInt, n, 2026)
+	engs := engines(t)
+	spec := adaptertest.Spec(adapters.IDInt)
+	// Qdrant and chromem-go normalise cosine vectors on insert; the
+	// fixtures are unit vectors, and dot keeps Qdrant from re-normalising.
+	specFor := func(name string) adapters.CollectionSpec {
+		s := spec
+		if name == "qdrant" {
+			s.Metric = "dot"
+		}
+		return s
+	}
+	roots := map[string]verifier.Digest{}
+	var ref *verifier.Scan
+	var refSpill *verifier.Spill
+	for _, e := range engs {
+		s := e.open(t)
+		adaptertest.Load(t, s, specFor(e.name), base)
+		sp, err := verifier.NewSpill(t.TempDir(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := scan(t, s, sp)
+		roots[e.name] = sc.ContentRoot()
+		if sc.Points != n {
+			t.Errorf("%s: %d points, want %d", e.name, sc.Points, n)
+		}
+		if e.name == "pgvector" {
+			ref, refSpill = sc, sp
+		}
+	}
+	t.Logf("content roots: %v", roots)
+	if roots["pgvector"] != roots["qdrant"] || roots["pgvector"] != roots["embedded"] {
+		t.Fatalf("content_root differs across engines: %v", roots)
+	}
+
+	// Each single mutation, loaded into each engine in turn, changes the
+	// content root; diff names exactly that id and field.
+	type mutation struct {
+		name       string
+		apply      func([]adapters.Point) []adapters.Point
+		onlyFrom   []string
+		onlyTo     []string
+		changed    string
+		changedFld string
+	}
+	id := func(i int) string { return base[i].ID.S }
+	muts := []mutation{
+		{name: "FloatPlus1e-6", apply: func(p []adapters.Point) []adapters.Point {
+			p[17].Vectors[0].Values[3] += 1e-6
+			return p
+		}, changed: id(17), changedFld: "vector"},
+		{name: "PayloadValue", apply: func(p []adapters.Point) []adapters.Point {
+			p[123].Payload = []byte(`{"doc":"d41","n":124,"tags":["a","b"],"score":0.5}`)
+			return p
+		}, changed: id(123), changedFld: "payload"},
+		{name: "TextChanged", apply: func(p []adapters.Point) []adapters.Point {
+			p[999].Text += "!"
+			return p
+		}, changed: id(999), changedFld: "text"},
+		{name: "MissingPoint", apply: func(p []adapters.Point) []adapters.Point {
+			return append(p[:500:500], p[501:]...)
+		}, onlyFrom: []string{id(500)}},
+		{name: "ExtraPoint", apply: func(p []adapters.Point) []adapters.Point {
+			x := adaptertest.Points(adapters.IDInt, n+1, 77)[n]
+			return append(p, x)
+		}, onlyTo: []string{fmt.Sprint(n + 1)}},
+	}
+	for i, m := range muts {
+		e := engs[i%len(engs)]
+		t.Run(m.name+"In"+e.name, func(t *testing.T) {
+			s := e.open(t)
+			adaptertest.Load(t, s, specFor(e.name), m.apply(clonePoints(base)))
+			sp, err := verifier.NewSpill(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			sc := scan(t, s, sp)
+			if sc.ContentRoot() == ref.ContentRoot() {
+				t.Fatalf("content_root unchanged")
+			}
+			d, err := verifier.Diff("pgvector", e.name, ref, sc, refSpill, sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(d.OnlyInFrom), fmt.Sprint(orEmpty(m.onlyFrom)); got != want {
+				t.Errorf("only_in_from = %s, want %s", got, want)
+			}
+			if got, want := fmt.Sprint(d.OnlyInTo), fmt.Sprint(orEmpty(m.onlyTo)); got != want {
+				t.Errorf("only_in_to = %s, want %s", got, want)
+			}
+			var wantChanged string
+			if m.changed != "" {
+				wantChanged = fmt.Sprintf("%s%v", m.changed, []string{m.changedFld})
+			}
+			var gotChanged string
+			for _, c := range d.Changed {
+				gotChanged += fmt.Sprintf("%s%v", c.ID, c.Fields)
+			}
+			if gotChanged != wantChanged {
+				t.Errorf("changed = %q, want %q", gotChanged, wantChanged)
+			}
+			// Localised: only the differing bucket's points were compared.
+			if d.BucketsDiffering != 1 || d.PointsExamined > 6 {
+				t.Errorf("buckets_differing = %d, points_examined = %d of %d: diff was not localised", d.BucketsDiffering, d.PointsExamined, 2*n)
+			}
+			t.Logf("diff examined %d point records of %d", d.PointsExamined, 2*n)
+		})
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// TestMetricChangesIndexHashNotContent: the same content under a different
+// distance metric keeps content_root, changes INDEX_HASH, and the settings
+// diff names the metric.
+func TestMetricChangesIndexHashNotContent(t *testing.T) {
+	pts := adaptertest.Points(adapters.IDInt, 200, 5)
+	var scans []*verifier.Scan
+	for _, metric := range []string{"cosine", "l2"} {
+		s, err := adapters.OpenVector(context.Background(), pgURL(fmt.Sprintf("rp_metric_%08x", rand.Uint32())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Drop(context.Background()); s.Close() })
+		spec := adaptertest.Spec(adapters.IDInt)
+		spec.Metric = metric
+		adaptertest.Load(t, s, spec, pts)
+		scans = append(scans, scan(t, s, nil))
+	}
+	a, b := scans[0], scans[1]
+	if a.ContentRoot() != b.ContentRoot() {
+		t.Errorf("content_root differs with only the metric changed")
+	}
+	if a.IndexHash() == b.IndexHash() {
+		t.Errorf("INDEX_HASH equal although the metric differs")
+	}
+	d := verifier.DiffSettings(a.Settings, b.Settings)
+	found := false
+	for _, s := range d {
+		if s.Key == "vector.metric" && s.From == "cosine" && s.To == "l2" && s.Hashed {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("settings diff %+v does not show vector.metric cosine -> l2", d)
+	}
+}
+
+func TestToleranceReport(t *testing.T) {
+	// A one-ulp change: exact digests differ, tolerant ones agree.
+	pts := adaptertest.Points(adapters.IDInt, 50, 8)
+	dir := t.TempDir()
+	var scans []*verifier.Scan
+	for i, mutate := range []bool{false, true} {
+		s, _ := adapters.OpenVector(context.Background(), fmt.Sprintf("embedded://%s?collection=c%d", dir, i))
+		p := clonePoints(pts)
+		if mutate {
+			v := &p[4].Vectors[0].Values[0]
+			*v = math.Nextafter32(*v, 1)
+		}
+		adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), p)
+		scans = append(scans, scan(t, s, nil))
+	}
+	if scans[0].ContentRoot() == scans[1].ContentRoot() {
+		t.Errorf("exact content root unchanged by a one-ulp change")
+	}
+	if scans[0].ContentRootTolerant() != scans[1].ContentRootTolerant() {
+		t.Errorf("tolerant content root changed by a one-ulp change")
+	}
+}
