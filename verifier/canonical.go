@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"io"
 	"math"
 
 	"github.com/gowebpki/jcs"
@@ -43,6 +45,9 @@ func CanonicalPayload(raw []byte) ([]byte, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return []byte("{}"), nil
 	}
+	if out, ok := fastCanonical(make([]byte, 0, len(raw)), raw); ok {
+		return out, nil
+	}
 	out, err := jcs.Transform(raw)
 	if err != nil {
 		return nil, fmt.Errorf("canonical payload: %w", err)
@@ -53,6 +58,7 @@ func CanonicalPayload(raw []byte) ([]byte, error) {
 // hasher is a reusable per-goroutine hashing state.
 type hasher struct {
 	buf []byte
+	h   hash.Hash
 }
 
 func appendLP(b []byte, s string) []byte {
@@ -79,15 +85,17 @@ func (h *hasher) Digests(p *adapters.Point, tol float64) (PointDigests, error) {
 		}
 	}
 	d.Vectors = sha256.Sum256(b)
-	// Vectors, tolerant: round(x/tol) as int64 little-endian.
+	// Vectors, tolerant: each component rounded to the nearest multiple of
+	// tol (in float64), then stored as float32 little-endian bytes.
 	b = append(b[:0], tagVecTol...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Vectors)))
+	inv := 1 / tol
 	for i := range p.Vectors {
 		v := &p.Vectors[i]
 		b = appendLP(b, v.Name)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)))
 		for _, x := range v.Values {
-			b = binary.LittleEndian.AppendUint64(b, uint64(quantize(x, tol)))
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(roundTo(x, inv, tol)))
 		}
 	}
 	d.VectorsTolerant = sha256.Sum256(b)
@@ -97,41 +105,35 @@ func (h *hasher) Digests(p *adapters.Point, tol float64) (PointDigests, error) {
 	if err != nil {
 		return d, fmt.Errorf("point %s: %w", p.ID.S, err)
 	}
-	ph := sha256.New()
-	ph.Write([]byte(tagPayload))
-	ph.Write(cp)
-	ph.Sum(d.Payload[:0])
-
-	th := sha256.New()
-	th.Write([]byte(tagText))
-	if p.HasText {
-		th.Write([]byte{1})
-		th.Write([]byte(p.Text))
-	} else {
-		th.Write([]byte{0})
+	if h.h == nil {
+		h.h = sha256.New()
 	}
-	th.Sum(d.Text[:0])
+	hh := h.h
+	hh.Reset()
+	hh.Write([]byte(tagPayload))
+	hh.Write(cp)
+	hh.Sum(d.Payload[:0])
+
+	hh.Reset()
+	hh.Write([]byte(tagText))
+	if p.HasText {
+		hh.Write([]byte{1})
+		io.WriteString(hh, p.Text)
+	} else {
+		hh.Write([]byte{0})
+	}
+	hh.Sum(d.Text[:0])
 	return d, nil
 }
 
-func quantize(x float32, tol float64) int64 {
-	f := float64(x)
-	switch {
-	case math.IsNaN(f):
-		return math.MinInt64
-	case math.IsInf(f, 1):
-		return math.MaxInt64
-	case math.IsInf(f, -1):
-		return math.MinInt64 + 1
+// roundTo rounds x to the nearest multiple of tol (inv = 1/tol); NaN and
+// infinities pass through. -0 becomes +0.
+func roundTo(x float32, inv, tol float64) float32 {
+	r := float32(math.Round(float64(x)*inv) * tol)
+	if r == 0 {
+		return 0
 	}
-	q := math.Round(f / tol)
-	if q >= math.MaxInt64/2 {
-		return math.MaxInt64 - 1
-	}
-	if q <= math.MinInt64/2 {
-		return math.MinInt64 + 2
-	}
-	return int64(q)
+	return r
 }
 
 // PointDigest combines an id with field digests: the leaf contribution of a

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gowebpki/jcs"
+
 	"github.com/ragparity/ragparity/adapters"
 )
 
@@ -217,6 +219,28 @@ func FuzzCanonicalPayload(f *testing.F) {
 			if err == nil && !bytes.Equal(c, c3) {
 				t.Fatalf("re-encoding changed the canonical form: %q vs %q", c, c3)
 			}
+		}
+	})
+}
+
+// FuzzFastCanonical: whenever the fast path answers, the RFC 8785 library
+// gives exactly the same bytes.
+func FuzzFastCanonical(f *testing.F) {
+	for _, s := range []string{`{"b":1,"a":[1,2.5,-0,1e3,{"y":true,"x":null}]}`, `{"n": 123456789012345, "f": 0.1, "e": 1E-7, "s": "é ü"}`,
+		`{"a":1,"a":2}`, `[-0.0, 0e0, 1.0e+2, 100000000000000000000000]`, `{"k":"x\ny"}`, `"str"`, `{"z":{}, "y":[], "x":""}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fast, ok := fastCanonical(nil, in)
+		if !ok {
+			return
+		}
+		lib, err := jcs.Transform(in)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, library rejects it: %v", in, err)
+		}
+		if !bytes.Equal(fast, lib) {
+			t.Fatalf("fast path %q, library %q for %q", fast, lib, in)
 		}
 	})
 }

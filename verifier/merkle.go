@@ -125,3 +125,6 @@ func ParseShard(v string) (Shard, error) {
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// String returns the hex form.
+func (d Digest) String() string { return d.Hex() }
