@@ -81,6 +81,7 @@ func idKind(typ string) adapters.IDKind {
 var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
 
 func (s *Store) scan(ctx context.Context, cond string, fn func(p *adapters.Point) error) error {
+	// Re-read the catalog: the table may have changed since Settings.
 	ti, err := s.inspect(ctx)
 	if err != nil {
 		return err

@@ -105,7 +105,7 @@ func harness(t *testing.T) adaptertest.Harness {
 			Name:   "qdrant",
 			Target: "real Qdrant server at " + u.Host,
 			New: func(t *testing.T) adapters.VectorStore {
-				s := open(t, collURL(t, base, uniqueCollection(), "text", "content"))
+				s := open(t, collURL(t, base, uniqueCollection(), "text", "content", "page_size", "100"))
 				t.Cleanup(func() { s.Drop(context.Background()) })
 				return s
 			},
@@ -120,7 +120,8 @@ func harness(t *testing.T) adaptertest.Harness {
 		Name:   "qdrant",
 		Target: "in-process qdrant gRPC server (qdranttest) at " + srv.Addr(),
 		New: func(t *testing.T) adapters.VectorStore {
-			return newStore(t, srv, "text", "content")
+			// 100 points a page: the suite's 2,500 points take 25 pages.
+			return newStore(t, srv, "text", "content", "page_size", "100")
 		},
 		Missing: func(t *testing.T) adapters.VectorReader {
 			return open(t, collURL(t, "qdrant://"+srv.Addr(), "rp_does_not_exist", "text", "content"))
