@@ -130,6 +130,23 @@ type VectorWriter interface {
 	Drop(ctx context.Context) error
 }
 
+// Stager is an optional ability used by rebuilds: writes go to a staged
+// (shadow) collection that readers of the live one never see, and Promote
+// swaps it in atomically, so a reader sees either the whole old index or
+// the whole new one.
+type Stager interface {
+	// Stage opens the staged collection called name, creating it for spec
+	// when absent. Reopening an existing stage (a resumed rebuild) keeps
+	// the points already written to it.
+	Stage(ctx context.Context, name string, spec CollectionSpec) (VectorStore, error)
+	// Promote atomically makes the staged collection the live one (creating
+	// the live name when it did not exist yet). The stage is consumed; the
+	// previous live data is removed.
+	Promote(ctx context.Context, name string) error
+	// DropStage removes a staged collection; a missing one is not an error.
+	DropStage(ctx context.Context, name string) error
+}
+
 // ErrExists is wrapped when creating something that already exists.
 var ErrExists = errors.New("already exists")
 

@@ -21,6 +21,8 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cf.add(fs)
 	from := fs.String("from", "", "region to compare from (required)")
 	to := fs.String("to", "", "region to compare to (required)")
+	blobs := fs.Bool("blobs", false, "compare the regions' blob stores (regions[].blobs) instead of vectors; see 'ragparity manifest -h'")
+	bf := blobFlagsFor(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity diff --config FILE --from R1 --to R2 [--json] [--timeout D]\n\nLists ids only in one region, ids whose vector, payload or text differ, and\nevery setting that differs. Only the points of differing Merkle buckets are\ncompared. Exit 0 when equal, 1 when different, 2 when it could not tell.\n\n")
 		fs.PrintDefaults()
@@ -33,6 +35,9 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *from == *to {
 		return fail(stderr, fmt.Errorf("--from and --to name the same region %q", *from))
+	}
+	if *blobs {
+		return runBlobDiff(ctx, &cf, bf, *from, *to, stdout, stderr)
 	}
 	cfg, err := cf.load()
 	if err != nil {
