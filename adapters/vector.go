@@ -141,10 +141,19 @@ type Stager interface {
 	Stage(ctx context.Context, name string, spec CollectionSpec) (VectorStore, error)
 	// Promote atomically makes the staged collection the live one (creating
 	// the live name when it did not exist yet). The stage is consumed; the
-	// previous live data is removed.
+	// previous live data is removed. A name never staged is an error
+	// wrapping ErrNotFound.
 	Promote(ctx context.Context, name string) error
 	// DropStage removes a staged collection; a missing one is not an error.
 	DropStage(ctx context.Context, name string) error
+}
+
+// Sealer is an optional ability of a Stager whose stage differs from what
+// Promote will publish until it is finished (pgvector builds the ANN index
+// after the bulk load): Seal finishes the stage so that it hashes as it will
+// once promoted. Promote still works on an unsealed stage.
+type Sealer interface {
+	Seal(ctx context.Context, name string) error
 }
 
 // ErrExists is wrapped when creating something that already exists.

@@ -9,6 +9,11 @@
 // metric=cosine. chromem-go keeps a whole collection in memory (its design);
 // Scan walks it in 64 partitions so that a scan holds 1/64 of the result
 // slices at a time.
+//
+// Staged rebuilds (Stage, Promote; see stage.go) write a new chromem-go
+// collection and switch to it through the sidecar file
+// ragparity-<collection>.json, whose "physical" field names the collection
+// holding the data; names containing "__rp_" are reserved for them.
 package embedded
 
 import (
@@ -32,6 +37,7 @@ func init() { adapters.RegisterVector("embedded", Open) }
 
 var _ adapters.VectorStore = (*Store)(nil)
 var _ adapters.BucketScanner = (*Store)(nil)
+var _ adapters.Stager = (*Store)(nil)
 
 // Metadata keys ragparity stores in chromem documents and collections.
 const (
@@ -115,36 +121,104 @@ func Open(_ context.Context, u *url.URL) (adapters.VectorStore, error) {
 	return s, nil
 }
 
-func (s *Store) coll() (*chromem.Collection, error) {
-	c := s.db.GetCollection(s.collection, nil)
-	if c == nil {
-		return nil, fmt.Errorf("embedded: collection %q in %s: %w", s.collection, s.path, adapters.ErrNotFound)
-	}
-	return c, nil
-}
-
 // sidecar is what ragparity records about a collection beside chromem-go's
-// folder (chromem-go does not expose collection metadata).
+// folder (chromem-go does not expose collection metadata), in
+// ragparity-<collection>.json.
 type sidecar struct {
 	Layout string `json:"layout"`
 	Dim    int    `json:"dim"`
 	Metric string `json:"metric"`
+	// Physical names the chromem-go collection that holds the data. Absent
+	// (folders written before staged rebuilds, and collections made by
+	// Create) it is the collection's own name; after a Promote it is the
+	// promoted stage's collection: chromem-go cannot rename a collection,
+	// so the sidecar is the alias.
+	Physical string `json:"physical,omitempty"`
 }
 
-func (s *Store) sidecarPath() string {
-	return filepath.Join(s.path, "ragparity-"+url.PathEscape(s.collection)+".json")
-}
-
-func (s *Store) meta(_ *chromem.Collection) (dim int, err error) {
-	b, err := os.ReadFile(s.sidecarPath())
-	if err != nil {
-		return 0, fmt.Errorf("embedded: collection %q in %s was not created by ragparity (%w)", s.collection, s.path, err)
+func (sc sidecar) physical(name string) string {
+	if sc.Physical != "" {
+		return sc.Physical
 	}
+	return name
+}
+
+func (s *Store) sidecarPathOf(coll string) string {
+	return filepath.Join(s.path, "ragparity-"+url.PathEscape(coll)+".json")
+}
+
+func (s *Store) sidecarPath() string { return s.sidecarPathOf(s.collection) }
+
+// readSidecar reads the sidecar of coll; a missing one is an error
+// wrapping os.ErrNotExist.
+func (s *Store) readSidecar(coll string) (sidecar, error) {
 	var sc sidecar
-	if err := json.Unmarshal(b, &sc); err != nil || sc.Layout != layoutV1 || sc.Dim <= 0 {
-		return 0, fmt.Errorf("embedded: %s: corrupt collection metadata", s.sidecarPath())
+	b, err := os.ReadFile(s.sidecarPathOf(coll))
+	if err != nil {
+		return sc, err
 	}
-	return sc.Dim, nil
+	if err := json.Unmarshal(b, &sc); err != nil || sc.Layout != layoutV1 || sc.Dim <= 0 {
+		return sc, fmt.Errorf("embedded: %s: corrupt collection metadata", s.sidecarPathOf(coll))
+	}
+	return sc, nil
+}
+
+// writeSidecar replaces coll's sidecar atomically (a temporary file in the
+// same folder, synced, then renamed over it): a reader sees the old one or
+// the new one.
+func (s *Store) writeSidecar(coll string, sc sidecar) error {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.path, ".ragparity-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.sidecarPathOf(coll))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(s.path); err == nil {
+		d.Sync() // make the rename durable where the platform allows
+		d.Close()
+	}
+	return nil
+}
+
+// resolve returns the chromem-go collection holding the data (through the
+// sidecar, read at every call) and the vector dimension.
+func (s *Store) resolve() (*chromem.Collection, int, error) {
+	sc, err := s.readSidecar(s.collection)
+	if errors.Is(err, os.ErrNotExist) {
+		if s.db.GetCollection(s.collection, nil) == nil {
+			return nil, 0, fmt.Errorf("embedded: collection %q in %s: %w", s.collection, s.path, adapters.ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("embedded: collection %q in %s was not created by ragparity (%w)", s.collection, s.path, err)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	phys := sc.physical(s.collection)
+	c := s.db.GetCollection(phys, nil)
+	if c == nil {
+		if phys != s.collection {
+			return nil, 0, fmt.Errorf("embedded: collection %q in %s (data in %q): %w", s.collection, s.path, phys, adapters.ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("embedded: collection %q in %s: %w", s.collection, s.path, adapters.ErrNotFound)
+	}
+	return c, sc.Dim, nil
 }
 
 // Settings reports dimension, metric and the insert normalisation.
@@ -153,11 +227,7 @@ func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
-	c, err := s.coll()
-	if err != nil {
-		return st, err
-	}
-	dim, err := s.meta(c)
+	c, dim, err := s.resolve()
 	if err != nil {
 		return st, err
 	}
@@ -206,11 +276,7 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 }
 
 func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) bool, fn func(p *adapters.Point) error) error {
-	c, err := s.coll()
-	if err != nil {
-		return err
-	}
-	dim, err := s.meta(c)
+	c, dim, err := s.resolve()
 	if err != nil {
 		return err
 	}
@@ -281,7 +347,11 @@ func kindCode(k adapters.IDKind) string {
 // Create creates the collection. Only the unnamed vector and the cosine
 // metric are supported by chromem-go.
 func (s *Store) Create(_ context.Context, spec adapters.CollectionSpec) error {
-	if s.db.GetCollection(s.collection, nil) != nil {
+	exists := s.db.GetCollection(s.collection, nil) != nil
+	if sc, err := s.readSidecar(s.collection); err == nil && s.db.GetCollection(sc.physical(s.collection), nil) != nil {
+		exists = true
+	}
+	if exists {
 		return fmt.Errorf("embedded: collection %q: %w", s.collection, adapters.ErrExists)
 	}
 	if len(spec.Vectors) != 1 || spec.Vectors[""] <= 0 {
@@ -290,12 +360,7 @@ func (s *Store) Create(_ context.Context, spec adapters.CollectionSpec) error {
 	if spec.Metric != "" && spec.Metric != "cosine" {
 		return fmt.Errorf("embedded: chromem-go supports the cosine metric only, not %q", spec.Metric)
 	}
-	sc, _ := json.Marshal(sidecar{Layout: layoutV1, Dim: spec.Vectors[""], Metric: "cosine"})
-	tmp := s.sidecarPath() + ".tmp"
-	if err := os.WriteFile(tmp, sc, 0o600); err != nil {
-		return fmt.Errorf("embedded: create %q: %w", s.collection, err)
-	}
-	if err := os.Rename(tmp, s.sidecarPath()); err != nil {
+	if err := s.writeSidecar(s.collection, sidecar{Layout: layoutV1, Dim: spec.Vectors[""], Metric: "cosine"}); err != nil {
 		return fmt.Errorf("embedded: create %q: %w", s.collection, err)
 	}
 	if _, err := s.db.CreateCollection(s.collection, nil, noEmbed); err != nil {
@@ -310,11 +375,7 @@ func noEmbed(context.Context, string) ([]float32, error) {
 
 // Upsert adds or replaces points.
 func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
-	c, err := s.coll()
-	if err != nil {
-		return err
-	}
-	dim, err := s.meta(c)
+	c, dim, err := s.resolve()
 	if err != nil {
 		return err
 	}
@@ -345,13 +406,20 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 	return nil
 }
 
-// Drop deletes the collection.
+// Drop deletes the collection: the chromem-go collection holding its data
+// and its sidecar. Stages are not touched (see DropStage).
 func (s *Store) Drop(_ context.Context) error {
-	if err := s.db.DeleteCollection(s.collection); err != nil {
+	phys := s.collection
+	if sc, err := s.readSidecar(s.collection); err == nil {
+		phys = sc.physical(s.collection)
+	}
+	if err := s.db.DeleteCollection(phys); err != nil {
 		return fmt.Errorf("embedded: drop %q: %w", s.collection, err)
 	}
-	if err := os.Remove(s.sidecarPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("embedded: drop %q: %w", s.collection, err)
+	for _, p := range []string{s.sidecarPathOf(phys), s.sidecarPath()} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("embedded: drop %q: %w", s.collection, err)
+		}
 	}
 	return nil
 }

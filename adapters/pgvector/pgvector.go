@@ -4,6 +4,10 @@
 // URL: postgres://user@host:5432/db?sslmode=disable&table=chunks&id=id&vector=embedding&payload=metadata&text=content
 // (schema=NAME optional). table, id and vector are required; payload and
 // text are optional. Every other query parameter goes to the driver.
+//
+// Staged rebuilds (Stage, Promote; see stage.go) load a table
+// <table>__rp_<stage> with COPY and swap it in; table names containing
+// "__rp_" are reserved for them.
 package pgvector
 
 import (
@@ -28,6 +32,7 @@ func init() {
 var (
 	_ adapters.VectorStore   = (*Store)(nil)
 	_ adapters.BucketScanner = (*Store)(nil)
+	_ adapters.Stager        = (*Store)(nil)
 )
 
 // ourParams are the URL parameters ragparity consumes; the rest go to pgx.
@@ -39,6 +44,12 @@ type Store struct {
 	schema, table                      string
 	idCol, vecCol, payloadCol, textCol string
 	where                              string // redacted URL for messages
+	// stage is set on the store Stage returns: a bulk-load target whose
+	// Upsert tries a plain COPY first (see Upsert).
+	stage bool
+	// borrowed is set when the pool belongs to another Store (a stage's
+	// live store): Close then leaves it open.
+	borrowed bool
 }
 
 // Open parses the URL and connects lazily (the pool dials on first use).
@@ -84,8 +95,14 @@ func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
 	return s, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() error { s.pool.Close(); return nil }
+// Close closes the pool. On a store returned by Stage it does nothing: the
+// pool is the live store's.
+func (s *Store) Close() error {
+	if !s.borrowed {
+		s.pool.Close()
+	}
+	return nil
+}
 
 // Pool exposes the connection pool (bench and tests use it).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

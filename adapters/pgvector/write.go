@@ -2,10 +2,14 @@ package pgvector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	pgv "github.com/pgvector/pgvector-go"
 	"github.com/ragparity/ragparity/adapters"
 )
@@ -86,12 +90,31 @@ func (s *Store) Create(ctx context.Context, spec adapters.CollectionSpec) error 
 	return s.wrap("create", tx.Commit(ctx))
 }
 
-// Upsert copies the points into a temporary staging table and merges them
-// with INSERT ... ON CONFLICT in one transaction.
-func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
-	if len(pts) == 0 {
-		return nil
+// colTypes is what the catalog says of the columns a write fills.
+type colTypes struct {
+	id      string // format_type of the id column (bigint, uuid, text, ...)
+	idName  string // pg_type.typname of the id column (int8, uuid, text, ...)
+	vecName string // vector or halfvec
+}
+
+func (s *Store) writeTypes(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, op string) (colTypes, error) {
+	var ct colTypes
+	err := db.QueryRow(ctx, `SELECT format_type(i.atttypid, i.atttypmod), ti.typname, tv.typname
+		FROM pg_attribute i JOIN pg_type ti ON ti.oid = i.atttypid,
+		     pg_attribute v JOIN pg_type tv ON tv.oid = v.atttypid
+		WHERE i.attrelid = to_regclass($1) AND i.attname = $2 AND NOT i.attisdropped
+		  AND v.attrelid = i.attrelid AND v.attname = $3 AND NOT v.attisdropped`,
+		s.qualified(), s.idCol, s.vecCol).Scan(&ct.id, &ct.idName, &ct.vecName)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ct, fmt.Errorf("pgvector: %s %s: %w (or it has no columns %q and %q)", op, s.name(), adapters.ErrNotFound, s.idCol, s.vecCol)
 	}
+	return ct, s.wrap(op, err)
+}
+
+// writeColumns lists the columns a write fills, in order.
+func (s *Store) writeColumns() []string {
 	cols := []string{s.idCol, s.vecCol}
 	if s.payloadCol != "" {
 		cols = append(cols, s.payloadCol)
@@ -99,12 +122,125 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 	if s.textCol != "" {
 		cols = append(cols, s.textCol)
 	}
+	return cols
+}
+
+// typedRows converts points to Go values pgx encodes in binary for the
+// table's own column types (COPY FROM in binary format and plain INSERTs).
+func (s *Store) typedRows(pts []adapters.Point, ct colTypes) ([][]any, error) {
 	rows := make([][]any, len(pts))
 	for i := range pts {
 		p := &pts[i]
 		if len(p.Vectors) != 1 || p.Vectors[0].Name != "" {
-			return fmt.Errorf("pgvector: point %s: exactly one unnamed vector required", p.ID.S)
+			return nil, fmt.Errorf("pgvector: point %s: exactly one unnamed vector required", p.ID.S)
 		}
+		r := make([]any, 0, 4)
+		switch ct.idName {
+		case "int2", "int4", "int8":
+			n, err := strconv.ParseInt(p.ID.S, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("pgvector: %s: id %q is not an integer (column %s is %s)", s.name(), p.ID.S, s.idCol, ct.id)
+			}
+			r = append(r, n)
+		case "uuid":
+			var u pgtype.UUID
+			if err := u.Scan(p.ID.S); err != nil {
+				return nil, fmt.Errorf("pgvector: %s: id %q is not a UUID (column %s is uuid)", s.name(), p.ID.S, s.idCol)
+			}
+			r = append(r, u)
+		default:
+			r = append(r, p.ID.S)
+		}
+		if ct.vecName == "halfvec" {
+			r = append(r, pgv.NewHalfVector(p.Vectors[0].Values))
+		} else {
+			r = append(r, pgv.NewVector(p.Vectors[0].Values))
+		}
+		if s.payloadCol != "" {
+			if p.Payload == nil {
+				r = append(r, nil)
+			} else {
+				r = append(r, string(p.Payload))
+			}
+		}
+		if s.textCol != "" {
+			if p.HasText {
+				r = append(r, p.Text)
+			} else {
+				r = append(r, nil)
+			}
+		}
+		rows[i] = r
+	}
+	return rows, nil
+}
+
+// Upsert writes points (insert or replace by id).
+//
+// On a live table it copies the points into a temporary table and merges
+// them with INSERT ... ON CONFLICT in one transaction. On a stage (see
+// Stage) it first COPYs the points straight into the table, the fastest
+// bulk load PostgreSQL has; only when that hits an id already present (a
+// resumed rebuild rewriting a chunk: unique_violation, rolled back) does
+// it fall back to the merge, so the result is the same either way.
+func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	for i := range pts {
+		if len(pts[i].Vectors) != 1 || pts[i].Vectors[0].Name != "" {
+			return fmt.Errorf("pgvector: point %s: exactly one unnamed vector required", pts[i].ID.S)
+		}
+	}
+	if s.stage {
+		err := s.copyDirect(ctx, pts)
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "23505" {
+			return err
+		}
+	}
+	return s.merge(ctx, pts)
+}
+
+// copyDirect COPYs pts into the table in one transaction; it returns the
+// raw *pgconn.PgError of a duplicate id (23505) so Upsert can fall back.
+func (s *Store) copyDirect(ctx context.Context, pts []adapters.Point) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.wrap("upsert", err)
+	}
+	defer tx.Rollback(ctx)
+	ct, err := s.writeTypes(ctx, tx, "upsert into")
+	if err != nil {
+		return err
+	}
+	rows, err := s.typedRows(pts, ct)
+	if err != nil {
+		return err
+	}
+	var tbl pgx.Identifier
+	if s.schema != "" {
+		tbl = pgx.Identifier{s.schema, s.table}
+	} else {
+		tbl = pgx.Identifier{s.table}
+	}
+	if _, err := tx.CopyFrom(ctx, tbl, s.writeColumns(), pgx.CopyFromRows(rows)); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return pe
+		}
+		return s.wrap("upsert (copy)", err)
+	}
+	return s.wrap("upsert", tx.Commit(ctx))
+}
+
+// merge copies the points into a temporary table and merges them with
+// INSERT ... ON CONFLICT in one transaction.
+func (s *Store) merge(ctx context.Context, pts []adapters.Point) error {
+	cols := s.writeColumns()
+	rows := make([][]any, len(pts))
+	for i := range pts {
+		p := &pts[i]
 		r := []any{p.ID.S, pgv.NewVector(p.Vectors[0].Values)}
 		if s.payloadCol != "" {
 			if p.Payload == nil {
@@ -139,11 +275,11 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 		stage = append(stage, q(s.textCol)+" text")
 		sel = append(sel, q(s.textCol))
 	}
-	var idTyp string
-	if err := tx.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2`, s.qualified(), s.idCol).Scan(&idTyp); err != nil {
-		return s.wrap("upsert", err)
+	ct, err := s.writeTypes(ctx, tx, "upsert into")
+	if err != nil {
+		return err
 	}
-	sel[0] = fmt.Sprintf(sel[0], idTyp)
+	sel[0] = fmt.Sprintf(sel[0], ct.id)
 	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE ragparity_stage ("+strings.Join(stage, ", ")+") ON COMMIT DROP"); err != nil {
 		return s.wrap("upsert", err)
 	}
@@ -164,6 +300,44 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 		return s.wrap("upsert", err)
 	}
 	return s.wrap("upsert", tx.Commit(ctx))
+}
+
+// WriteRowByRow inserts pts with one plain INSERT statement per point (one
+// round trip each, no batching, no ON CONFLICT: an id already present is
+// an error), all in one transaction so that the per-row cost measured is
+// the statement, not a commit. It exists for the benchmark that compares
+// it with the COPY path of Upsert; ragparity itself never uses it.
+func (s *Store) WriteRowByRow(ctx context.Context, pts []adapters.Point) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.wrap("insert into", err)
+	}
+	defer tx.Rollback(ctx)
+	ct, err := s.writeTypes(ctx, tx, "insert into")
+	if err != nil {
+		return err
+	}
+	rows, err := s.typedRows(pts, ct)
+	if err != nil {
+		return err
+	}
+	cols := s.writeColumns()
+	quoted := make([]string, len(cols))
+	params := make([]string, len(cols))
+	for i, c := range cols {
+		quoted[i] = q(c)
+		params[i] = fmt.Sprintf("$%d", i+1)
+	}
+	sql := "INSERT INTO " + s.qualified() + " (" + strings.Join(quoted, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
+	for _, r := range rows {
+		if _, err := tx.Exec(ctx, sql, r...); err != nil {
+			return s.wrap("insert into", err)
+		}
+	}
+	return s.wrap("insert into", tx.Commit(ctx))
 }
 
 // Drop drops the table if it exists.

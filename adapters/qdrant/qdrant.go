@@ -12,7 +12,9 @@
 //     The key never appears in error messages.
 //
 // Collection names resolve through Qdrant aliases, as every Qdrant points
-// call does.
+// call does. Staged rebuilds (Stage, Promote; see stage.go) need the name
+// to be an alias, which they switch to a new collection
+// <alias>__rp_<stage>; names containing "__rp_" are reserved for them.
 package qdrant
 
 import (
@@ -53,6 +55,9 @@ type Store struct {
 	coll     string
 	textKey  string
 	pageSize uint32
+	// borrowed is set on a stage's store: the client is the live store's
+	// and Close leaves it open.
+	borrowed bool
 }
 
 var _ adapters.VectorStore = (*Store)(nil)
@@ -163,8 +168,14 @@ func (s *Store) Client() *qdrant.Client { return s.client }
 // Collection is the collection (or alias) name the URL names.
 func (s *Store) Collection() string { return s.coll }
 
-// Close releases the connection.
-func (s *Store) Close() error { return s.client.Close() }
+// Close releases the connection (on a store returned by Stage it does
+// nothing: the connection is the live store's).
+func (s *Store) Close() error {
+	if s.borrowed {
+		return nil
+	}
+	return s.client.Close()
+}
 
 // fail turns an RPC error into the adapter's error: ctx.Err() wrapped when
 // the context ended, ErrNotFound wrapped for a missing collection,
@@ -190,24 +201,46 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 
 // Scan scrolls through the collection page by page (page_size points,
 // with payload and vectors), in Qdrant's id order.
+//
+// When the name is an alias, Scan resolves it once and scrolls the
+// collection it points at, so that a Promote switching the alias mid-scan
+// cannot mix two collections' pages: the scan reads the old collection to
+// its end, or, when Promote deletes it first, fails with an error wrapping
+// ErrReplaced. (A server that will not list aliases is scrolled by name.)
 func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
 	var (
 		offset  *qdrant.PointId
 		p       adapters.Point
 		payload []byte
 	)
+	name := s.coll
+	if t := s.aliasTarget(ctx); t != "" {
+		name = t
+	}
 	limit := s.pageSize
-	for {
+	for retries := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)
 		}
 		resp, err := s.client.GetPointsClient().Scroll(ctx, &qdrant.ScrollPoints{
-			CollectionName: s.coll,
+			CollectionName: name,
 			Offset:         offset,
 			Limit:          &limit,
 			WithPayload:    qdrant.NewWithPayload(true),
 			WithVectors:    qdrant.NewWithVectors(true),
 		})
+		if err != nil && name != s.coll && errIs(err, codes.NotFound) && ctx.Err() == nil {
+			if offset == nil && retries < 3 {
+				// Replaced before the first page: nothing was read yet,
+				// resolve the alias again.
+				retries++
+				if name = s.aliasTarget(ctx); name == "" {
+					name = s.coll
+				}
+				continue
+			}
+			return fmt.Errorf("qdrant: scan collection %q (alias of %q): %w", s.coll, name, ErrReplaced)
+		}
 		if err != nil {
 			return s.fail(ctx, "scan", err)
 		}

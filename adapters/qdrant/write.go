@@ -138,8 +138,22 @@ func (s *Store) toStruct(p *adapters.Point) (*qdrant.PointStruct, error) {
 }
 
 // Drop deletes the collection; a missing one is not an error (Qdrant
-// answers result=false for it).
+// answers result=false for it). When the name is an alias, Drop deletes the
+// alias and, when it points at a collection a Promote made
+// (<alias>__rp_<stage>), that collection; a collection it did not make is
+// left alone. Stages are not touched (see DropStage).
 func (s *Store) Drop(ctx context.Context) error {
+	if target := s.aliasTarget(ctx); target != "" {
+		if _, err := s.client.GetCollectionsClient().UpdateAliases(ctx, &qdrant.ChangeAliases{
+			Actions: []*qdrant.AliasOperations{qdrant.NewAliasDelete(s.coll)},
+		}); err != nil {
+			return s.fail(ctx, "drop alias", err)
+		}
+		if !strings.HasPrefix(target, s.coll+stageInfix) {
+			return nil
+		}
+		s = s.sub(target)
+	}
 	_, err := s.client.GetCollectionsClient().Delete(ctx, &qdrant.DeleteCollection{CollectionName: s.coll})
 	if err != nil && !errIs(err, codes.NotFound) {
 		return s.fail(ctx, "drop", err)
