@@ -171,3 +171,9 @@ func log2(n int) uint {
 
 // ValidBuckets reports whether n is a usable bucket count.
 func ValidBuckets(n int) bool { return n >= 2 && n <= 1<<16 && n&(n-1) == 0 }
+
+// SHA256 is a convenience for callers that derive names from content.
+func SHA256(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}

@@ -24,13 +24,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "hash":
 		err = benchHash(os.Args[2:])
+	case "rebuild":
+		err = benchRebuild(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	_ "github.com/ragparity/ragparity/adapters/all"
+	_ "github.com/ragparity/ragparity/adapters/embed/all"
 )
 
 // Exit codes shared by every command.

@@ -136,8 +136,12 @@ func scanRegion(ctx context.Context, cfg *config.Config, r *config.Region, shard
 		return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
 	}
 	defer store.Close()
+	declared, err := declaredSettings(cfg, r)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := verifier.Options{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Shard: shard,
-		Declared: cfg.DeclaredSettings(r), Progress: prog}
+		Declared: declared, Progress: prog}
 	var sp *verifier.Spill
 	if spill {
 		sp, err = verifier.NewSpill("", cfg.Hash.Buckets)

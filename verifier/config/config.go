@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -30,9 +31,46 @@ type Config struct {
 	Settings map[string]any `yaml:"settings"`
 	Regions  []Region       `yaml:"regions"`
 
+	// Embedder is the embedder spec used by rebuilds and probes: "glove"
+	// (the offline default), "openai://?model=...&base_url=...", or "hash"
+	// (tests only). Its model tag becomes the hashed setting model_tag.
+	Embedder string `yaml:"embedder"`
+	// Analyzer is how rebuilds chunk text; its version becomes the hashed
+	// setting analyzer. A region may override it.
+	Analyzer *Analyzer `yaml:"analyzer"`
+	// Index is what rebuilds create.
+	Index Index `yaml:"index"`
+	// Fence configures the idempotency fence.
+	Fence Fence `yaml:"fence"`
+	// CacheDir holds the embedding cache, fallback fence files and rebuild
+	// checkpoints (default ~/.cache/ragparity).
+	CacheDir string `yaml:"cache_dir"`
+
 	// File is the path the config was read from.
 	File string `yaml:"-"`
 	src  []byte
+}
+
+// Analyzer mirrors replicate.Analyzer.
+type Analyzer struct {
+	ChunkSize int    `yaml:"chunk_size"`
+	Overlap   int    `yaml:"overlap"`
+	Normalize string `yaml:"normalize"`
+	Lowercase bool   `yaml:"lowercase"`
+}
+
+// Index is the collection a rebuild creates.
+type Index struct {
+	Metric         string `yaml:"metric"`
+	M              int    `yaml:"m"`
+	EfConstruction int    `yaml:"ef_construction"`
+}
+
+// Fence settings: claims are kept failover_window + 24 h; a dead writer's
+// pending claim blocks others for lease.
+type Fence struct {
+	FailoverWindow time.Duration `yaml:"failover_window"`
+	Lease          time.Duration `yaml:"lease"`
 }
 
 // Hash parameters.
@@ -50,6 +88,11 @@ type Region struct {
 	Blobs string `yaml:"blobs"`
 	// Settings overrides or extends the top-level settings for this region.
 	Settings map[string]any `yaml:"settings"`
+	// DedupeKV is the region's fence store (redis://host:port/db); without
+	// it an embedded bbolt file under cache_dir.
+	DedupeKV string `yaml:"dedupe_kv"`
+	// Analyzer overrides the top-level analyzer for this region.
+	Analyzer *Analyzer `yaml:"analyzer"`
 }
 
 // Error is a config error naming the file, line and field.
@@ -233,6 +276,17 @@ func (c *Config) Validate() error {
 	if c.Hash.Tolerance < 0 {
 		return c.errAt("$.hash.tolerance", errors.New("must be positive"))
 	}
+	switch c.Index.Metric {
+	case "", "cosine", "l2", "dot", "l1":
+	default:
+		return c.errAt("$.index.metric", fmt.Errorf("%q: want cosine, l2, dot or l1", c.Index.Metric))
+	}
+	if c.Index.M < 0 || c.Index.EfConstruction < 0 {
+		return c.errAt("$.index", errors.New("m and ef_construction must be positive"))
+	}
+	if c.Fence.FailoverWindow < 0 || c.Fence.Lease < 0 {
+		return c.errAt("$.fence", errors.New("durations must be positive"))
+	}
 	if len(c.Regions) == 0 {
 		return c.errAt("$.regions", errors.New("at least one region is required"))
 	}
@@ -249,6 +303,11 @@ func (c *Config) Validate() error {
 		if r.Vectors != "" {
 			if err := CheckURL(r.Vectors); err != nil {
 				return c.errAt(p+".vectors", err)
+			}
+		}
+		if r.DedupeKV != "" {
+			if err := CheckURL(r.DedupeKV); err != nil {
+				return c.errAt(p+".dedupe_kv", err)
 			}
 		}
 		if r.Blobs != "" {
@@ -288,6 +347,26 @@ func (c *Config) Region(name string) (*Region, error) {
 		names[i] = r.Name
 	}
 	return nil, fmt.Errorf("%s: no region %q (regions: %s)", c.File, name, strings.Join(names, ", "))
+}
+
+// AnalyzerFor returns the region's analyzer (its own, else the top-level
+// one, else nil).
+func (c *Config) AnalyzerFor(r *Region) *Analyzer {
+	if r.Analyzer != nil {
+		return r.Analyzer
+	}
+	return c.Analyzer
+}
+
+// CacheRoot returns cache_dir or ~/.cache/ragparity.
+func (c *Config) CacheRoot() string {
+	if c.CacheDir != "" {
+		return c.CacheDir
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "ragparity")
+	}
+	return filepath.Join(os.TempDir(), "ragparity-cache")
 }
 
 // DeclaredSettings merges the top-level settings with a region's own.

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/verifier/config"
+)
+
+func init() {
+	register("rebuild", "rebuild regions from source texts behind the idempotency fence", runRebuild)
+}
+
+// checkpoint is what an interrupted rebuild leaves for --resume.
+type checkpoint struct {
+	RunID   string    `json:"run_id"`
+	Owner   string    `json:"owner"`
+	Source  string    `json:"source"`
+	Regions []string  `json:"regions"`
+	Started time.Time `json:"started"`
+}
+
+func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	var cf commonFlags
+	cf.add(fs)
+	source := fs.String("source", "", "folder of text files, or a BEIR corpus.jsonl (or a folder holding one) (required)")
+	var regions listFlag
+	fs.Var(&regions, "regions", "target regions (comma-separated; default: every region with a vectors URL)")
+	resume := fs.Bool("resume", false, "continue an interrupted run (reuses its fence claims)")
+	promote := fs.Bool("promote", false, "swap the rebuilt indexes in when every region's INDEX_HASH agrees")
+	runID := fs.String("run-id", "", "name of this rebuild (default: derived from the inputs, so a replay of the same rebuild writes nothing twice; pass a new one to rebuild again after a promote)")
+	batch := fs.Int("batch", 64, "documents claimed, embedded and written together")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: ragparity rebuild --config FILE --source SRC [--regions R1,R2] [--resume] [--promote] [--json]\n\nChunks every document with the configured analyzer, embeds each chunk once,\nwrites every target region's staged index behind the idempotency fence,\ncompares the regions' INDEX_HASHes and, with --promote, swaps the stages in.\nExit 0 on success, 1 when the rebuilt regions disagree, 2 on error (the live\nindexes are then untouched).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if *source == "" {
+		return fail(stderr, errors.New("rebuild needs --source"))
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if cf.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cf.timeout)
+		defer cancel()
+	}
+	src, err := replicate.OpenSource(*source)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if cfg.Embedder == "" {
+		return fail(stderr, fmt.Errorf("%s: rebuild needs an embedder (add `embedder: glove` for the offline default); its model tag is hashed into every region's settings", cfg.File))
+	}
+	inner, err := openEmbedder(cfg.Embedder)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer cached.Close()
+	dim := inner.Dim()
+	if dim == 0 {
+		v, err := cached.Embed(ctx, []string{"dimension probe"})
+		if err != nil {
+			return fail(stderr, err)
+		}
+		dim = len(v[0])
+	}
+	sel, err := selectRegions(cfg, regions)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var targets []replicate.Target
+	var names []string
+	for _, r := range sel {
+		if r.Vectors == "" {
+			if len(regions) > 0 {
+				return fail(stderr, fmt.Errorf("region %s has no vectors URL in %s", r.Name, cfg.File))
+			}
+			continue
+		}
+		store, err := adapters.OpenVector(ctx, r.Vectors)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
+		}
+		defer store.Close()
+		fence, err := replicate.OpenFence(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
+		if err != nil {
+			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
+		}
+		defer fence.Close()
+		declared, err := declaredSettings(cfg, r)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		a, _ := analyzerFor(cfg, r)
+		targets = append(targets, replicate.Target{Region: r.Name, Store: store, Fence: fence, Declared: declared, Analyzer: a})
+		names = append(names, r.Name)
+	}
+	if len(targets) == 0 {
+		return fail(stderr, fmt.Errorf("%s: no region has a vectors URL", cfg.File))
+	}
+	metric := cfg.Index.Metric
+	if metric == "" {
+		metric = "cosine"
+	}
+	cspec := adapters.CollectionSpec{Vectors: map[string]int{"": dim}, Metric: metric, HNSWM: cfg.Index.M,
+		HNSWEfConstruction: cfg.Index.EfConstruction, IDKind: adapters.IDUUID}
+	id := *runID
+	if id == "" {
+		id = replicate.DeriveRunID(cfg.Release, src, inner.ModelTag(), cspec, targets)
+	}
+	cp, err := loadCheckpoint(cfg, id, *resume, *source, names)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	lease := cfg.Fence.Lease
+	ttl := cfg.Fence.FailoverWindow + 24*time.Hour
+	prog := newProgress(stderr, cf.json)
+	pf := prog.fn("documents")
+	res, err := replicate.Rebuild(ctx, targets, replicate.Options{
+		Source: src, Embedder: cached, Spec: cspec, RunID: id, Owner: cp.Owner, Lease: lease, TTL: ttl,
+		BatchDocs: *batch, Promote: *promote, Buckets: cfg.Hash.Buckets,
+		Progress: func(n int) {
+			if pf != nil {
+				pf(int64(n))
+			}
+		},
+	})
+	prog.done()
+	if err != nil && res == nil {
+		return fail(stderr, fmt.Errorf("%w (resume with --resume --run-id %s)", err, id))
+	}
+	os.Remove(checkpointPath(cfg, id))
+	code := ExitEqual
+	if !res.Agree {
+		code = ExitDiffer
+	}
+	if cf.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+	} else {
+		printRebuild(res, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+	}
+	return code
+}
+
+func checkpointPath(cfg *config.Config, id string) string {
+	return filepath.Join(cfg.CacheRoot(), "rebuild", id+".json")
+}
+
+// loadCheckpoint starts a run (refusing to silently restart an interrupted
+// one) or, with resume, reuses the interrupted run's writer identity.
+func loadCheckpoint(cfg *config.Config, id string, resume bool, source string, regions []string) (*checkpoint, error) {
+	p := checkpointPath(cfg, id)
+	b, err := os.ReadFile(p)
+	switch {
+	case err == nil && !resume:
+		return nil, fmt.Errorf("rebuild %s was interrupted (checkpoint %s): pass --resume to finish it, or --run-id NEW to start another", id, p)
+	case err != nil && resume:
+		return nil, fmt.Errorf("nothing to resume: no checkpoint for rebuild %s at %s", id, p)
+	case err == nil:
+		var cp checkpoint
+		if json.Unmarshal(b, &cp) != nil || cp.Owner == "" {
+			return nil, fmt.Errorf("checkpoint %s is corrupt; remove it and start again", p)
+		}
+		return &cp, nil
+	}
+	cp := &checkpoint{RunID: id, Owner: replicate.NewOwner(), Source: source, Regions: regions, Started: time.Now().UTC()}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	b, _ = json.MarshalIndent(cp, "", "  ")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	return cp, os.Rename(tmp, p)
+}
+
+func printRebuild(r *replicate.Result, w io.Writer) {
+	fmt.Fprintf(w, "rebuild %s: %d documents, %d chunks, %d embedded, %d deduped, %dms\n", r.RunID, r.Documents, r.Chunks, r.Embedded, r.Deduped, r.ElapsedMS)
+	names := make([]string, 0, len(r.Written))
+	for n := range r.Written {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s: written %d, dedupe hits %d, INDEX_HASH %s\n", n, r.Written[n], r.Dedupe[n].Hits, r.IndexHash[n])
+	}
+	switch {
+	case r.Note != "":
+		fmt.Fprintln(w, r.Note)
+	case !r.Agree:
+		fmt.Fprintln(w, "the rebuilt regions DISAGREE")
+	case r.Promoted:
+		fmt.Fprintln(w, "all rebuilt regions agree; promoted")
+	default:
+		fmt.Fprintln(w, "all rebuilt regions agree; staged, not promoted (pass --promote)")
+	}
+}

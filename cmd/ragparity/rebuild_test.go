@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ragparity/ragparity/replicate"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// ragparityBin builds the real binary once per test run.
+func ragparityBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ragparity-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "ragparity")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func pgTableURL(table string) string {
+	u, _ := url.Parse(pgURL())
+	q := u.Query()
+	q.Set("table", table)
+	q.Set("payload", "metadata")
+	q.Set("text", "content")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func rebuildConfig(t *testing.T, cache string, regions map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "release: r-test\nembedder: glove\ncache_dir: %q\nanalyzer:\n  chunk_size: 40\n  overlap: 8\n  normalize: NFKC\nfence:\n  lease: 1s\nregions:\n", cache)
+	for _, name := range []string{"pg", "pg2", "local"} {
+		if u, ok := regions[name]; ok {
+			fmt.Fprintf(&b, "  - name: %s\n    vectors: %q\n", name, u)
+		}
+	}
+	return writeConfig(t, b.String())
+}
+
+func dropTables(t *testing.T, prefix string) {
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		rows, _ := c.Query(context.Background(), "SELECT tablename FROM pg_tables WHERE tablename LIKE $1", prefix+"%")
+		var names []string
+		for rows.Next() {
+			var n string
+			rows.Scan(&n)
+			names = append(names, n)
+		}
+		for _, n := range names {
+			c.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+		}
+	})
+}
+
+// TestRebuildKilledThenResumed kills a real `ragparity rebuild` with
+// SIGKILL mid-way; `--resume` then finishes with no duplicate and no
+// missing point, and the INDEX_HASH equals an uninterrupted rebuild's.
+func TestRebuildKilledThenResumed(t *testing.T) {
+	bin := ragparityBin(t)
+	source := filepath.Join("..", "..", "testdata", "scifact", "corpus.jsonl")
+	prefix := fmt.Sprintf("rp_kill_%08x", rand.Uint32())
+	dropTables(t, prefix)
+
+	// Uninterrupted reference rebuild.
+	// Two pgvector regions: INDEX_HASH includes each engine's settings, so
+	// regions on different engines never agree by design.
+	refCfg := rebuildConfig(t, t.TempDir(), map[string]string{"pg": pgTableURL(prefix + "_ref"), "pg2": pgTableURL(prefix + "_ref2")})
+	out, err := exec.Command(bin, "rebuild", "--config", refCfg, "--source", source, "--promote", "--json").Output()
+	if err != nil {
+		t.Fatalf("reference rebuild: %v\n%s", err, out)
+	}
+	var ref replicate.Result
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatalf("reference JSON: %v\n%s", err, out)
+	}
+	if !ref.Promoted || !ref.Agree || ref.Chunks == 0 {
+		t.Fatalf("reference rebuild: %+v", ref)
+	}
+
+	table := prefix + "_live"
+	cache := t.TempDir()
+	cfg := rebuildConfig(t, cache, map[string]string{"pg": pgTableURL(table), "pg2": pgTableURL(table + "2")})
+	cmd := exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--promote", "--json", "--run-id", "killme", "--batch", "2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), pgURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
+	}
+	defer conn.Close(context.Background())
+	stage := pgx.Identifier{table + "__rp_killme"}.Sanitize()
+	var atKill int64
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn.QueryRow(context.Background(), "SELECT count(*) FROM "+stage).Scan(&atKill) == nil && atKill > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if atKill == 0 || atKill >= int64(ref.Chunks) {
+		t.Fatalf("killed with %d of %d chunks in the stage: not mid-way", atKill, ref.Chunks)
+	}
+	t.Logf("killed with %d of %d chunks written", atKill, ref.Chunks)
+
+	// Without --resume the interrupted run is not silently restarted.
+	if out, err := exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--run-id", "killme").CombinedOutput(); err == nil || !strings.Contains(string(out), "--resume") {
+		t.Fatalf("restart without --resume: err %v, output %s", err, out)
+	}
+	out, err = exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--promote", "--json", "--run-id", "killme", "--resume").Output()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	var res replicate.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Promoted || res.Chunks != ref.Chunks {
+		t.Fatalf("resume result: %+v", res)
+	}
+	for _, region := range []string{"pg", "pg2"} {
+		if res.IndexHash[region] != ref.IndexHash[region] {
+			t.Errorf("%s: INDEX_HASH after kill+resume %s, uninterrupted %s", region, res.IndexHash[region], ref.IndexHash[region])
+		}
+	}
+	var n, distinct int64
+	conn.QueryRow(context.Background(), "SELECT count(*), count(DISTINCT id) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n, &distinct)
+	if n != int64(ref.Chunks) || distinct != n {
+		t.Errorf("live table has %d rows (%d distinct ids), want %d", n, distinct, ref.Chunks)
+	}
+	// The live index hashes as the rebuild reported.
+	code, hout, herr := runCLI(t, "hash", "--config", cfg, "--json")
+	if code != ExitEqual {
+		t.Fatalf("hash after rebuild: exit %d %s", code, herr)
+	}
+	var h HashJSON
+	json.Unmarshal([]byte(hout), &h)
+	for _, r := range h.Regions {
+		if r.IndexHash != ref.IndexHash[r.Name] {
+			t.Errorf("%s: live INDEX_HASH %s, rebuild reported %s", r.Name, r.IndexHash, ref.IndexHash[r.Name])
+		}
+	}
+}
+
+func TestRebuildBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "corpus.jsonl")
+	os.WriteFile(bad, []byte("{\"_id\":\"a\",\"text\":\"some words\"}\nnot json at all\n"), 0o644)
+	live := fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir())
+	cfg := rebuildConfig(t, t.TempDir(), map[string]string{"local": live})
+	code, _, errOut := runCLI(t, "rebuild", "--config", cfg, "--source", bad, "--promote")
+	if code != ExitUnknown || !strings.Contains(errOut, "corpus.jsonl:2: not a JSON object") || !strings.Contains(errOut, "untouched") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "rebuild", "--config", cfg, "--source", filepath.Join(dir, "missing"))
+	if code != ExitUnknown || !strings.Contains(errOut, "missing") {
+		t.Errorf("missing source: exit %d, stderr %q", code, errOut)
+	}
+	noEmb := writeConfig(t, fmt.Sprintf("regions:\n  - name: local\n    vectors: %q\n", live))
+	code, _, errOut = runCLI(t, "rebuild", "--config", noEmb, "--source", bad)
+	if code != ExitUnknown || !strings.Contains(errOut, "needs an embedder") {
+		t.Errorf("no embedder: exit %d, stderr %q", code, errOut)
+	}
+}

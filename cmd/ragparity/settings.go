@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/verifier/config"
+)
+
+// embedders memoises opened embedders by spec (opening glove loads a model).
+var (
+	embMu     sync.Mutex
+	embedders = map[string]embed.Embedder{}
+)
+
+func openEmbedder(spec string) (embed.Embedder, error) {
+	embMu.Lock()
+	defer embMu.Unlock()
+	if e, ok := embedders[spec]; ok {
+		return e, nil
+	}
+	e, err := embed.Open(spec)
+	if err != nil {
+		return nil, fmt.Errorf("embedder: %w", err)
+	}
+	embedders[spec] = e
+	return e, nil
+}
+
+// analyzerFor returns the region's analyzer, the default when the config
+// names an embedder but no analyzer, and ok=false when neither is set.
+func analyzerFor(cfg *config.Config, r *config.Region) (replicate.Analyzer, bool) {
+	if a := cfg.AnalyzerFor(r); a != nil {
+		return replicate.Analyzer{ChunkSize: a.ChunkSize, Overlap: a.Overlap, Normalize: a.Normalize, Lowercase: a.Lowercase}, true
+	}
+	if cfg.Embedder != "" {
+		return replicate.DefaultAnalyzer, true
+	}
+	return replicate.Analyzer{}, false
+}
+
+// declaredSettings are the settings hashed for a region besides what its
+// store reports: the config's settings, plus model_tag from the embedder
+// and analyzer from the analyzer, so that hash and rebuild agree and two
+// regions chunked or embedded differently never hash equal.
+func declaredSettings(cfg *config.Config, r *config.Region) (map[string]any, error) {
+	d := cfg.DeclaredSettings(r)
+	if cfg.Embedder != "" {
+		e, err := openEmbedder(cfg.Embedder)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		if v, ok := d["model_tag"]; ok && fmt.Sprint(v) != e.ModelTag() {
+			return nil, fmt.Errorf("%s: settings.model_tag %q contradicts the embedder's model tag %q", cfg.File, v, e.ModelTag())
+		}
+		d["model_tag"] = e.ModelTag()
+	}
+	if a, ok := analyzerFor(cfg, r); ok {
+		if err := a.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: region %s: analyzer: %w", cfg.File, r.Name, err)
+		}
+		if v, ok := d["analyzer"]; ok && fmt.Sprint(v) != a.Version() {
+			return nil, fmt.Errorf("%s: region %s: settings.analyzer %q contradicts the analyzer %q", cfg.File, r.Name, v, a.Version())
+		}
+		d["analyzer"] = a.Version()
+	}
+	return d, nil
+}

@@ -1,0 +1,267 @@
+package replicate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ClaimState is the answer of a fence claim.
+type ClaimState int
+
+const (
+	// Acquired: the caller should write, then call Done.
+	Acquired ClaimState = iota
+	// AlreadyDone: the write happened before; skip it (a dedupe hit).
+	AlreadyDone
+	// HeldByOther: another live writer holds the claim; skip it.
+	HeldByOther
+)
+
+// Fence is the idempotency fence of metrics.md: a key per (source_id,
+// revision, index_hash, partition), set-if-absent with a TTL of
+// failover_window + 24 h. A claim is first "pending" under a short lease
+// (so a writer that dies does not block others for a day) and becomes
+// "done" once the write is acknowledged.
+type Fence interface {
+	Claim(ctx context.Context, key, owner string, lease time.Duration) (ClaimState, error)
+	Done(ctx context.Context, key string, ttl time.Duration) error
+	// MarkWarm and Warm manage the warm marker the gate checks.
+	MarkWarm(ctx context.Context) error
+	Warm(ctx context.Context) (bool, error)
+	Close() error
+}
+
+// FenceKey = sha256(source_id + revision + index_hash + partition), with
+// NUL separators so that no two tuples share a key.
+func FenceKey(sourceID, revision, indexHash, partition string) string {
+	h := sha256.Sum256([]byte(sourceID + "\x00" + revision + "\x00" + indexHash + "\x00" + partition))
+	return hex.EncodeToString(h[:])
+}
+
+// FenceStats counts dedupe hits (writes skipped) and misses (writes done).
+type FenceStats struct{ Hits, Misses atomic.Int64 }
+
+// OpenFence opens redis://host:port/db or, for "" , an embedded bbolt file
+// at fallback.
+func OpenFence(raw, fallback string) (Fence, error) {
+	if raw == "" {
+		return openBoltFence(fallback)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("dedupe_kv: not a valid URL")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe_kv %s: %v", u.Redacted(), err)
+		}
+		opt.DialTimeout = 3 * time.Second
+		return &redisFence{c: redis.NewClient(opt), where: u.Redacted()}, nil
+	case "bolt", "file":
+		return openBoltFence(u.Path)
+	}
+	return nil, fmt.Errorf("dedupe_kv %s: unknown scheme %q (want redis:// or file:///path)", u.Redacted(), u.Scheme)
+}
+
+const (
+	fencePrefix = "ragparity:fence:"
+	warmKey     = "ragparity:fence:warm"
+	donePrefix  = "done"
+)
+
+type redisFence struct {
+	c     *redis.Client
+	where string
+}
+
+// claimScript: SET NX the pending marker; if the key exists, report its
+// value so the caller can tell done from pending, and let the same owner
+// re-take its own pending claim (a resumed run).
+var claimScript = redis.NewScript(`
+local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+if ok then return 'acquired' end
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'acquired'
+end
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'acquired'
+end
+return v
+`)
+
+func (f *redisFence) Claim(ctx context.Context, key, owner string, lease time.Duration) (ClaimState, error) {
+	v, err := claimScript.Run(ctx, f.c, []string{fencePrefix + key}, "pending:"+owner, lease.Milliseconds()).Text()
+	if err != nil {
+		return 0, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	switch {
+	case v == "acquired":
+		return Acquired, nil
+	case v == donePrefix:
+		return AlreadyDone, nil
+	}
+	return HeldByOther, nil
+}
+
+func (f *redisFence) Done(ctx context.Context, key string, ttl time.Duration) error {
+	if err := f.c.Set(ctx, fencePrefix+key, donePrefix, ttl).Err(); err != nil {
+		return fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return nil
+}
+
+func (f *redisFence) MarkWarm(ctx context.Context) error {
+	if err := f.c.Set(ctx, warmKey, time.Now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+		return fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return nil
+}
+
+func (f *redisFence) Warm(ctx context.Context) (bool, error) {
+	n, err := f.c.Exists(ctx, warmKey).Result()
+	if err != nil {
+		return false, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return n == 1, nil
+}
+
+func (f *redisFence) Close() error { return f.c.Close() }
+
+// boltFence is the embedded fallback: one bbolt file, values carry their
+// expiry.
+type boltFence struct {
+	db *bolt.DB
+}
+
+var (
+	boltMu   sync.Mutex
+	boltOpen = map[string]*boltShared{}
+)
+
+type boltShared struct {
+	db   *bolt.DB
+	refs int
+}
+
+var fenceBucket = []byte("fence")
+
+func openBoltFence(path string) (Fence, error) {
+	if path == "" {
+		return nil, errors.New("dedupe_kv: no Redis configured and no fallback path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("dedupe_kv %s: %w", path, err)
+	}
+	boltMu.Lock()
+	defer boltMu.Unlock()
+	if s, ok := boltOpen[path]; ok {
+		s.refs++
+		return &boltFence{db: s.db}, nil
+	}
+	// A second process waits up to 10 s for the file lock.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("dedupe_kv %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(fenceBucket); return err }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("dedupe_kv %s: %w", path, err)
+	}
+	boltOpen[path] = &boltShared{db: db, refs: 1}
+	return &boltFence{db: db}, nil
+}
+
+func encodeVal(v string, exp time.Time) []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+	return append(b, v...)
+}
+
+func decodeVal(b []byte) (string, time.Time) {
+	if len(b) < 8 {
+		return "", time.Time{}
+	}
+	return string(b[8:]), time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+}
+
+func (f *boltFence) Claim(_ context.Context, key, owner string, lease time.Duration) (ClaimState, error) {
+	st := Acquired
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(fenceBucket)
+		now := time.Now()
+		if cur := b.Get([]byte(key)); cur != nil {
+			v, exp := decodeVal(cur)
+			if now.Before(exp) {
+				switch {
+				case v == donePrefix:
+					st = AlreadyDone
+					return nil
+				case v != "pending:"+owner:
+					st = HeldByOther
+					return nil
+				}
+			}
+		}
+		return b.Put([]byte(key), encodeVal("pending:"+owner, now.Add(lease)))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dedupe_kv: %w", err)
+	}
+	return st, nil
+}
+
+func (f *boltFence) Done(_ context.Context, key string, ttl time.Duration) error {
+	return f.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(fenceBucket).Put([]byte(key), encodeVal(donePrefix, time.Now().Add(ttl)))
+	})
+}
+
+func (f *boltFence) MarkWarm(_ context.Context) error {
+	return f.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(fenceBucket).Put([]byte(warmKey), encodeVal("warm", time.Now().Add(100*365*24*time.Hour)))
+	})
+}
+
+func (f *boltFence) Warm(_ context.Context) (bool, error) {
+	var ok bool
+	err := f.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(fenceBucket).Get([]byte(warmKey)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+func (f *boltFence) Close() error {
+	boltMu.Lock()
+	defer boltMu.Unlock()
+	for p, s := range boltOpen {
+		if s.db == f.db {
+			s.refs--
+			if s.refs == 0 {
+				delete(boltOpen, p)
+				return s.db.Close()
+			}
+		}
+	}
+	return nil
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,344 @@
+package replicate_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/embed"
+	_ "github.com/ragparity/ragparity/adapters/embed/hashembed"
+	_ "github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/verifier"
+)
+
+// countingStore counts the points that reach the store through every
+// stage it hands out.
+type countingStore struct {
+	adapters.VectorStore
+	writes *atomic.Int64
+}
+
+type countingStager struct {
+	adapters.VectorStore
+	writes *atomic.Int64
+}
+
+func (c countingStager) Stage(ctx context.Context, name string, spec adapters.CollectionSpec) (adapters.VectorStore, error) {
+	s, err := c.VectorStore.(adapters.Stager).Stage(ctx, name, spec)
+	if err != nil {
+		return nil, err
+	}
+	return countingStore{s, c.writes}, nil
+}
+func (c countingStager) Promote(ctx context.Context, name string) error {
+	return c.VectorStore.(adapters.Stager).Promote(ctx, name)
+}
+func (c countingStager) DropStage(ctx context.Context, name string) error {
+	return c.VectorStore.(adapters.Stager).DropStage(ctx, name)
+}
+
+func (c countingStore) Upsert(ctx context.Context, pts []adapters.Point) error {
+	if err := c.VectorStore.Upsert(ctx, pts); err != nil {
+		return err
+	}
+	c.writes.Add(int64(len(pts)))
+	return nil
+}
+
+func corpus(t *testing.T, n int) replicate.Source {
+	dir := t.TempDir()
+	var b strings.Builder
+	r := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("vector index region replica failover shard chunk embedding parity drift router gate blob manifest hash merkle bucket payload text query answer")
+	for i := 0; i < n; i++ {
+		var doc []string
+		for j := 0; j < 30+r.IntN(120); j++ {
+			doc = append(doc, words[r.IntN(len(words))])
+		}
+		fmt.Fprintf(&b, "{\"_id\":\"doc%d\",\"title\":\"Document %d\",\"text\":%q}\n", i, i, strings.Join(doc, " "))
+	}
+	p := filepath.Join(dir, "corpus.jsonl")
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	s, err := replicate.OpenSource(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type region struct {
+	name   string
+	url    string
+	writes *atomic.Int64
+}
+
+func embeddedRegions(t *testing.T, names ...string) []region {
+	var out []region
+	for _, n := range names {
+		out = append(out, region{name: n, url: fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir()), writes: &atomic.Int64{}})
+	}
+	return out
+}
+
+var analyzer = replicate.Analyzer{ChunkSize: 24, Overlap: 4, Normalize: "NFKC"}
+
+func targets(t *testing.T, regs []region, fence func(region) replicate.Fence) []replicate.Target {
+	var ts []replicate.Target
+	for _, r := range regs {
+		s, err := adapters.OpenVector(context.Background(), r.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, replicate.Target{
+			Region: r.name, Store: countingStager{s, r.writes}, Fence: fence(r),
+			Declared: map[string]any{"model_tag": "hash-64", "analyzer": analyzer.Version()}, Analyzer: analyzer,
+		})
+	}
+	return ts
+}
+
+func boltFence(t *testing.T) func(region) replicate.Fence {
+	dir := t.TempDir()
+	return func(r region) replicate.Fence {
+		f, err := replicate.OpenFence("", filepath.Join(dir, r.name+".db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+}
+
+func hashEmbedder(t *testing.T) embed.Embedder {
+	e, err := embed.Open("hash://?dim=64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func opts(src replicate.Source, e embed.Embedder, run string) replicate.Options {
+	return replicate.Options{Source: src, Embedder: e, RunID: run, BatchDocs: 16,
+		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": 64}, Metric: "cosine", IDKind: adapters.IDUUID}}
+}
+
+func liveHash(t *testing.T, url string) *verifier.Scan {
+	s, err := adapters.OpenVector(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := verifier.HashStore(context.Background(), s, verifier.Options{Declared: map[string]any{"model_tag": "hash-64", "analyzer": analyzer.Version()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func TestRebuildEmbedsOnceWritesEverywhere(t *testing.T) {
+	src := corpus(t, 120)
+	regs := embeddedRegions(t, "us-east-1", "eu-west-1", "ap-south-1")
+	e := embed.NewCounting(hashEmbedder(t))
+	o := opts(src, e, "run1")
+	o.Promote = true
+	res, err := replicate.Rebuild(context.Background(), targets(t, regs, boltFence(t)), o)
+	if err != nil {
+		t.Fatalf("Rebuild: %v", err)
+	}
+	if res.Documents != 120 || res.Chunks < 240 {
+		t.Fatalf("documents %d chunks %d", res.Documents, res.Chunks)
+	}
+	if got, want := e.Texts(), int64(e.Distinct()); got != want || e.Repeated() != 0 {
+		t.Errorf("embedded %d texts, %d distinct, %d repeated: each chunk must be embedded once", got, want, e.Repeated())
+	}
+	if e.Texts() > int64(res.Chunks) {
+		t.Errorf("embedding calls %d > chunks %d (3 regions must not multiply them)", e.Texts(), res.Chunks)
+	}
+	for _, r := range regs {
+		if got := r.writes.Load(); got != int64(res.Chunks) {
+			t.Errorf("%s: %d points written, want %d", r.name, got, res.Chunks)
+		}
+	}
+	if !res.Agree || !res.Promoted {
+		t.Fatalf("agree=%v promoted=%v", res.Agree, res.Promoted)
+	}
+	want := liveHash(t, regs[0].url)
+	for _, r := range regs {
+		got := liveHash(t, r.url)
+		if got.Points != int64(res.Chunks) || got.IndexHash() != want.IndexHash() {
+			t.Errorf("%s: live %d points %s, want %d points %s", r.name, got.Points, got.IndexHash(), res.Chunks, want.IndexHash())
+		}
+		if res.IndexHash[r.name] != got.IndexHash().Hex() {
+			t.Errorf("%s: reported INDEX_HASH %s, live %s", r.name, res.IndexHash[r.name], got.IndexHash())
+		}
+	}
+}
+
+func TestReplayTwiceInARowWritesOnce(t *testing.T) {
+	src := corpus(t, 60)
+	regs := embeddedRegions(t, "a", "b")
+	fence := boltFence(t)
+	first, err := replicate.Rebuild(context.Background(), targets(t, regs, fence), opts(src, hashEmbedder(t), "replay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := replicate.Rebuild(context.Background(), targets(t, regs, fence), opts(src, hashEmbedder(t), "replay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if got := r.writes.Load(); got != int64(first.Chunks) {
+			t.Errorf("%s: %d writes over two runs, want %d (100%% dedupe)", r.name, got, first.Chunks)
+		}
+		if second.Written[r.name] != 0 || second.Dedupe[r.name].Hits != first.Chunks {
+			t.Errorf("%s: second run wrote %d, dedupe hits %d, want 0 and %d", r.name, second.Written[r.name], second.Dedupe[r.name].Hits, first.Chunks)
+		}
+	}
+	if second.IndexHash["a"] != first.IndexHash["a"] || !second.Agree {
+		t.Errorf("replay changed the staged index")
+	}
+}
+
+func redisFence(t *testing.T) func(region) replicate.Fence {
+	u := os.Getenv("RAGPARITY_REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	return func(r region) replicate.Fence {
+		f, err := replicate.OpenFence(u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Warm(context.Background()); err != nil {
+			t.Fatalf("Redis not reachable at %s (start it with `make services`): %v", u, err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+}
+
+// TestConcurrentReplayWritesOnce: two writers replay the same run at the
+// same time against the same fence; every chunk reaches the store once.
+func TestConcurrentReplayWritesOnce(t *testing.T) {
+	src := corpus(t, 200)
+	regs := embeddedRegions(t, "a", "b")
+	run := fmt.Sprintf("conc%d", rand.Uint32())
+	var wg sync.WaitGroup
+	results := make([]*replicate.Result, 2)
+	errs := make([]error, 2)
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			o := opts(src, hashEmbedder(t), run)
+			o.BatchDocs = 4
+			results[w], errs[w] = replicate.Rebuild(context.Background(), targets(t, regs, redisFence(t)), o)
+		}(w)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range regs {
+		if got := r.writes.Load(); got != int64(results[0].Chunks) {
+			t.Errorf("%s: %d writes by two concurrent writers, want exactly %d", r.name, got, results[0].Chunks)
+		}
+		if w0, w1 := results[0].Written[r.name], results[1].Written[r.name]; w0+w1 != results[0].Chunks || w0 == 0 || w1 == 0 {
+			t.Logf("%s: writer 0 wrote %d, writer 1 wrote %d", r.name, w0, w1)
+		}
+	}
+	if results[0].IndexHash["a"] != results[1].IndexHash["a"] || results[0].IndexHash["a"] != results[0].IndexHash["b"] {
+		t.Errorf("writers saw different final stages: %v %v", results[0].IndexHash, results[1].IndexHash)
+	}
+}
+
+// TestFailoverReplay: a writer dies mid-run (its context is cancelled after
+// some batches, leaving pending claims); after the lease, a writer in
+// another region replays the whole run: no chunk is written twice, none is
+// missing.
+func TestFailoverReplay(t *testing.T) {
+	src := corpus(t, 150)
+	regs := embeddedRegions(t, "a", "b")
+	run := fmt.Sprintf("fail%d", rand.Uint32())
+	fence := redisFence(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opts(src, hashEmbedder(t), run)
+	o.Lease = 300 * time.Millisecond
+	batches := 0
+	o.OnBatch = func(int) {
+		if batches++; batches == 3 {
+			cancel()
+		}
+	}
+	if _, err := replicate.Rebuild(ctx, targets(t, regs, fence), o); err == nil {
+		t.Fatalf("the interrupted writer finished")
+	}
+	before := regs[0].writes.Load()
+	if before == 0 {
+		t.Fatalf("the first writer wrote nothing before failing")
+	}
+	o2 := opts(src, hashEmbedder(t), run)
+	o2.Lease = 300 * time.Millisecond
+	res, err := replicate.Rebuild(context.Background(), targets(t, regs, fence), o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if got := r.writes.Load(); got != int64(res.Chunks) {
+			t.Errorf("%s: %d writes across failover, want exactly %d", r.name, got, res.Chunks)
+		}
+	}
+	t.Logf("before failover %d of %d chunks written; dedupe hits after: %d", before, res.Chunks, res.Dedupe["a"].Hits)
+	if res.Dedupe["a"].Hits == 0 {
+		t.Errorf("the replay found nothing already written")
+	}
+}
+
+func TestRebuildBadSourceLeavesLiveUntouched(t *testing.T) {
+	regs := embeddedRegions(t, "a")
+	good := corpus(t, 20)
+	o := opts(good, hashEmbedder(t), "good")
+	o.Promote = true
+	if _, err := replicate.Rebuild(context.Background(), targets(t, regs, boltFence(t)), o); err != nil {
+		t.Fatal(err)
+	}
+	before := liveHash(t, regs[0].url)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "corpus.jsonl"), []byte("{\"_id\":\"x\",\"text\":\"fine words here\"}\n{broken\n"), 0o644)
+	bad, _ := replicate.OpenSource(filepath.Join(dir, "corpus.jsonl"))
+	o = opts(bad, hashEmbedder(t), "bad")
+	o.Promote = true
+	_, err := replicate.Rebuild(context.Background(), targets(t, regs, boltFence(t)), o)
+	if err == nil || !strings.Contains(err.Error(), "corpus.jsonl:2") || !strings.Contains(err.Error(), "untouched") {
+		t.Fatalf("error = %v, want one naming corpus.jsonl:2 and saying the live index is untouched", err)
+	}
+	if after := liveHash(t, regs[0].url); after.IndexHash() != before.IndexHash() {
+		t.Errorf("a failed rebuild changed the live index")
+	}
+}
+
+func TestDifferentAnalyzersNeverHashEqual(t *testing.T) {
+	src := corpus(t, 30)
+	regs := embeddedRegions(t, "a", "b")
+	ts := targets(t, regs, boltFence(t))
+	other := replicate.Analyzer{ChunkSize: 30, Overlap: 4, Normalize: "NFKC"}
+	ts[1].Analyzer = other
+	ts[1].Declared = map[string]any{"model_tag": "hash-64", "analyzer": other.Version()}
+	res, err := replicate.Rebuild(context.Background(), ts, opts(src, hashEmbedder(t), "analyzers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Agree || res.IndexHash["a"] == res.IndexHash["b"] {
+		t.Errorf("regions chunked differently hash equal: %v", res.IndexHash)
+	}
+}

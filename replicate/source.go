@@ -1,0 +1,211 @@
+// Package replicate rebuilds regions from source texts behind an
+// idempotency fence: sources are chunked with the configured analyzer,
+// each chunk is embedded once, and every target region is written through a
+// staged collection that is promoted atomically.
+package replicate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Document is one source text.
+type Document struct {
+	// SourceID identifies the document across revisions (a relative path,
+	// a corpus _id).
+	SourceID string
+	// Revision changes whenever the text changes (a content hash by
+	// default, or the corpus's own revision field).
+	Revision string
+	Text     string
+	// Where names the file and line the document came from, for messages.
+	Where string
+}
+
+// Source yields documents in a stable order.
+type Source interface {
+	// Each calls fn for every document. Bad input is an error naming the
+	// file (and line).
+	Each(ctx context.Context, fn func(Document) error) error
+	// Digest identifies the source's content (all source ids and
+	// revisions); equal digests mean the same documents.
+	String() string
+}
+
+// OpenSource opens a folder of text files or a BEIR corpus.jsonl (a file
+// path, or a folder holding corpus.jsonl).
+func OpenSource(spec string) (Source, error) {
+	if strings.HasPrefix(spec, "s3://") {
+		return nil, fmt.Errorf("source %s: s3:// sources are not supported yet; copy the prefix to a folder (rclone copy) and pass the folder", spec)
+	}
+	st, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if !st.IsDir() {
+		if strings.HasSuffix(spec, ".jsonl") {
+			return &jsonlSource{path: spec}, nil
+		}
+		return nil, fmt.Errorf("source %s: want a folder of text files or a BEIR corpus.jsonl", spec)
+	}
+	if _, err := os.Stat(filepath.Join(spec, "corpus.jsonl")); err == nil {
+		return &jsonlSource{path: filepath.Join(spec, "corpus.jsonl")}, nil
+	}
+	return &dirSource{root: spec}, nil
+}
+
+func contentRevision(text string) string {
+	h := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(h[:16])
+}
+
+// jsonlSource reads a BEIR corpus: {"_id", "title", "text"} per line, with
+// an optional "revision".
+type jsonlSource struct{ path string }
+
+func (s *jsonlSource) String() string { return s.path }
+
+type corpusLine struct {
+	ID       *json.RawMessage `json:"_id"`
+	Title    string           `json:"title"`
+	Text     string           `json:"text"`
+	Revision string           `json:"revision"`
+	Metadata json.RawMessage  `json:"metadata"`
+}
+
+func (s *jsonlSource) Each(ctx context.Context, fn func(Document) error) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	seen := map[string]int{}
+	for line := 1; ; line++ {
+		if line%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		b, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(b)) == 0 {
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s:%d: %w", s.path, line, err)
+			}
+			continue
+		}
+		where := fmt.Sprintf("%s:%d", s.path, line)
+		var cl corpusLine
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if derr := dec.Decode(&cl); derr != nil {
+			return fmt.Errorf("%s: not a JSON object: %v", where, derr)
+		}
+		if cl.ID == nil {
+			return fmt.Errorf("%s: missing \"_id\"", where)
+		}
+		var id string
+		if json.Unmarshal(*cl.ID, &id) != nil {
+			var n json.Number
+			if json.Unmarshal(*cl.ID, &n) != nil {
+				return fmt.Errorf("%s: \"_id\" must be a string or a number", where)
+			}
+			id = n.String()
+		}
+		if id == "" {
+			return fmt.Errorf("%s: empty \"_id\"", where)
+		}
+		if prev, dup := seen[id]; dup {
+			return fmt.Errorf("%s: \"_id\" %q already used on line %d", where, id, prev)
+		}
+		seen[id] = line
+		text := strings.TrimSpace(cl.Text)
+		if t := strings.TrimSpace(cl.Title); t != "" {
+			text = t + "\n" + text
+		}
+		if strings.TrimSpace(text) == "" {
+			return fmt.Errorf("%s: document %q is empty (no title or text)", where, id)
+		}
+		rev := cl.Revision
+		if rev == "" {
+			rev = contentRevision(text)
+		}
+		if err := fn(Document{SourceID: id, Revision: rev, Text: text, Where: where}); err != nil {
+			return err
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// dirSource reads every regular, non-hidden file under a folder as UTF-8
+// text; source_id is the slash-separated relative path.
+type dirSource struct{ root string }
+
+func (s *dirSource) String() string { return s.root }
+
+func (s *dirSource) Each(ctx context.Context, fn func(Document) error) error {
+	var files []string
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && p != s.root {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source %s: %w", s.root, err)
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return fmt.Errorf("source %s: no files", s.root)
+	}
+	for _, p := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+			return fmt.Errorf("source %s: not UTF-8 text", p)
+		}
+		text := string(b)
+		if strings.TrimSpace(text) == "" {
+			return fmt.Errorf("source %s: empty document", p)
+		}
+		rel, _ := filepath.Rel(s.root, p)
+		if err := fn(Document{SourceID: filepath.ToSlash(rel), Revision: contentRevision(text), Text: text, Where: p}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrSource marks bad source input.
+var ErrSource = errors.New("bad source")
