@@ -42,6 +42,8 @@ type Config struct {
 	Index Index `yaml:"index"`
 	// Fence configures the idempotency fence.
 	Fence Fence `yaml:"fence"`
+	// Gate configures `verify` and `serve`.
+	Gate Gate `yaml:"gate"`
 	// CacheDir holds the embedding cache, fallback fence files and rebuild
 	// checkpoints (default ~/.cache/ragparity).
 	CacheDir string `yaml:"cache_dir"`
@@ -73,6 +75,34 @@ type Fence struct {
 	Lease          time.Duration `yaml:"lease"`
 }
 
+// Gate settings.
+type Gate struct {
+	// Timeouts per check (index_hash, blobs, health, probes, dedupe_kv);
+	// a check that runs out of time is inconclusive.
+	Timeouts map[string]time.Duration `yaml:"timeouts"`
+	// VerdictTTL is how long a verdict admits traffic (default 15m).
+	VerdictTTL time.Duration `yaml:"verdict_ttl"`
+	// Schedule re-verifies every interval under `serve` (0: only on POST
+	// /v1/verify and at start).
+	Schedule time.Duration `yaml:"schedule"`
+	// SigningKey is an Ed25519 private key: a file path (PEM PKCS#8 or a
+	// base64 seed) or env:NAME.
+	SigningKey string `yaml:"signing_key"`
+	// Token is the bearer token mutating endpoints require (use ${ENV}).
+	Token string `yaml:"token"`
+	// Routing maps a client region to the regions to route it to, in order
+	// of preference.
+	Routing map[string][]string `yaml:"routing"`
+	// Primary breaks ties when regions split into equal groups.
+	Primary string `yaml:"primary"`
+	// Store is where verdicts are kept: sqlite:///path (default, under
+	// cache_dir) or postgres://... (shared by replicas).
+	Store string `yaml:"store"`
+	// TLSCert and TLSKey enable TLS for serve.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
 // Hash parameters.
 type Hash struct {
 	Buckets   int     `yaml:"buckets"`
@@ -88,6 +118,9 @@ type Region struct {
 	Blobs string `yaml:"blobs"`
 	// Settings overrides or extends the top-level settings for this region.
 	Settings map[string]any `yaml:"settings"`
+	// Health is the region's contract health URL: it must answer JSON with
+	// schema_rev, model_tag, secrets_rev and index_hash.
+	Health string `yaml:"health"`
 	// DedupeKV is the region's fence store (redis://host:port/db); without
 	// it an embedded bbolt file under cache_dir.
 	DedupeKV string `yaml:"dedupe_kv"`
@@ -290,6 +323,33 @@ func (c *Config) Validate() error {
 	if len(c.Regions) == 0 {
 		return c.errAt("$.regions", errors.New("at least one region is required"))
 	}
+	for k := range c.Gate.Timeouts {
+		switch k {
+		case "index_hash", "blobs", "health", "probes", "dedupe_kv":
+		default:
+			return c.errAt("$.gate.timeouts."+k, fmt.Errorf("unknown check %q (index_hash, blobs, health, probes, dedupe_kv)", k))
+		}
+	}
+	if c.Gate.VerdictTTL < 0 || c.Gate.Schedule < 0 {
+		return c.errAt("$.gate", errors.New("durations must be positive"))
+	}
+	if c.Gate.VerdictTTL == 0 {
+		c.Gate.VerdictTTL = 15 * time.Minute
+	}
+	names := map[string]bool{}
+	for _, r := range c.Regions {
+		names[r.Name] = true
+	}
+	for client, prefs := range c.Gate.Routing {
+		for _, p := range prefs {
+			if !names[p] {
+				return c.errAt("$.gate.routing."+client, fmt.Errorf("unknown region %q", p))
+			}
+		}
+	}
+	if c.Gate.Primary != "" && !names[c.Gate.Primary] {
+		return c.errAt("$.gate.primary", fmt.Errorf("unknown region %q", c.Gate.Primary))
+	}
 	seen := map[string]int{}
 	for i, r := range c.Regions {
 		p := fmt.Sprintf("$.regions[%d]", i)
@@ -303,6 +363,11 @@ func (c *Config) Validate() error {
 		if r.Vectors != "" {
 			if err := CheckURL(r.Vectors); err != nil {
 				return c.errAt(p+".vectors", err)
+			}
+		}
+		if r.Health != "" {
+			if err := CheckURL(r.Health); err != nil {
+				return c.errAt(p+".health", err)
 			}
 		}
 		if r.DedupeKV != "" {
@@ -379,4 +444,17 @@ func (c *Config) DeclaredSettings(r *Region) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// CheckTimeout returns the timeout of a gate check (default: the config's
+// timeout, 5 s for health and dedupe_kv).
+func (c *Config) CheckTimeout(check string) time.Duration {
+	if d, ok := c.Gate.Timeouts[check]; ok && d > 0 {
+		return d
+	}
+	switch check {
+	case "health", "dedupe_kv":
+		return 5 * time.Second
+	}
+	return c.Timeout
 }
