@@ -98,6 +98,10 @@ type Gate struct {
 	// Store is where verdicts are kept: sqlite:///path (default, under
 	// cache_dir) or postgres://... (shared by replicas).
 	Store string `yaml:"store"`
+	// Skip names checks deliberately not run (blobs, health, probes,
+	// dedupe_kv); they show as skipped. A check that is neither configured
+	// nor skipped makes the verdict inconclusive.
+	Skip []string `yaml:"skip"`
 	// TLSCert and TLSKey enable TLS for serve.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -330,6 +334,13 @@ func (c *Config) Validate() error {
 			return c.errAt("$.gate.timeouts."+k, fmt.Errorf("unknown check %q (index_hash, blobs, health, probes, dedupe_kv)", k))
 		}
 	}
+	for i, k := range c.Gate.Skip {
+		switch k {
+		case "blobs", "health", "probes", "dedupe_kv":
+		default:
+			return c.errAt(fmt.Sprintf("$.gate.skip[%d]", i), fmt.Errorf("%q cannot be skipped (blobs, health, probes, dedupe_kv can)", k))
+		}
+	}
 	if c.Gate.VerdictTTL < 0 || c.Gate.Schedule < 0 {
 		return c.errAt("$.gate", errors.New("durations must be positive"))
 	}
@@ -444,6 +455,16 @@ func (c *Config) DeclaredSettings(r *Region) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// Skipped reports whether a gate check is deliberately skipped.
+func (c *Config) Skipped(check string) bool {
+	for _, s := range c.Gate.Skip {
+		if s == check {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckTimeout returns the timeout of a gate check (default: the config's

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ragparity/ragparity/verifier/config"
+	"github.com/ragparity/ragparity/verifier/gate"
+)
+
+func init() {
+	register("verify", "run every check of the failover gate and print one signed verdict", runVerify)
+}
+
+// gateFlags are shared by verify and serve.
+type gateFlags struct {
+	commonFlags
+	goldset string
+	report  string
+}
+
+func (g *gateFlags) add(fs *flag.FlagSet) {
+	g.commonFlags.add(fs)
+	fs.StringVar(&g.goldset, "goldset", "", "gold set (YAML/JSONL, or a BEIR folder) for the probe check")
+}
+
+// signingKeyLoader loads gate.signing_key; ephemeral (and said so) when
+// none is configured.
+var signingKeyLoader = func(cfg *config.Config, stderr io.Writer) (ed25519.PrivateKey, error) {
+	if cfg.Gate.SigningKey != "" {
+		return gate.LoadPrivateKey(cfg.Gate.SigningKey)
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "note: no gate.signing_key configured; signing with an ephemeral key %s\n", gate.KeyID(key.Public().(ed25519.PublicKey)))
+	return key, nil
+}
+
+// gateOptions wires the gate to this binary's embedders, probes and blobs.
+func gateOptions(cfg *config.Config, goldset string, key ed25519.PrivateKey) gate.Options {
+	o := gate.Options{Key: key, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) }}
+	if b := blobGateCheck(cfg); b != nil {
+		o.Blobs = b
+	}
+	if goldset != "" {
+		o.Probes = probeGateCheck(cfg, goldset)
+	}
+	return o
+}
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	var gf gateFlags
+	gf.add(fs)
+	fs.StringVar(&gf.report, "report", "", "also write an HTML report to this path")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nExit 0 pass, 1 fail, 2 inconclusive (any check that errors or times out).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	cfg, err := gf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	key, err := signingKeyLoader(cfg, stderr)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("gate.signing_key: %w", err))
+	}
+	v, err := gate.Run(ctx, cfg, gateOptions(cfg, gf.goldset, key))
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if gf.report != "" {
+		if err := writeReport(gf.report, v); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	if gf.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(v)
+	} else {
+		printVerdict(v, stdout)
+	}
+	return gateExit(v)
+}
+
+func gateExit(v *gate.Verdict) int {
+	switch v.Decision {
+	case gate.Pass:
+		return ExitEqual
+	case gate.Fail:
+		return ExitDiffer
+	}
+	return ExitUnknown
+}
+
+func printVerdict(v *gate.Verdict, w io.Writer) {
+	fmt.Fprintf(w, "verdict %s for release %s: %s (expires %s)\n\n", v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
+	for _, c := range v.Checks {
+		fmt.Fprintf(w, "  %-10s %-12s %s", c.Name, strings.ToUpper(string(c.Status)), c.Figure)
+		if c.Threshold != "" {
+			fmt.Fprintf(w, "  [threshold: %s]", c.Threshold)
+		}
+		fmt.Fprintln(w)
+		if c.Error != "" {
+			fmt.Fprintf(w, "             error: %s\n", c.Error)
+		}
+		for _, e := range c.Evidence {
+			fmt.Fprintf(w, "             - %s\n", e)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, r := range v.Regions {
+		state := "ADMIT"
+		if !r.Admit {
+			state = "BLOCK"
+		}
+		fmt.Fprintf(w, "  %-12s %s", r.Name, state)
+		if r.IndexHash != "" {
+			fmt.Fprintf(w, "  index_hash=%s", short(r.IndexHash))
+		}
+		if len(r.Reasons) > 0 {
+			fmt.Fprintf(w, "  (%s)", strings.Join(r.Reasons, "; "))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nsigned by key %s\n", v.KeyID)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+var errNoReport = errors.New("HTML reports are not available in this build")
