@@ -74,8 +74,8 @@ func benchRebuild(args []string) error {
 		if method == "row-by-row INSERT" {
 			err = st.(*pgvector.Store).WriteRowByRow(ctx, pts)
 		} else {
-			for i := 0; i < len(pts) && err == nil; i += 1000 {
-				err = st.Upsert(ctx, pts[i:min(i+1000, len(pts))])
+			for i := 0; i < len(pts) && err == nil; i += 5000 {
+				err = st.Upsert(ctx, pts[i:min(i+5000, len(pts))])
 			}
 		}
 		el := time.Since(t0)

@@ -1,0 +1,120 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrDenied is wrapped by every blob backend when the store refuses access
+// (wrong credentials, missing permission).
+var ErrDenied = errors.New("access denied")
+
+// ObjectInfo describes one object as a listing (or a Stat) reports it.
+type ObjectInfo struct {
+	// Key is relative to the store's prefix, '/'-separated.
+	Key  string
+	Size int64
+	// ETag as the store reports it, without quotes; "" when the store has
+	// none. Not a content hash: see verifier (README "Blob manifest parity").
+	ETag         string
+	LastModified time.Time
+	// Stored full-object checksums, base64 as S3 reports them; "" when the
+	// store did not report one. A listing usually carries none: they come
+	// from BlobStater.Stat.
+	ChecksumSHA256, ChecksumCRC64NVME string
+}
+
+// BlobReader reads one bucket (or folder) under a prefix.
+//
+// Every call takes ctx first and returns promptly with ctx.Err() (wrapped)
+// once ctx is done. A missing bucket or folder returns an error wrapping
+// ErrNotFound; refused access an error wrapping ErrDenied.
+type BlobReader interface {
+	// List calls fn once for every object under the prefix, in any order,
+	// streaming (it never holds the whole listing). fn is never called
+	// concurrently. A non-nil error from fn stops the listing and is
+	// returned. An empty (existing) bucket calls fn zero times.
+	List(ctx context.Context, fn func(ObjectInfo) error) error
+	// Open streams an object's bytes. A missing key returns an error
+	// wrapping ErrNotFound. The caller closes the reader.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Location names the store without secrets (endpoint, bucket, prefix):
+	// it keys the content-hash cache and appears in messages.
+	Location() string
+	// Close releases connections.
+	Close() error
+}
+
+// BlobStater is an optional ability: a reader that can report an object's
+// stored full-object checksums (an S3 HEAD with checksum mode). Checksums
+// that are not full-object (composite multipart checksums) are left "".
+type BlobStater interface {
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+}
+
+// ParallelLister is an optional ability: a reader whose List runs several
+// listing requests at once, at most n (the caller's worker bound).
+type ParallelLister interface {
+	SetListWorkers(n int)
+}
+
+// BlobWriter writes objects; it is used by `replicate blobs` and by tests.
+type BlobWriter interface {
+	// Put stores size bytes from r under key, replacing any object there.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// BlobStore is a blob reader that can also write.
+type BlobStore interface {
+	BlobReader
+	BlobWriter
+}
+
+// BlobOpener opens a blob store from a parsed URL.
+type BlobOpener func(ctx context.Context, u *url.URL) (BlobStore, error)
+
+var blobOpeners = map[string]BlobOpener{}
+
+// RegisterBlob registers a blob opener for a URL scheme. Backends call it
+// from init().
+func RegisterBlob(scheme string, o BlobOpener) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	blobOpeners[scheme] = o
+}
+
+// BlobSchemes lists registered blob schemes, sorted.
+func BlobSchemes() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s := make([]string, 0, len(blobOpeners))
+	for k := range blobOpeners {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// OpenBlob opens the blob store a URL names (s3://bucket/prefix?...,
+// file:///path).
+func OpenBlob(ctx context.Context, raw string) (BlobStore, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("blob store URL: %w", RedactErr(err))
+	}
+	regMu.RLock()
+	o, ok := blobOpeners[strings.ToLower(u.Scheme)]
+	regMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("blob store URL %q: unknown scheme %q (known: %s)", Redact(raw), u.Scheme, strings.Join(BlobSchemes(), ", "))
+	}
+	return o(ctx, u)
+}

@@ -1,0 +1,265 @@
+// Package localfs is the blob backend for a local folder (file:///path):
+// every regular file under the folder is an object whose key is its path
+// relative to the folder, '/'-separated.
+package localfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/ragparity/ragparity/adapters"
+)
+
+func init() { adapters.RegisterBlob("file", Open) }
+
+// tmpPrefix marks Put's temporary files; List skips them.
+const tmpPrefix = ".ragparity-tmp-"
+
+// Store is a folder of blobs.
+type Store struct {
+	root string
+}
+
+var (
+	_ adapters.BlobStore  = (*Store)(nil)
+	_ adapters.BlobStater = (*Store)(nil)
+)
+
+// Open opens file:///abs/path (or file://localhost/abs/path). The folder
+// must exist when the store is read; Put creates it.
+func Open(_ context.Context, u *url.URL) (adapters.BlobStore, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("localfs: URL %q: host %q is not allowed (want file:///absolute/path)", adapters.Redact(u.String()), u.Host)
+	}
+	p := u.Path
+	if p == "" && u.Opaque != "" {
+		p = u.Opaque
+	}
+	if p == "" || !filepath.IsAbs(filepath.FromSlash(p)) {
+		return nil, fmt.Errorf("localfs: URL %q: want an absolute path (file:///absolute/path)", adapters.Redact(u.String()))
+	}
+	if len(u.Query()) > 0 {
+		return nil, fmt.Errorf("localfs: URL %q: no query parameters are supported", adapters.Redact(u.String()))
+	}
+	return &Store{root: filepath.Clean(filepath.FromSlash(p))}, nil
+}
+
+// New returns a store over the folder dir.
+func New(dir string) *Store { return &Store{root: filepath.Clean(dir)} }
+
+// Location is the folder's URL.
+func (s *Store) Location() string { return "file://" + filepath.ToSlash(s.root) }
+
+// Close does nothing.
+func (s *Store) Close() error { return nil }
+
+func mapErr(op, name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("localfs: %s %s: %w", op, name, errors.Join(adapters.ErrNotFound, err))
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("localfs: %s %s: %w", op, name, errors.Join(adapters.ErrDenied, err))
+	}
+	return fmt.Errorf("localfs: %s %s: %w", op, name, err)
+}
+
+func (s *Store) checkRoot() error {
+	st, err := os.Stat(s.root)
+	if err != nil {
+		return mapErr("open folder", s.root, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("localfs: %s is not a folder", s.root)
+	}
+	return nil
+}
+
+// List walks the folder. Only regular files are objects (symbolic links,
+// devices and folders are not); the order is lexical per folder.
+func (s *Store) List(ctx context.Context, fn func(adapters.ObjectInfo) error) error {
+	if err := s.checkRoot(); err != nil {
+		return err
+	}
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return mapErr("list", p, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("localfs: list %s: %w", s.root, err)
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while listing
+			}
+			return mapErr("stat", p, err)
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return fmt.Errorf("localfs: list: %w", err)
+		}
+		return fn(adapters.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime()})
+	})
+	return err
+}
+
+// path maps a key to a file path, refusing keys that would leave the folder.
+func (s *Store) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.Contains(key, "\x00") {
+		return "", fmt.Errorf("localfs: key %q is not a valid file path", key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("localfs: key %q is not a valid file path", key)
+		}
+	}
+	if path.Clean(key) != key {
+		return "", fmt.Errorf("localfs: key %q is not a valid file path", key)
+	}
+	return filepath.Join(s.root, filepath.FromSlash(key)), nil
+}
+
+// Open opens one file.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("localfs: open %s: %w", key, err)
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if rerr := s.checkRoot(); rerr != nil {
+				return nil, rerr
+			}
+		}
+		return nil, mapErr("open", key, err)
+	}
+	return &ctxFile{f: f, ctx: ctx}, nil
+}
+
+// ctxFile stops reading once its context is done.
+type ctxFile struct {
+	f   *os.File
+	ctx context.Context
+}
+
+func (c *ctxFile) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("localfs: read: %w", err)
+	}
+	return c.f.Read(p)
+}
+
+func (c *ctxFile) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	buf := make([]byte, 256<<10)
+	for {
+		m, err := c.Read(buf)
+		if m > 0 {
+			k, werr := w.Write(buf[:m])
+			n += int64(k)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func (c *ctxFile) Close() error { return c.f.Close() }
+
+// Stat reports one file (a folder has no stored checksums).
+func (s *Store) Stat(ctx context.Context, key string) (adapters.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return adapters.ObjectInfo{}, fmt.Errorf("localfs: stat %s: %w", key, err)
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return adapters.ObjectInfo{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return adapters.ObjectInfo{}, mapErr("stat", key, err)
+	}
+	if !st.Mode().IsRegular() {
+		return adapters.ObjectInfo{}, fmt.Errorf("localfs: stat %s: not a regular file: %w", key, adapters.ErrNotFound)
+	}
+	return adapters.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime()}, nil
+}
+
+// Put writes the file through a temporary file and a rename, so a reader
+// never sees a partial object.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return mapErr("put", key, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	defer os.Remove(f.Name())
+	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("localfs: put %s: %w", key, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("localfs: put %s: read %d bytes, want %d", key, n, size)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return mapErr("put", key, err)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Delete removes the file; a missing one is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("localfs: delete %s: %w", key, err)
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return mapErr("delete", key, err)
+	}
+	return nil
+}
