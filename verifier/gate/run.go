@@ -254,8 +254,10 @@ func inputsDigest(cfg *config.Config, v *Verdict) (string, error) {
 	return hex.EncodeToString(verifier.SHA256(c)), nil
 }
 
-// reference picks the largest group of regions sharing a value; ties go
-// to the group holding primary, then to config order.
+// Reference picks the largest group of regions sharing a value; ties go
+// to the group holding gate.primary, then to config order.
+func Reference(cfg *config.Config, val map[string]string) string { return reference(cfg, val) }
+
 func reference(cfg *config.Config, val map[string]string) string {
 	count := map[string]int{}
 	for _, v := range val {

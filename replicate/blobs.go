@@ -1,0 +1,109 @@
+package replicate
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/verifier"
+)
+
+// BlobCopyResult summarises a blob replication.
+type BlobCopyResult struct {
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Copied   []string `json:"copied"`
+	Deleted  []string `json:"deleted"`
+	Verified bool     `json:"verified"`
+	Bytes    int64    `json:"bytes"`
+}
+
+// CopyBlobs makes dst hold src's objects: it copies every key missing from
+// dst or whose content (sha256) differs, streaming, and checks each copy's
+// sha256 while writing; extra keys in dst are removed only when del is set.
+// Afterwards both sides are hashed again and must agree (unless extra keys
+// were kept).
+func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore, del bool) (*BlobCopyResult, error) {
+	opts := verifier.ManifestOptions{Mode: verifier.ModeContent}
+	ms, err := verifier.BuildManifest(ctx, src, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	md, err := verifier.BuildManifest(ctx, dst, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", to, err)
+	}
+	d := verifier.DiffManifests(from, to, ms, md)
+	res := &BlobCopyResult{From: from, To: to, Copied: []string{}, Deleted: []string{}}
+	want := map[string]verifier.BlobEntry{}
+	for _, e := range ms.Entries {
+		want[e.Key] = e
+	}
+	keys := append([]string{}, d.OnlyInFrom...)
+	for _, c := range d.Changed {
+		keys = append(keys, c.Key)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e := want[k]
+		if err := copyOne(ctx, src, dst, e); err != nil {
+			return res, fmt.Errorf("copy %q from %s to %s: %w", k, from, to, err)
+		}
+		res.Copied = append(res.Copied, k)
+		res.Bytes += e.Size
+	}
+	if del {
+		for _, k := range d.OnlyInTo {
+			if err := dst.Delete(ctx, k); err != nil {
+				return res, fmt.Errorf("delete %q in %s: %w", k, to, err)
+			}
+			res.Deleted = append(res.Deleted, k)
+		}
+	}
+	// Verify after copying.
+	md2, err := verifier.BuildManifest(ctx, dst, opts)
+	if err != nil {
+		return res, fmt.Errorf("%s: verify: %w", to, err)
+	}
+	d2 := verifier.DiffManifests(from, to, ms, md2)
+	if len(d2.OnlyInFrom)+len(d2.Changed) > 0 || (del && len(d2.OnlyInTo) > 0) {
+		return res, fmt.Errorf("%s: after copying, %d keys still missing and %d still differ (the source changed meanwhile?)", to, len(d2.OnlyInFrom), len(d2.Changed))
+	}
+	res.Verified = true
+	return res, nil
+}
+
+var errShortCopy = errors.New("object changed while copying (size or sha256 mismatch)")
+
+func copyOne(ctx context.Context, src, dst adapters.BlobStore, e verifier.BlobEntry) error {
+	rc, err := src.Open(ctx, e.Key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	tr := io.TeeReader(io.LimitReader(rc, e.Size+1), h)
+	cr := &countReader{r: tr}
+	if err := dst.Put(ctx, e.Key, cr, e.Size); err != nil {
+		return err
+	}
+	if cr.n != e.Size || verifier.Digest(h.Sum(nil)) != e.SHA256 {
+		return errShortCopy
+	}
+	return nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
