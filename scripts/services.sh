@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/services.sh — prepare and start the local services used by ragparity's tests.
 #
-#   scripts/services.sh          all services (pg, redis, s3)
+#   scripts/services.sh          all services (pg, redis, s3) and test tools (nginx, chromium)
 #   scripts/services.sh pg       PostgreSQL 15 + pgvector 0.8.0 (built from Debian's source package)
 #   scripts/services.sh redis    Redis on 127.0.0.1:6379
 #   scripts/services.sh s3       versitygw (S3 API, posix backend) on 127.0.0.1:7070
+#   scripts/services.sh tools    Debian packages tests drive: nginx-light, chromium
+#   scripts/services.sh bench-tools  wrk, rclone, nginx-light (make bench)
 #   scripts/services.sh stop     stop the versitygw started by this script
 #
 # Idempotent: what is already built/running is reused. At the end it prints the
@@ -469,14 +471,30 @@ EOF
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 T0=$(now)
+# ================================================================ tools tests drive
+# nginx (the router end-to-end test) and chromium (the HTML report test) are
+# Debian packages; wrk and rclone are for `make bench` only.
+do_tools() {
+	step "tools: nginx, chromium"
+	apt_install nginx-light chromium
+	# Debian's nginx package may start a daemon on :80; tests run their own.
+	info "nginx $(nginx -v 2>&1 | cut -d/ -f2), $(chromium --version 2>/dev/null | head -1)"
+}
+do_bench_tools() {
+	step "bench tools: wrk, rclone, nginx"
+	apt_install wrk rclone nginx-light
+}
+
 case "${1:-all}" in
-all)   do_pg; do_redis; do_s3 ;;
+all)   do_pg; do_redis; do_s3; do_tools ;;
+tools) do_tools ;;
+bench-tools) do_bench_tools ;;
 pg)    do_pg ;;
 redis) do_redis ;;
 s3)    do_s3 ;;
 stop)  do_stop; exit 0 ;;
 -h|--help|help) usage; exit 0 ;;
-*)     usage >&2; die "unknown argument '$1'" "use one of: (none), pg, redis, s3, stop" ;;
+*)     usage >&2; die "unknown argument '$1'" "use one of: (none), pg, redis, s3, tools, bench-tools, stop" ;;
 esac
 write_env
 info "services ready in $(( $(now) - T0 ))s"
