@@ -476,7 +476,7 @@ T0=$(now)
 # Debian packages; wrk and rclone are for `make bench` only.
 do_tools() {
 	step "tools: nginx, chromium"
-	apt_install nginx-light chromium
+	apt_install nginx-light chromium fonts-liberation
 	# Debian's nginx package may start a daemon on :80; tests run their own.
 	info "nginx $(nginx -v 2>&1 | cut -d/ -f2), $(chromium --version 2>/dev/null | head -1)"
 }

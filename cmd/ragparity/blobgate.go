@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
+	"github.com/ragparity/ragparity/reports"
 	"github.com/ragparity/ragparity/verifier"
 	"github.com/ragparity/ragparity/verifier/config"
 	"github.com/ragparity/ragparity/verifier/gate"
@@ -37,7 +39,7 @@ func blobCheck(cfg *config.Config) func(ctx context.Context) (gate.Check, map[st
 			return c, nil
 		}
 		regions, _ := selectRegions(cfg, nil)
-		bf := &blobFlags{mode: string(verifier.ModeContent), workers: 16}
+		bf := &blobFlags{mode: string(verifier.ModeContent), workers: 16, cacheDir: filepath.Join(cfg.CacheRoot(), "blobs")}
 		ms := buildBlobManifests(ctx, cfg, regions, verifier.ModeContent, bf, io.Discard, true)
 		hashes := map[string]string{}
 		var errs []string
@@ -69,6 +71,11 @@ func blobCheck(cfg *config.Config) func(ctx context.Context) (gate.Check, map[st
 			}
 			c.FailedRegions = append(c.FailedRegions, m.Region.Name)
 			d := verifier.DiffManifests(refName, m.Region.Name, refM, m.M)
+			bd := reports.BlobDiff{From: d.From, To: d.To, OnlyInFrom: d.OnlyInFrom, OnlyInTo: d.OnlyInTo}
+			for _, ch := range d.Changed {
+				bd.Changed = append(bd.Changed, reports.BlobChange{Key: ch.Key, Reason: ch.Reason})
+			}
+			addBlobDiff(bd)
 			n := 0
 			add := func(s string) {
 				if n < 20 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/ragparity/ragparity/verifier/config"
 	"github.com/ragparity/ragparity/verifier/gate"
@@ -19,8 +18,5 @@ var probeGateCheck = func(cfg *config.Config, goldset string) func(ctx context.C
 	return nil
 }
 
-// writeReport writes the HTML report of a verdict.
-var writeReport = func(path string, v *gate.Verdict) error {
-	_ = os.Remove
-	return errNoReport
-}
+// writeReport writes the report of a verdict (format by extension).
+var writeReport func(path string, v *gate.Verdict) error

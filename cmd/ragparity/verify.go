@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -145,5 +144,3 @@ func short(h string) string {
 	}
 	return h
 }
-
-var errNoReport = errors.New("HTML reports are not available in this build")

@@ -38,6 +38,18 @@ type Check struct {
 	FailedRegions []string `json:"failed_regions,omitempty"`
 	Error         string   `json:"error,omitempty"`
 	ElapsedMS     int64    `json:"elapsed_ms"`
+	// Measures are the check's figures as numbers, exported as metrics
+	// (names in metrics.go: delta_s, delta_s_drift, lambda_<state>,
+	// dedupe_hits, dedupe_misses; any other name is exported as
+	// ragparity_gate_check_measure).
+	Measures []Measure `json:"measures,omitempty"`
+}
+
+// Measure is one number a check measured, for one region or ("") for all.
+type Measure struct {
+	Name   string  `json:"name"`
+	Region string  `json:"region,omitempty"`
+	Value  float64 `json:"value"`
 }
 
 // RegionVerdict is one region's admission and identity.

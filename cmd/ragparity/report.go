@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ragparity/ragparity/reports"
+)
+
+func init() {
+	register("report", "render a stored verdict as HTML (with charts), Markdown, JSON and JUnit XML", runReport)
+}
+
+const reportHelp = `Usage: ragparity report --verdict FILE.json --out DIR [--format html,md,json,junit]
+
+Renders a stored verdict (as printed by 'verify --json', served by
+GET /v1/verdicts/latest, or a report.json written by this command; - reads
+stdin) into DIR:
+
+  report.json  the verdict with its detail (schemas/verdict.schema.json)
+  report.md    a pull-request comment (stays under GitHub's 65,536 characters)
+  report.html  one self-contained page with charts (no network, no script)
+  junit.xml    one test case per gate check, for CI test views
+
+Files are replaced atomically. The signature is not checked here; use
+'ragparity verdict verify'. Exit 0 written, 2 bad input (unreadable file,
+not a verdict, unknown format) or a write error.
+
+`
+
+// maxVerdictBytes bounds what report reads.
+const maxVerdictBytes = 64 << 20
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	verdict := fs.String("verdict", "", "verdict JSON file (- reads stdin)")
+	out := fs.String("out", "", "directory to write the reports into (created if missing)")
+	format := fs.String("format", "all", "formats to write, comma-separated: html, md, json, junit, or all")
+	fs.Usage = func() { fmt.Fprint(stderr, reportHelp); fs.PrintDefaults() }
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if *verdict == "" || *out == "" {
+		return fail(stderr, errors.New("report needs --verdict FILE and --out DIR (see ragparity report -h)"))
+	}
+	formats, err := reports.ParseFormats(*format)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("--format: %w", err))
+	}
+	m, err := readVerdictModel(*verdict)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	paths, err := reports.WriteFormats(*out, m, formats...)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, p)
+	}
+	return 0
+}
+
+// readVerdictModel reads a verdict or report.json from path ("-": stdin).
+func readVerdictModel(path string) (*reports.Model, error) {
+	var r io.Reader = os.Stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--verdict: %w", err)
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	lr := &io.LimitedReader{R: r, N: maxVerdictBytes + 1}
+	m, err := reports.Decode(lr)
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("%s: larger than %d MiB, not a verdict", name, maxVerdictBytes>>20)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
