@@ -105,6 +105,50 @@ type BucketScanner interface {
 	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *Point) error) error
 }
 
+// Hit is one search result.
+type Hit struct {
+	ID ID
+	// Score is a similarity: higher is better. Stores that rank by a
+	// distance (l2, l1) report its negative.
+	Score float64
+	// Text and HasText are as in Point.
+	Text    string
+	HasText bool
+	// Payload is the hit's payload as JSON (text field excluded), nil when
+	// it has none.
+	Payload []byte
+}
+
+// SearchParams pin the ANN search effort (0 = store default).
+type SearchParams struct {
+	// EfSearch is the HNSW candidate list size (pgvector hnsw.ef_search,
+	// Qdrant hnsw_ef).
+	EfSearch int
+	// Probes is the number of IVFFlat lists probed (pgvector ivfflat.probes).
+	Probes int
+}
+
+// Searcher is an optional ability: nearest-neighbour search by vector.
+//
+// Search returns at most k hits, best first, ties broken by canonical id
+// ascending (SortHits), with their text and payload. The query vector is
+// used as given: callers embed it with the model the index declares. A
+// store that cannot tell which metric to rank by returns an error naming
+// the problem; a missing collection returns an error wrapping ErrNotFound.
+type Searcher interface {
+	Search(ctx context.Context, vector []float32, k int, p SearchParams) ([]Hit, error)
+}
+
+// SortHits orders hits by score descending, then canonical id ascending.
+func SortHits(h []Hit) {
+	sort.SliceStable(h, func(i, j int) bool {
+		if h[i].Score != h[j].Score {
+			return h[i].Score > h[j].Score
+		}
+		return h[i].ID.S < h[j].ID.S
+	})
+}
+
 // CollectionSpec describes a collection to create.
 type CollectionSpec struct {
 	// Vectors maps vector name ("" for the unnamed vector) to dimension.

@@ -24,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|probe|admit-server [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -33,6 +33,8 @@ func main() {
 		err = benchHash(os.Args[2:])
 	case "rebuild":
 		err = benchRebuild(os.Args[2:])
+	case "probe":
+		err = benchProbe(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

@@ -1,195 +1,304 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/fnv"
+	"go/parser"
+	"go/token"
 	"io"
-	"math"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
-	"unicode"
+	"sync"
+	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/replicate"
 )
 
 func init() {
-	register("demo", "build three embedded regions from Go's package docs, drift one, show hash and diff", runDemo)
+	register("demo", "the whole gate on the embedded default: build, verify, drift, catch, repair, report", runDemo)
 }
 
-// demoPackages are read from GOROOT at run time (BSD-licensed text, not
-// shipped in the binary).
-var demoPackages = []string{"fmt", "strings", "sort", "bufio", "errors", "context", "sync", "io", "os", "time", "net/http", "encoding/json"}
+//go:embed demodata/goldset.yaml
+var demoGoldset []byte
 
-// featureVector is a deterministic bag-of-words feature-hashing vector: a
-// stand-in embedding for the demo's hash-parity step.
-func featureVector(text string, dim int) []float32 {
-	v := make([]float32, dim)
-	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		h := fnv.New64a()
-		h.Write([]byte(w))
-		x := h.Sum64()
-		sign := float32(1)
-		if x>>63 == 1 {
-			sign = -1
-		}
-		v[int(x%uint64(dim))] += sign
-	}
-	var n float64
-	for _, x := range v {
-		n += float64(x) * float64(x)
-	}
-	if n == 0 {
-		v[0] = 1
-		return v
-	}
-	for i := range v {
-		v[i] = float32(float64(v[i]) / math.Sqrt(n))
-	}
-	return v
+// demoPackages' documentation (BSD-licensed, read from GOROOT at run time)
+// is the demo corpus: one text file per package.
+var demoPackages = []string{
+	"fmt", "net/http", "encoding/json", "context", "os/exec", "flag", "regexp", "log/slog", "testing",
+	"database/sql", "html/template", "embed", "sync/atomic", "runtime",
+	"strings", "strconv", "sort", "errors", "bufio", "io", "os", "time", "sync", "bytes", "crypto/sha256",
+	"crypto/tls", "net/url", "path/filepath", "compress/gzip", "archive/zip", "container/heap",
+	"unicode/utf8", "encoding/csv", "text/template", "math/big", "reflect", "go/ast", "image", "mime",
 }
 
-// demoChunks splits the package docs into paragraph chunks.
-func demoChunks() ([]adapters.Point, error) {
-	root := runtime.GOROOT()
-	var pts []adapters.Point
-	for _, pkg := range demoPackages {
-		b, err := os.ReadFile(filepath.Join(root, "src", pkg, "doc.go"))
-		if errors.Is(err, os.ErrNotExist) {
+// packageDoc returns the package comment of a GOROOT package.
+func packageDoc(pkg string) (string, error) {
+	dir := filepath.Join(runtime.GOROOT(), "src", filepath.FromSlash(pkg))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	fset := token.NewFileSet()
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		f, err := parser.ParseFile(fset, filepath.Join(dir, n), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil || f.Doc == nil {
+			continue
 		}
-		var para []string
-		flush := func() {
-			if len(para) > 0 {
-				text := strings.Join(para, " ")
-				id := fmt.Sprintf("%s#%d", pkg, len(pts))
-				pts = append(pts, adapters.Point{
-					ID:      adapters.ID{Kind: adapters.IDString, S: id},
-					Vectors: []adapters.NamedVector{{Values: featureVector(text, 64)}},
-					Payload: []byte(fmt.Sprintf(`{"source":"go/src/%s/doc.go","package":%q}`, pkg, pkg)),
-					Text:    text, HasText: true,
-				})
-			}
-			para = para[:0]
+		if t := f.Doc.Text(); len(t) > len(best) {
+			best = t
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			l := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "//"))
-			if strings.HasPrefix(line, "package ") {
-				break
-			}
-			if l == "" {
-				flush()
-				continue
-			}
-			para = append(para, l)
-		}
-		flush()
 	}
-	if len(pts) == 0 {
-		return nil, fmt.Errorf("demo: no package docs found under %s/src", root)
+	if strings.TrimSpace(best) == "" {
+		return "", fmt.Errorf("no package documentation in %s", dir)
 	}
-	return pts, nil
+	return best, nil
+}
+
+// contractServer answers each region's health contract on loopback, as the
+// regions' own deploys would.
+type contractServer struct {
+	mu        sync.Mutex
+	contracts map[string]map[string]string
+	srv       *http.Server
+	addr      string
+}
+
+func startContracts() (*contractServer, error) {
+	cs := &contractServer{contracts: map[string]map[string]string{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cs.addr = ln.Addr().String()
+	cs.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		region := strings.TrimPrefix(r.URL.Path, "/health/")
+		cs.mu.Lock()
+		c, ok := cs.contracts[region]
+		cs.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(c)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go cs.srv.Serve(ln)
+	return cs, nil
+}
+
+func (cs *contractServer) set(region string, c map[string]string) {
+	cs.mu.Lock()
+	cs.contracts[region] = c
+	cs.mu.Unlock()
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	keep := fs.Bool("keep", false, "keep the demo folder instead of removing it")
+	keep := fs.Bool("keep", false, "keep the demo's working folder (regions, caches) as well as the report")
+	verbose := fs.Bool("v", false, "print every command's full output")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
 	}
-	pts, err := demoChunks()
+	start := time.Now()
+	work, err := os.MkdirTemp("", "ragparity-demo-")
 	if err != nil {
 		return fail(stderr, err)
 	}
-	dir, err := os.MkdirTemp("", "ragparity-demo-")
+	if !*keep {
+		defer os.RemoveAll(work)
+	}
+	reportDir, err := os.MkdirTemp("", "ragparity-demo-report-")
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if *keep {
-		fmt.Fprintf(stdout, "demo folder: %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
+	step := func(format string, a ...any) { fmt.Fprintf(stdout, "\n== "+format+"\n", a...) }
+	// sub runs a ragparity command; its output is shown (indented) when
+	// verbose, or always when show is set.
+	sub := func(show bool, want int, args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, &out, &errb)
+		if show || *verbose || code != want {
+			for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+				fmt.Fprintf(stdout, "   %s\n", l)
+			}
+		}
+		if code != want {
+			return out.String(), fmt.Errorf("demo: `ragparity %s` exited %d, expected %d:\n%s", strings.Join(args, " "), code, want, errb.String())
+		}
+		return out.String(), nil
 	}
+
+	// 1. Source texts and blobs.
+	src := filepath.Join(work, "source")
+	os.MkdirAll(src, 0o755)
+	var names []string
+	for _, pkg := range demoPackages {
+		doc, err := packageDoc(pkg)
+		if err != nil {
+			continue
+		}
+		name := strings.ReplaceAll(pkg, "/", "_") + ".txt"
+		if err := os.WriteFile(filepath.Join(src, name), []byte(doc), 0o644); err != nil {
+			return fail(stderr, err)
+		}
+		names = append(names, name)
+	}
+	if len(names) < 20 {
+		return fail(stderr, fmt.Errorf("demo: found documentation for only %d packages under %s", len(names), runtime.GOROOT()))
+	}
+	gold := filepath.Join(work, "goldset.yaml")
+	os.WriteFile(gold, demoGoldset, 0o644)
+	cs, err := startContracts()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer cs.srv.Close()
 	regions := []string{"us-east-1", "eu-west-1", "ap-south-1"}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "release: demo\nsettings:\n  model_tag: feature-hash-64\n  chunker: paragraph/v1\nregions:\n")
-	stores := map[string]adapters.VectorStore{}
+	fmt.Fprintf(&cfg, "release: demo-%s\nembedder: glove\ncache_dir: %q\nanalyzer:\n  chunk_size: 60\n  overlap: 10\n  normalize: NFKC\n", time.Now().UTC().Format("2006-01-02"), filepath.Join(work, "cache"))
+	// GloVe (offline) is a weak retriever: the checks that measure the
+	// model rather than parity (the quality floor, the share of convergent
+	// λ runs, λ agreement between a question and its paraphrase) are
+	// relaxed for it; drift, the parity check, keeps its 0.03.
+	fmt.Fprintf(&cfg, "probe:\n  drift_max: 0.03\n  delta_s_max: 0.8\n  coverage_min: 0.5\n  convergent_share_min: 0.2\n  lambda_agreement_min: 0.5\n")
+	fmt.Fprintf(&cfg, "gate:\n  routing:\n    eu: [eu-west-1, us-east-1, ap-south-1]\n    asia: [ap-south-1, eu-west-1, us-east-1]\nregions:\n")
 	for _, r := range regions {
-		u := fmt.Sprintf("embedded://%s?collection=chunks", filepath.Join(dir, r))
-		fmt.Fprintf(&cfg, "  - name: %s\n    vectors: %q\n", r, u)
-		s, err := adapters.OpenVector(ctx, u)
-		if err != nil {
-			return fail(stderr, err)
+		blobs := filepath.Join(work, "blobs", r)
+		os.MkdirAll(blobs, 0o755)
+		for _, n := range names {
+			b, _ := os.ReadFile(filepath.Join(src, n))
+			os.WriteFile(filepath.Join(blobs, n), b, 0o644)
 		}
-		if err := s.Create(ctx, adapters.CollectionSpec{Vectors: map[string]int{"": 64}, Metric: "cosine"}); err != nil {
-			return fail(stderr, err)
-		}
-		if err := s.Upsert(ctx, pts); err != nil {
-			return fail(stderr, err)
-		}
-		stores[r] = s
+		fmt.Fprintf(&cfg, "  - name: %s\n    vectors: %q\n    blobs: %q\n    health: %q\n    dedupe_kv: %q\n", r,
+			"embedded://"+filepath.Join(work, "vectors", r)+"?collection=chunks", "file://"+blobs,
+			"http://"+cs.addr+"/health/"+r, "file://"+filepath.Join(work, "fence", r+".db"))
 	}
-	cfgPath := filepath.Join(dir, "regions.yaml")
+	cfgPath := filepath.Join(work, "regions.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "== 1. three regions loaded with %d chunks of Go package docs: ragparity hash\n\n", len(pts))
-	if code := run(ctx, []string{"hash", "--config", cfgPath}, stdout, stderr); code != ExitEqual {
-		return fail(stderr, fmt.Errorf("demo: identical regions did not hash equal (exit %d)", code))
-	}
-	// Drift ap-south-1: a partial reindex replaced two chunks' text but not
-	// their vectors, and lost one chunk.
-	drift := []adapters.Point{pts[1], pts[len(pts)/2]}
-	for i := range drift {
-		drift[i].Text = strings.ToUpper(drift[i].Text)
-	}
-	if err := stores["ap-south-1"].Upsert(ctx, drift); err != nil {
+	fmt.Fprintf(stdout, "ragparity demo: three regions on the embedded store (chromem-go), local blob folders,\n%d source texts (Go package documentation from %s), %d gold questions.\n", len(names), runtime.GOROOT(), bytes.Count(demoGoldset, []byte("- id:")))
+
+	step("1. rebuild all regions from the source texts (glove embeddings, each chunk embedded once)")
+	out, err := sub(false, ExitEqual, "rebuild", "--config", cfgPath, "--source", src, "--promote", "--json")
+	if err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "\n== 2. ap-south-1 drifted (two stale chunks, one lost): ragparity hash\n\n")
-	lost := pts[len(pts)-1]
-	if err := dropPoint(ctx, stores["ap-south-1"], pts, lost.ID.S); err != nil {
+	var rb replicate.Result
+	if err := json.Unmarshal([]byte(out), &rb); err != nil {
 		return fail(stderr, err)
 	}
-	if code := run(ctx, []string{"hash", "--config", cfgPath}, stdout, stderr); code != ExitDiffer {
-		return fail(stderr, fmt.Errorf("demo: drifted region was not caught (exit %d)", code))
+	fmt.Fprintf(stdout, "   %d documents, %d chunks, %d embedding calls (not %d: one per chunk, shared by the 3 regions)\n", rb.Documents, rb.Chunks, rb.Embedded, 3*rb.Chunks)
+	for _, r := range regions {
+		fmt.Fprintf(stdout, "   %-11s written %d, INDEX_HASH %s\n", r, rb.Written[r], short(rb.IndexHash[r]))
 	}
-	fmt.Fprintf(stdout, "\n== 3. which chunks: ragparity diff --from us-east-1 --to ap-south-1\n\n")
-	if code := run(ctx, []string{"diff", "--config", cfgPath, "--from", "us-east-1", "--to", "ap-south-1"}, stdout, stderr); code != ExitDiffer {
-		return fail(stderr, fmt.Errorf("demo: diff did not report the drift (exit %d)", code))
+	e, err := openEmbedder("glove")
+	if err != nil {
+		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "\ndemo finished: the drift was caught and located.\n")
+	for _, r := range regions {
+		cs.set(r, map[string]string{"schema_rev": "chunks-v3", "model_tag": e.ModelTag(), "secrets_rev": "2026-11", "index_hash": rb.IndexHash[r]})
+	}
+
+	step("2. verify: every gate check, one signed verdict (expect PASS)")
+	if _, err := sub(true, ExitEqual, "verify", "--config", cfgPath, "--goldset", gold, "--report", filepath.Join(reportDir, "1-pass.html")); err != nil {
+		return fail(stderr, err)
+	}
+
+	step("3. drift ap-south-1: a partial reindex updated the texts of two documents but not their vectors, and one blob changed")
+	stale, err := injectStaleChunks(ctx, filepath.Join(work, "vectors", "ap-south-1"), "context.txt", "flag.txt")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "   %d chunks now hold another chunk's text under their old vectors\n", stale)
+	changed := filepath.Join(work, "blobs", "ap-south-1", names[0])
+	f, _ := os.OpenFile(changed, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\nA half-copied revision.\n")
+	f.Close()
+	fmt.Fprintf(stdout, "   blob %s changed\n", names[0])
+
+	step("4. verify again (expect FAIL naming the ids, keys and questions)")
+	if _, err := sub(true, ExitDiffer, "verify", "--config", cfgPath, "--goldset", gold, "--report", filepath.Join(reportDir, "2-drift.html")); err != nil {
+		return fail(stderr, err)
+	}
+
+	step("5. repair ap-south-1: rebuild it from the source texts, copy the blobs back")
+	out, err = sub(*verbose, ExitEqual, "rebuild", "--config", cfgPath, "--source", src, "--regions", "ap-south-1", "--run-id", "repair-1", "--promote", "--json")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var rep replicate.Result
+	json.Unmarshal([]byte(out), &rep)
+	fmt.Fprintf(stdout, "   rebuilt ap-south-1: %d chunks written, INDEX_HASH %s\n", rep.Written["ap-south-1"], short(rep.IndexHash["ap-south-1"]))
+	cs.set("ap-south-1", map[string]string{"schema_rev": "chunks-v3", "model_tag": e.ModelTag(), "secrets_rev": "2026-11", "index_hash": rep.IndexHash["ap-south-1"]})
+	if _, err := sub(true, ExitEqual, "replicate", "blobs", "--config", cfgPath, "--from", "us-east-1", "--to", "ap-south-1"); err != nil {
+		return fail(stderr, err)
+	}
+
+	step("6. verify after the repair (expect PASS) and write the report")
+	final := filepath.Join(reportDir, "report.html")
+	if _, err := sub(true, ExitEqual, "verify", "--config", cfgPath, "--goldset", gold, "--report", final); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "\ndemo finished in %v: the drift was caught, located and repaired.\nreport: %s\n(the verdicts of steps 2 and 4: %s, %s)\n",
+		time.Since(start).Round(100*time.Millisecond), final, filepath.Join(reportDir, "1-pass.html"), filepath.Join(reportDir, "2-drift.html"))
 	return 0
 }
 
-// dropPoint rebuilds the collection without one id (the embedded store has
-// no delete in the adapter interface).
-func dropPoint(ctx context.Context, s adapters.VectorStore, pts []adapters.Point, id string) error {
-	var cur []adapters.Point
-	err := s.Scan(ctx, func(p *adapters.Point) error {
-		if p.ID.S != id {
-			cp := *p
-			cp.Vectors = []adapters.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
-			cp.Payload = append([]byte(nil), p.Payload...)
-			cur = append(cur, cp)
+// injectStaleChunks gives every chunk of the named documents the text of
+// another document's chunk while keeping its stored vector: what a partial
+// reindex that updated texts but not vectors leaves behind.
+func injectStaleChunks(ctx context.Context, folder string, docs ...string) (int, error) {
+	s, err := adapters.OpenVector(ctx, "embedded://"+folder+"?collection=chunks")
+	if err != nil {
+		return 0, err
+	}
+	want := map[string]bool{}
+	for _, d := range docs {
+		want[d] = true
+	}
+	var pts, others []adapters.Point
+	err = s.Scan(ctx, func(p *adapters.Point) error {
+		var pl struct {
+			SourceID string `json:"source_id"`
+		}
+		json.Unmarshal(p.Payload, &pl)
+		cp := *p
+		cp.Vectors = []adapters.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
+		cp.Payload = append([]byte(nil), p.Payload...)
+		if want[pl.SourceID] {
+			pts = append(pts, cp)
+		} else {
+			others = append(others, cp)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := s.Drop(ctx); err != nil {
-		return err
+	if len(pts) == 0 || len(others) == 0 {
+		return 0, errors.New("demo: no chunks to drift")
 	}
-	if err := s.Create(ctx, adapters.CollectionSpec{Vectors: map[string]int{"": 64}, Metric: "cosine"}); err != nil {
-		return err
+	sort.Slice(pts, func(i, j int) bool { return pts[i].ID.S < pts[j].ID.S })
+	sort.Slice(others, func(i, j int) bool { return others[i].ID.S < others[j].ID.S })
+	for i := range pts {
+		pts[i].Text = others[(i*7)%len(others)].Text
 	}
-	return s.Upsert(ctx, cur)
+	return len(pts), s.Upsert(ctx, pts)
 }

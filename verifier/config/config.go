@@ -16,6 +16,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/ragparity/ragparity/verifier/probe"
 )
 
 // Config is a whole config file.
@@ -42,6 +43,8 @@ type Config struct {
 	Index Index `yaml:"index"`
 	// Fence configures the idempotency fence.
 	Fence Fence `yaml:"fence"`
+	// Probe holds the gold-set probe settings and thresholds.
+	Probe probe.Config `yaml:"probe"`
 	// Gate configures `verify` and `serve`.
 	Gate Gate `yaml:"gate"`
 	// CacheDir holds the embedding cache, fallback fence files and rebuild
@@ -173,7 +176,7 @@ func Parse(name string, src []byte) (c *Config, err error) {
 			c, err = nil, &Error{File: name, Err: fmt.Errorf("malformed YAML (parser failed: %v)", r)}
 		}
 	}()
-	c = &Config{File: name, src: src}
+	c = &Config{File: name, src: src, Probe: probe.Defaults()}
 	if len(strings.TrimSpace(string(src))) == 0 {
 		return nil, &Error{File: name, Err: errors.New("empty config")}
 	}
@@ -301,6 +304,13 @@ func (c *Config) errAt(path string, err error) error {
 
 // Validate checks required fields and values, naming the field and line.
 func (c *Config) Validate() error {
+	if err := c.Probe.Validate(); err != nil {
+		var pe *probe.ConfigError
+		if errors.As(err, &pe) {
+			return c.errAt("$.probe."+pe.Field, pe.Err)
+		}
+		return c.errAt("$.probe", err)
+	}
 	if c.Timeout < 0 {
 		return c.errAt("$.timeout", errors.New("must be positive"))
 	}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ragparity/ragparity/goldset"
+)
+
+func init() {
+	register("goldset", "validate a gold set, or write a fixed sample of one for nightly probes", runGoldset)
+}
+
+func runGoldset(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, `Usage:
+  ragparity goldset validate PATH
+  ragparity goldset sample --from PATH --n 50 --seed 7 [--out FILE]
+
+PATH is a gold set: a .yaml/.yml file (questions: [...]), a .jsonl file (one
+question a line) or a BEIR folder (queries.jsonl, qrels/test.tsv or
+qrels.tsv). The format is schemas/goldset.schema.json; errors name the file,
+the line and the field.
+
+validate prints the number of questions and the set's digest.
+sample writes n questions chosen by the seed as JSONL (to --out, else
+stdout): the same seed and ids always give the same sample, whatever the
+order of the file. Exit 0 on success, 2 on a bad gold set or flags.
+`)
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return ExitUnknown
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	case "validate":
+		return goldsetValidate(args[1:], stdout, stderr)
+	case "sample":
+		return goldsetSample(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "Error: unknown goldset command %q\n\n", args[0])
+	usage(stderr)
+	return ExitUnknown
+}
+
+func goldsetValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("goldset validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() != 1 {
+		return fail(stderr, errors.New("goldset validate takes one PATH"))
+	}
+	s, err := goldset.Load(fs.Arg(0))
+	if err != nil {
+		return fail(stderr, err)
+	}
+	para, anchors := 0, 0
+	for _, q := range s.Questions {
+		para += len(q.Paraphrases)
+		if q.Anchor != "" {
+			anchors++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: valid %s gold set: %d questions, %d paraphrases, %d anchors, sha256 %s\n", s.Source, s.Format, len(s.Questions), para, anchors, s.Digest())
+	return ExitEqual
+}
+
+func goldsetSample(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("goldset sample", flag.ContinueOnError)
+	from := fs.String("from", "", "gold set to sample (required)")
+	n := fs.Int("n", 50, "number of questions")
+	seed := fs.Uint64("seed", 7, "sample seed (the same seed gives the same sample)")
+	out := fs.String("out", "", "write the sample here (JSONL) instead of stdout")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if *from == "" {
+		return fail(stderr, errors.New("goldset sample needs --from PATH"))
+	}
+	s, err := goldset.Load(*from)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	sample, err := s.Sample(*n, *seed)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *n > len(s.Questions) {
+		fmt.Fprintf(stderr, "note: %s has %d questions, fewer than --n %d: the sample is the whole set\n", *from, len(s.Questions), *n)
+	}
+	var b bytes.Buffer
+	if err := sample.WriteJSONL(&b); err != nil {
+		return fail(stderr, err)
+	}
+	if *out == "" {
+		if _, err := stdout.Write(b.Bytes()); err != nil {
+			return fail(stderr, err)
+		}
+		return ExitEqual
+	}
+	// Write atomically: a nightly job never reads half a sample.
+	tmp, err := os.CreateTemp(filepath.Dir(*out), ".goldset-*.tmp")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	_, err = tmp.Write(b.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), *out)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stderr, "wrote %d of %d questions (seed %d) to %s, sha256 %s\n", len(sample.Questions), len(s.Questions), *seed, *out, sample.Digest())
+	return ExitEqual
+}

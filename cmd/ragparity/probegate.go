@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/reports"
+	"github.com/ragparity/ragparity/verifier/config"
+	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/verifier/probe"
+)
+
+func init() {
+	probeGateCheck = probeCheck
+}
+
+// probeCheck is the gate's gold-set probe check: ΔS drift, λ on two seeds
+// and the quality floor, with the thresholds of the config's probe: block.
+// A region is blamed for a failing question when its ΔS is the furthest
+// from the other regions' median.
+func probeCheck(cfg *config.Config, goldPath string) func(ctx context.Context) gate.Check {
+	return func(ctx context.Context) gate.Check {
+		c := gate.Check{Threshold: fmt.Sprintf("drift <= %g on >= %d questions; λ convergent share >= %g on %d seeds, no chaotic run, agreement >= %g; ΔS <= %g, coverage >= %g",
+			cfg.Probe.DriftMax, cfg.Probe.MinQuestions, cfg.Probe.ConvergentShareMin, cfg.Probe.Seeds, cfg.Probe.LambdaAgreementMin, cfg.Probe.DeltaSMax, cfg.Probe.CoverageMin)}
+		fail := func(err error) gate.Check { c.Status, c.Error = gate.Inconclusive, err.Error(); return c }
+		if cfg.Embedder == "" {
+			return fail(fmt.Errorf("%s: probes need an embedder (embedder: glove)", cfg.File))
+		}
+		gold, err := goldset.Load(goldPath)
+		if err != nil {
+			return fail(err)
+		}
+		inner, err := openEmbedder(cfg.Embedder)
+		if err != nil {
+			return fail(err)
+		}
+		sel, _ := selectRegions(cfg, nil)
+		prs, closeAll, err := probeRegions(ctx, cfg, sel, true)
+		if err != nil {
+			return fail(err)
+		}
+		defer closeAll()
+		cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+		if err != nil {
+			return fail(err)
+		}
+		defer cached.Close()
+		rep, err := probe.Run(ctx, prs, gold, cached, cfg.Probe)
+		if err != nil {
+			return fail(err)
+		}
+		setProbeDetail(probeDetail(rep))
+		c.Figure = fmt.Sprintf("max drift %.4f over %d questions (worst %s)", rep.Drift.Max, rep.Drift.Questions, rep.Drift.Worst)
+		blame := map[string]bool{}
+		c.Status = gate.Pass
+		for _, pc := range rep.Checks {
+			c.Measures = append(c.Measures, gate.Measure{Name: "probe_" + pc.Name, Value: pc.Figure})
+			if pc.Status != probe.Fail {
+				continue
+			}
+			c.Status = gate.Fail
+			ev := pc.Evidence
+			if len(ev) > 10 {
+				ev = append(ev[:10:10], fmt.Sprintf("... %d more", len(pc.Evidence)-10))
+			}
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %.4g %s %g failed; questions %s", pc.Name, pc.Figure, opNot(pc.Op), pc.Threshold, strings.Join(ev, ", ")))
+			for _, q := range pc.Evidence {
+				for _, r := range outliers(rep, q) {
+					blame[r] = true
+				}
+			}
+		}
+		for _, r := range rep.Regions {
+			if blame[r] {
+				c.FailedRegions = append(c.FailedRegions, r)
+			}
+		}
+		return c
+	}
+}
+
+func opNot(op string) string {
+	switch op {
+	case "<=":
+		return ">"
+	case ">=":
+		return "<"
+	}
+	return "vs"
+}
+
+// outliers returns the region(s) whose ΔS for question id is furthest from
+// the median of the regions (only when it is a real outlier: drift).
+func outliers(rep *probe.Report, id string) []string {
+	for _, q := range rep.Questions {
+		if q.ID != id || len(q.Regions) < 3 {
+			continue
+		}
+		ds := map[string]float64{}
+		var vals []float64
+		for _, rr := range q.Regions {
+			for _, run := range rr.Runs {
+				if run.Seed == q.DriftSeed {
+					ds[rr.Region] = run.DeltaS
+					vals = append(vals, run.DeltaS)
+				}
+			}
+		}
+		sort.Float64s(vals)
+		med := vals[len(vals)/2]
+		best, bestD := "", 0.0
+		for r, v := range ds {
+			if d := math.Abs(v - med); d > bestD {
+				best, bestD = r, d
+			}
+		}
+		if best != "" && bestD > 0 {
+			return []string{best}
+		}
+	}
+	return nil
+}
+
+// probeDetail turns a probe report into the report's chart detail.
+func probeDetail(rep *probe.Report) *reports.ProbeDetail {
+	pd := &reports.ProbeDetail{DriftThreshold: rep.Config.DriftMax, DeltaSMax: rep.Config.DeltaSMax, Seeds: rep.Seeds}
+	for _, q := range rep.Questions {
+		qd := reports.QuestionDetail{ID: q.ID, Drift: q.Drift, DeltaS: map[string]float64{}, Lambda: map[string][]string{}}
+		for _, rr := range q.Regions {
+			for _, run := range rr.Runs {
+				if run.Seed == q.DriftSeed {
+					qd.DeltaS[rr.Region] = run.DeltaS
+				}
+				qd.Lambda[rr.Region] = append(qd.Lambda[rr.Region], string(run.Lambda))
+			}
+		}
+		pd.Questions = append(pd.Questions, qd)
+	}
+	return pd
+}
