@@ -26,6 +26,20 @@ func addBlobDiff(d reports.BlobDiff) {
 	detailMu.Unlock()
 }
 
+func addBucketMap(from, to string, buckets int, differing []int) {
+	detailMu.Lock()
+	lastDetail.BucketMaps = append(lastDetail.BucketMaps, reports.BucketMap{From: from, To: to, Buckets: buckets, Differing: differing})
+	detailMu.Unlock()
+}
+
+// resetDetail forgets the detail of an earlier verdict (serve verifies
+// repeatedly; the demo verifies three times in one process).
+func resetDetail() {
+	detailMu.Lock()
+	lastDetail = reports.Model{}
+	detailMu.Unlock()
+}
+
 func init() {
 	writeReport = func(path string, v *gate.Verdict) error {
 		detailMu.Lock()

@@ -46,7 +46,8 @@ var signingKeyLoader = func(cfg *config.Config, stderr io.Writer) (ed25519.Priva
 
 // gateOptions wires the gate to this binary's embedders, probes and blobs.
 func gateOptions(cfg *config.Config, goldset string, key ed25519.PrivateKey) gate.Options {
-	o := gate.Options{Key: key, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) }}
+	o := gate.Options{Key: key, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) },
+		OnIndexDiff: addBucketMap}
 	if b := blobGateCheck(cfg); b != nil {
 		o.Blobs = b
 	}
@@ -76,6 +77,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, fmt.Errorf("gate.signing_key: %w", err))
 	}
+	resetDetail()
 	v, err := gate.Run(ctx, cfg, gateOptions(cfg, gf.goldset, key))
 	if err != nil {
 		return fail(stderr, err)

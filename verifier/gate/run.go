@@ -59,6 +59,10 @@ type Options struct {
 	Now        func() time.Time
 	// MaxEvidence bounds the ids listed per region (default 20).
 	MaxEvidence int
+	// OnIndexDiff, when set, receives the Merkle buckets whose leaves
+	// differ between the reference region and each region that differs
+	// (reports draw them).
+	OnIndexDiff func(from, to string, buckets int, differing []int)
 }
 
 // Run runs every check of the failover gate concurrently, each under its
@@ -378,6 +382,16 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options) (Check, map[
 			continue
 		}
 		c.FailedRegions = append(c.FailedRegions, r.Name)
+		if o.OnIndexDiff != nil {
+			a, b := out[refIdx].scan, out[i].scan
+			var differing []int
+			for k := range a.Leaves {
+				if a.Leaves[k] != b.Leaves[k] {
+					differing = append(differing, k)
+				}
+			}
+			o.OnIndexDiff(cfg.Regions[refIdx].Name, r.Name, a.Buckets, differing)
+		}
 		d, err := verifier.Diff(cfg.Regions[refIdx].Name, r.Name, out[refIdx].scan, out[i].scan, out[refIdx].spill, out[i].spill)
 		if err != nil {
 			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", r.Name, short(vals[r.Name]), short(ref), err))
