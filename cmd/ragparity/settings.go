@@ -53,7 +53,7 @@ func declaredSettings(cfg *config.Config, r *config.Region) (map[string]any, err
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
 		if v, ok := d["model_tag"]; ok && fmt.Sprint(v) != e.ModelTag() {
-			return nil, fmt.Errorf("%s: settings.model_tag %q contradicts the embedder's model tag %q", cfg.File, v, e.ModelTag())
+			return nil, fmt.Errorf("%s: region %s: settings.model_tag %q contradicts the embedder's model tag %q (comparing regions embedded with different models is meaningless)", cfg.File, r.Name, v, e.ModelTag())
 		}
 		d["model_tag"] = e.ModelTag()
 	}
