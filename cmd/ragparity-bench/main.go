@@ -33,6 +33,8 @@ func main() {
 		err = benchHash(os.Args[2:])
 	case "rebuild":
 		err = benchRebuild(os.Args[2:])
+	case "admit-server":
+		err = benchAdmitServer(os.Args[2:])
 	case "probe":
 		err = benchProbe(os.Args[2:])
 	default:

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ragparity/ragparity/verifier/gate"
+)
+
+// freePort returns a loopback address nobody listens on (yet).
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func findNginx(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	t.Fatal("nginx is not installed (run make services, which installs Debian's nginx-light)")
+	return ""
+}
+
+// startNginx runs nginx in the foreground with the given http{} body,
+// until the test ends.
+func startNginx(t *testing.T, httpBody, probeURL string) {
+	t.Helper()
+	bin := findNginx(t)
+	dir := t.TempDir()
+	for _, d := range []string{"tmp", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(dir, d), 0o777) // workers may run as nobody
+	}
+	os.Chmod(dir, 0o755)
+	conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path %[1]s/tmp/proxy;
+    fastcgi_temp_path %[1]s/tmp/fastcgi;
+    uwsgi_temp_path %[1]s/tmp/uwsgi;
+    scgi_temp_path %[1]s/tmp/scgi;
+%[2]s
+}
+`, dir, httpBody)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-e", filepath.Join(dir, "logs", "error.log"), "-c", confPath).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s\n%s", err, out, conf)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "logs", "error.log"), "-c", confPath)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(probeURL)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not answer on %s: %v", probeURL, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// regionServer answers every request with its region's name.
+func regionServer(t *testing.T, name string) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", name)
+		io.WriteString(w, name)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// nginxVerifier returns the verdicts the test sets.
+type nginxVerifier struct {
+	mu sync.Mutex
+	n  int
+	v  func(created time.Time) *gate.Verdict
+}
+
+func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) { f.mu.Lock(); f.v = v; f.mu.Unlock() }
+func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	return f.v(time.Now().UTC().Add(time.Duration(f.n) * time.Millisecond)), nil
+}
+
+func nginxVerdict(admit map[string]bool) func(time.Time) *gate.Verdict {
+	return func(created time.Time) *gate.Verdict {
+		v := &gate.Verdict{Release: "r1", CreatedAt: created, ExpiresAt: created.Add(time.Hour), Decision: gate.Pass, InputsDigest: "d"}
+		for _, name := range []string{"a", "b"} {
+			r := gate.RegionVerdict{Name: name, Admit: admit[name], IndexHash: "h1", SchemaRev: "s1", ModelTag: "m1"}
+			if !r.Admit {
+				r.IndexHash = "h2"
+				r.Reasons = []string{"failed index_hash"}
+				v.Decision = gate.Fail
+			}
+			v.Regions = append(v.Regions, r)
+		}
+		return v
+	}
+}
+
+type nginxResult struct {
+	code   int
+	body   string
+	reason string
+	after  bool // sent after the re-verification returned
+}
+
+func nginxGet(c *http.Client, url string, hdr map[string]string) (nginxResult, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nginxResult{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return nginxResult{code: resp.StatusCode, body: string(b), reason: resp.Header.Get("X-Ragparity-Reason")}, nil
+}
+
+// TestNginxAuthRequest runs the documented nginx configuration (serve
+// --help, --print-nginx) in front of two regions, with ragparity as its
+// auth_request target, and drifts region b while requests pinned to it
+// flow.
+func TestNginxAuthRequest(t *testing.T) {
+	ra, rb := regionServer(t, "a"), regionServer(t, "b")
+	fv := &nginxVerifier{}
+	fv.set(nginxVerdict(map[string]bool{"a": true, "b": true}))
+	signer, _ := gate.LoadSigner("")
+	srv, err := gate.NewServer(gate.ServerOptions{
+		Verify: fv.Verify, Signer: signer, Token: "tok", Release: "r1",
+		Routing: map[string][]string{"eu": {"a", "b"}, "us": {"b", "a"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { srv.Run(ctx); close(runDone) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	rp := httptest.NewServer(srv.Handler())
+	t.Cleanup(rp.Close)
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Current() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no start-up verdict")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	listen := freePort(t)
+	body, err := renderNginx(nginxConfig{
+		Listen: listen, Ragparity: strings.TrimPrefix(rp.URL, "http://"), Refused: freePort(t),
+		Regions: []nginxRegion{{Name: "a", Addr: strings.TrimPrefix(ra.URL, "http://")}, {Name: "b", Addr: strings.TrimPrefix(rb.URL, "http://")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := "http://" + listen
+	startNginx(t, body, front+"/")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	expect := func(t *testing.T, path string, hdr map[string]string, code int, bodyOrReason string) {
+		t.Helper()
+		r, err := nginxGet(client, front+path, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != code || !strings.Contains(r.body+r.reason, bodyOrReason) {
+			t.Fatalf("GET %s %v = %d %q (reason %q), want %d %q", path, hdr, r.code, r.body, r.reason, code, bodyOrReason)
+		}
+	}
+	t.Run("PinnedToAdmittedRegion", func(t *testing.T) {
+		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1"}, 200, "b")
+		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "a"}, 200, "a")
+		// auth_request forwards the client's method; a POST body is not
+		// sent to ragparity but reaches the region.
+		resp, err := client.Post(front+"/ingest", "application/json", strings.NewReader(`{"doc": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST through nginx: %d", resp.StatusCode)
+		}
+	})
+	t.Run("NearestByClientRegion", func(t *testing.T) {
+		expect(t, "/search?client_region=us", nil, 200, "b")
+		expect(t, "/search", map[string]string{"X-Client-Region": "eu"}, 200, "a")
+	})
+	t.Run("OtherReleaseIs409Not500", func(t *testing.T) {
+		expect(t, "/", map[string]string{"X-Region-Pin": "a", "X-Release": "r0"}, 409, "verdict is for release r1")
+	})
+	t.Run("NoMatchingRegionIs421Not503", func(t *testing.T) {
+		expect(t, "/", map[string]string{"X-Index-Hash": "h9"}, 421, "no admitted region matches")
+	})
+
+	t.Run("DriftSwitchesPinnedTrafficWithoutA5xx", func(t *testing.T) {
+		const workers, perWorker = 4, 400
+		var switched atomic.Bool
+		var mu sync.Mutex
+		var results []nginxResult
+		var errs []error
+		var wg sync.WaitGroup
+		var sent atomic.Int64
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range perWorker {
+					after := switched.Load()
+					r, err := nginxGet(client, front+"/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1", "X-Index-Hash": "h1"})
+					sent.Add(1)
+					r.after = after
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					} else {
+						results = append(results, r)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		// Region b's index drifts; ragparity re-verifies mid-stream.
+		for sent.Load() < workers*perWorker/3 {
+			time.Sleep(time.Millisecond)
+		}
+		fv.set(nginxVerdict(map[string]bool{"a": true, "b": false}))
+		req, _ := http.NewRequest("POST", rp.URL+"/v1/verify", strings.NewReader(`{"reason": "region b drifted"}`))
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST /v1/verify: %d", resp.StatusCode)
+		}
+		switched.Store(true)
+		wg.Wait()
+
+		codes := map[int]int{}
+		bodies := map[string]int{}
+		var afterToB int
+		for _, r := range results {
+			codes[r.code]++
+			bodies[r.body]++
+			if r.after && r.body == "b" {
+				afterToB++
+			}
+		}
+		t.Logf("%d requests pinned to b through nginx during the switch: codes %v, served by %v, transport errors %d",
+			len(results)+len(errs), codes, bodies, len(errs))
+		if len(errs) > 0 {
+			t.Errorf("transport errors: %v", errs[0])
+		}
+		for code, n := range codes {
+			if code >= 500 {
+				t.Errorf("%d responses with status %d reached the client", n, code)
+			}
+		}
+		if afterToB > 0 {
+			t.Errorf("%d requests sent after the re-verification still reached region b", afterToB)
+		}
+		if bodies["a"] == 0 || bodies["b"] == 0 {
+			t.Errorf("served by %v: want both b (before) and a (after the switch)", bodies)
+		}
+	})
+
+	t.Run("NoRegionAdmittedIs421", func(t *testing.T) {
+		fv.set(nginxVerdict(map[string]bool{}))
+		if _, err := srv.VerifyNow(context.Background(), "test"); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "/", map[string]string{"X-Region-Pin": "b"}, 421, "region b not admitted")
+	})
+	t.Run("RagparityDownFailsClosedWith421", func(t *testing.T) {
+		rp.Close()
+		expect(t, "/", map[string]string{"X-Region-Pin": "a"}, 421, "no admitted region")
+	})
+}

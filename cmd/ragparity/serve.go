@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/ragparity/ragparity/verifier/config"
+	"github.com/ragparity/ragparity/verifier/gate"
+)
+
+func init() {
+	register("serve", "serve router admission (/v1/admit) from a verdict kept fresh on a schedule", runServe)
+}
+
+// newVerifier builds the function serve calls to compute a verdict: the
+// gate (gate.Run) with this binary's embedders, probes and blob checks.
+// Tests replace it with a fake.
+var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
+	o := gateOptions(cfg, goldset, signer.Key)
+	return func(ctx context.Context) (*gate.Verdict, error) { return gate.Run(ctx, cfg, o) }, nil
+}
+
+const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
+       ragparity serve --config FILE --print-nginx
+
+Verifies the release at start (unless the verdict store holds an unexpired
+verdict), every gate.schedule, and on POST /v1/verify, and answers routers
+from the latest signed verdict, held in memory (no I/O per admission).
+
+Endpoints:
+  GET  /v1/admit            admission (headers below); any method, and any
+                            path under /v1/admit/ (Envoy's path_prefix)
+  GET  /v1/verdicts/latest  the verdict being served (signed JSON)
+  GET  /v1/verdicts/{id}    one verdict of the history
+  GET  /v1/verdicts         history, newest first (?limit=20&release=R)
+  POST /v1/verify           verify now; needs "Authorization: Bearer TOKEN";
+                            optional body {"reason": "..."} (16 KiB max, no
+                            other field); ?wait=false answers 202 at once
+  GET  /healthz             the process is up
+  GET  /readyz              200 once a verdict is held (also when it failed
+                            or expired: the server answers, refusing)
+  GET  /metrics             Prometheus
+
+Admission reads X-Region-Pin, X-Release, X-Index-Hash, X-Schema-Rev,
+X-Model-Tag and the client's region (?client_region= or X-Client-Region):
+  200 + X-Route-Region: PIN        the pinned region is admitted and matches
+  200 + X-Route-Region: REGION     else the first admitted, matching region of
+                                   gate.routing[client region] (else config
+                                   order)
+  503 + X-Ragparity-Reason         none (also: no verdict yet, verdict
+                                   expired, verdict inconclusive)
+  409 + X-Ragparity-Reason         X-Release names another release
+
+Config (gate:): token (required unless --addr is loopback; use ${ENV}),
+signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;
+without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
+store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
+replicas share verdicts: each polls the store every 3 s), schedule,
+verdict_ttl, routing, tls_cert + tls_key.
+
+nginx (auth_request): nginx allows on 2xx and denies on 401/403, and turns
+any other answer (our 503 and 409, or ragparity being down) into a 500.
+The configuration below catches that 500 with error_page and answers 409
+(release mismatch) or 421 Misdirected Request (no admitted region), so no
+5xx of the gate reaches a client; 'serve --print-nginx' prints it for the
+config's regions. It is the configuration the end-to-end test runs.
+
+Envoy (ext_authz, http_service): 200 allows and non-200 denies with our
+status and headers; set path_prefix: /v1/admit, allowed_headers for the
+X-* request headers above, allowed_upstream_headers: X-Route-Region, and
+route on that header; refusals reach the client as 503/409 unless a local
+reply mapper rewrites them.
+
+`
+
+// nginxTemplate is the nginx configuration documented above and tested by
+// TestNginxAuthRequest.
+var nginxTemplate = template.Must(template.New("nginx").Parse(`# ragparity admission in front of the regions (nginx auth_request).
+# nginx allows on 2xx, denies on 401/403 and turns any other auth answer
+# (ragparity's 503 "no admitted region", 409 "other release", or ragparity
+# down) into 500: error_page catches that 500 so no 5xx reaches clients.
+# keepalive_timeout stays under ragparity's 2 min idle timeout, so nginx
+# never reuses a connection ragparity is closing (that would refuse).
+upstream ragparity { server {{.Ragparity}}; keepalive 32; keepalive_timeout 60s; }
+upstream rp_refused { server {{.Refused}}; }
+{{range .Regions}}upstream {{.Upstream}} { server {{.Addr}}; }{{if .Comment}}  # {{.Comment}}{{end}}
+{{end}}
+# X-Route-Region -> upstream; an unknown name is refused.
+map $rp_route $rp_upstream {
+    default rp_refused;
+{{range .Regions}}    "{{.Name}}" {{.Upstream}};
+{{end}}}
+
+server {
+    listen {{.Listen}};
+
+    location / {
+        auth_request     /_ragparity_admit;
+        auth_request_set $rp_route  $upstream_http_x_route_region;
+        auth_request_set $rp_status $upstream_status;
+        auth_request_set $rp_reason $upstream_http_x_ragparity_reason;
+        error_page 500 = @ragparity_refused;
+        proxy_pass http://$rp_upstream;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Route-Region $rp_route;
+    }
+
+    location = /_ragparity_admit {
+        internal;
+        # The client's URI goes after /v1/admit (as Envoy's path_prefix
+        # does), so ?client_region= reaches ragparity.
+        proxy_pass http://ragparity/v1/admit$request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_connect_timeout 1s;
+        proxy_read_timeout 2s;
+    }
+
+    # ragparity refused (503), named another release (409) or is down.
+    location @ragparity_refused {
+        add_header X-Ragparity-Reason $rp_reason always;
+        if ($rp_status = 409) {
+            return 409 "release mismatch: $rp_reason\n";
+        }
+        return 421 "no admitted region: $rp_reason\n";
+    }
+}
+
+# Answers requests whose X-Route-Region nginx does not know.
+server {
+    listen {{.Refused}};
+    return 421 "no admitted region\n";
+}
+`))
+
+// nginxRegion is one region upstream in the nginx configuration.
+type nginxRegion struct{ Name, Upstream, Addr, Comment string }
+
+// nginxConfig fills nginxTemplate.
+type nginxConfig struct {
+	Listen, Ragparity, Refused string
+	Regions                    []nginxRegion
+}
+
+var notUpstreamChar = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+func renderNginx(c nginxConfig) (string, error) {
+	for i := range c.Regions {
+		if c.Regions[i].Upstream == "" {
+			c.Regions[i].Upstream = "region_" + notUpstreamChar.ReplaceAllString(c.Regions[i].Name, "_")
+		}
+		if strings.ContainsAny(c.Regions[i].Name, "\"\\\n") {
+			return "", fmt.Errorf("region name %q cannot be written in an nginx map", c.Regions[i].Name)
+		}
+	}
+	var b strings.Builder
+	err := nginxTemplate.Execute(&b, c)
+	return b.String(), err
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var gf gateFlags
+	gf.add(fs)
+	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serveHelp)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	cfg, err := gf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *printNginx {
+		c := nginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, nginxRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := renderNginx(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	log := newLogger(stderr, gf.json)
+	if err := gate.CheckExposure(*addr, cfg.Gate.Token); err != nil {
+		return fail(stderr, err)
+	}
+	if cfg.Gate.Token == "" {
+		log.Warn("no gate.token: POST /v1/verify is open to anyone who can reach the loopback address", "addr", *addr)
+	}
+	if (cfg.Gate.TLSCert == "") != (cfg.Gate.TLSKey == "") {
+		return fail(stderr, errors.New("gate.tls_cert and gate.tls_key go together"))
+	}
+	signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var trusted ed25519.PublicKey
+	if signer.Ephemeral {
+		pem, _ := gate.MarshalPublicKeyPEM(signer.Public())
+		log.Warn("no gate.signing_key: signing verdicts with an ephemeral key (verdicts stored by other replicas are served unchecked)",
+			"key_id", signer.KeyID(), "public_key", strings.TrimSpace(string(pem)))
+	} else {
+		trusted = signer.Public()
+		log.Info("signing verdicts", "key_id", signer.KeyID())
+	}
+	if cfg.Gate.Schedule == 0 {
+		log.Warn("gate.schedule is 0: verifying only at start and on POST /v1/verify; the verdict stops admitting after gate.verdict_ttl", "verdict_ttl", cfg.Gate.VerdictTTL)
+	} else if cfg.Gate.Schedule >= cfg.Gate.VerdictTTL {
+		log.Warn("gate.schedule is not shorter than gate.verdict_ttl: verdicts will expire between verifications", "schedule", cfg.Gate.Schedule, "verdict_ttl", cfg.Gate.VerdictTTL)
+	}
+	verify, err := newVerifier(cfg, gf.goldset, signer)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := gate.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+	cancel()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer store.Close()
+	srv, err := gate.NewServer(gate.ServerOptions{
+		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
+		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing,
+		Schedule: cfg.Gate.Schedule, Logger: log,
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Equal to ReadHeaderTimeout: net/http then sets one read
+		// deadline per request instead of two.
+		ReadTimeout:    10 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runDone := make(chan struct{})
+	go func() { srv.Run(ctx); close(runDone) }()
+	serveErr := make(chan error, 1)
+	scheme := "http"
+	go func() {
+		if cfg.Gate.TLSCert != "" {
+			serveErr <- hs.ServeTLS(ln, cfg.Gate.TLSCert, cfg.Gate.TLSKey)
+		} else {
+			serveErr <- hs.Serve(ln)
+		}
+	}()
+	if cfg.Gate.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "release", cfg.Release, "store", fmt.Sprint(store))
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			code = ExitUnknown
+		}
+	}
+	stop()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	hs.Shutdown(sctx)
+	<-runDone
+	log.Info("stopped")
+	return code
+}
+
+// newLogger writes text logs, or JSON with --json.
+func newLogger(w io.Writer, asJSON bool) *slog.Logger {
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}

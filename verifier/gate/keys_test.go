@@ -1,0 +1,136 @@
+package gate
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadSigner(t *testing.T) {
+	t.Run("EphemeralWithoutConfig", func(t *testing.T) {
+		s, err := LoadSigner("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Ephemeral || !strings.HasPrefix(s.KeyID(), EphemeralKeyPrefix) {
+			t.Fatalf("key id %q ephemeral=%v", s.KeyID(), s.Ephemeral)
+		}
+		v := testVerdict("v1", t0, region("a"))
+		if err := s.Sign(v); err != nil {
+			t.Fatal(err)
+		}
+		if v.KeyID != s.KeyID() {
+			t.Fatalf("verdict key_id %q, want %q", v.KeyID, s.KeyID())
+		}
+		if err := v.Verify(s.Public()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	dir := t.TempDir()
+	priv, pub, pk, err := WriteKeyPair(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("KeygenModes", func(t *testing.T) {
+		fi, err := os.Stat(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Fatalf("private key mode %o, want 600", got)
+		}
+		if _, _, _, err := WriteKeyPair(dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("second keygen in the same folder: %v, want a refusal", err)
+		}
+	})
+	t.Run("FromFilePEM", func(t *testing.T) {
+		s, err := LoadSigner(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Ephemeral || !s.Public().Equal(pk) || s.KeyID() != KeyID(pk) {
+			t.Fatalf("loaded %s ephemeral=%v, want %s", s.KeyID(), s.Ephemeral, KeyID(pk))
+		}
+	})
+	t.Run("FromEnvSeed", func(t *testing.T) {
+		seed := make([]byte, ed25519.SeedSize)
+		seed[0] = 7
+		t.Setenv("RP_TEST_KEY", base64.StdEncoding.EncodeToString(seed))
+		s, err := LoadSigner("env:RP_TEST_KEY")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Key.Equal(ed25519.NewKeyFromSeed(seed)) {
+			t.Fatal("env seed did not give its key")
+		}
+	})
+	t.Run("FromEnvPEM", func(t *testing.T) {
+		b, _ := os.ReadFile(priv)
+		t.Setenv("RP_TEST_KEY", string(b))
+		s, err := LoadSigner("env:RP_TEST_KEY")
+		if err != nil || !s.Public().Equal(pk) {
+			t.Fatalf("env PEM: %v", err)
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		for _, spec := range []string{"env:RP_TEST_UNSET_KEY", filepath.Join(dir, "missing.key"), pub} {
+			if _, err := LoadSigner(spec); err == nil {
+				t.Errorf("LoadSigner(%q) succeeded", spec)
+			}
+		}
+	})
+	t.Run("ParsePublicKey", func(t *testing.T) {
+		pubPEM, _ := os.ReadFile(pub)
+		privPEM, _ := os.ReadFile(priv)
+		for name, in := range map[string][]byte{
+			"PKIX":       pubPEM,
+			"PrivateKey": privPEM,
+			"Base64Raw":  []byte(base64.StdEncoding.EncodeToString(pk) + "\n"),
+		} {
+			got, err := ParsePublicKey(in)
+			if err != nil || !got.Equal(pk) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		for _, bad := range []string{"", "not a key", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", base64.StdEncoding.EncodeToString([]byte("short"))} {
+			if _, err := ParsePublicKey([]byte(bad)); !errors.Is(err, ErrBadKey) {
+				t.Errorf("ParsePublicKey(%q) = %v, want ErrBadKey", bad, err)
+			}
+		}
+	})
+}
+
+func TestSignatureTamper(t *testing.T) {
+	s, _ := LoadSigner("")
+	v := testVerdict("v1", t0, region("a"), blocked(region("b"), "failed index_hash"))
+	if err := s.Sign(v); err != nil {
+		t.Fatal(err)
+	}
+	again := *v
+	if err := s.Sign(&again); err != nil || again.Signature != v.Signature {
+		t.Fatal("re-signing with the same key changed the signature")
+	}
+	for name, mut := range map[string]func(v *Verdict){
+		"AdmitRegion":  func(v *Verdict) { v.Regions[1].Admit = true },
+		"Expiry":       func(v *Verdict) { v.ExpiresAt = v.ExpiresAt.Add(1) },
+		"Measure":      func(v *Verdict) { v.Checks[1].Measures[0].Value = 0 },
+		"KeyID":        func(v *Verdict) { v.KeyID = "someone-else" },
+		"Decision":     func(v *Verdict) { v.Decision = Pass },
+		"IndexHashLen": func(v *Verdict) { v.Regions[0].IndexHash += "0" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := *v
+			c.Regions = append([]RegionVerdict(nil), v.Regions...)
+			c.Checks = append([]Check(nil), v.Checks...)
+			c.Checks[1].Measures = append([]Measure(nil), v.Checks[1].Measures...)
+			mut(&c)
+			if err := c.Verify(s.Public()); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("tampered verdict: %v, want ErrBadSignature", err)
+			}
+		})
+	}
+}
