@@ -10,9 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,9 +39,11 @@ const (
 type Fence interface {
 	Claim(ctx context.Context, key, owner string, lease time.Duration) (ClaimState, error)
 	Done(ctx context.Context, key string, ttl time.Duration) error
-	// MarkWarm and Warm manage the warm marker the gate checks.
-	MarkWarm(ctx context.Context) error
-	Warm(ctx context.Context) (bool, error)
+	// MarkWarm sets the warm marker the gate checks, once a rebuild has
+	// finished against this KV, and adds that rebuild's dedupe hits and
+	// misses to the KV's running totals. Warm reads both back.
+	MarkWarm(ctx context.Context, st DedupeStat) error
+	Warm(ctx context.Context) (WarmState, error)
 	Close() error
 }
 
@@ -52,8 +54,14 @@ func FenceKey(sourceID, revision, indexHash, partition string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// FenceStats counts dedupe hits (writes skipped) and misses (writes done).
-type FenceStats struct{ Hits, Misses atomic.Int64 }
+// WarmState is what a fence store says of itself: whether a rebuild has
+// warmed it (and when), and the dedupe hits (writes skipped) and misses
+// (writes done) that rebuilds against it have counted.
+type WarmState struct {
+	Warm         bool
+	At           time.Time
+	Hits, Misses int64
+}
 
 // OpenFence opens redis://host:port/db or, for "" , an embedded bbolt file
 // at fallback.
@@ -82,6 +90,7 @@ func OpenFence(raw, fallback string) (Fence, error) {
 const (
 	fencePrefix = "ragparity:fence:"
 	warmKey     = "ragparity:fence:warm"
+	statsKey    = "ragparity:fence:stats"
 	donePrefix  = "done"
 )
 
@@ -129,19 +138,45 @@ func (f *redisFence) Done(ctx context.Context, key string, ttl time.Duration) er
 	return nil
 }
 
-func (f *redisFence) MarkWarm(ctx context.Context) error {
-	if err := f.c.Set(ctx, warmKey, time.Now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+func (f *redisFence) MarkWarm(ctx context.Context, st DedupeStat) error {
+	_, err := f.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, statsKey, "hits", int64(st.Hits))
+		p.HIncrBy(ctx, statsKey, "misses", int64(st.Misses))
+		p.Set(ctx, warmKey, time.Now().UTC().Format(time.RFC3339Nano), 0)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("dedupe_kv %s: %w", f.where, err)
 	}
 	return nil
 }
 
-func (f *redisFence) Warm(ctx context.Context) (bool, error) {
-	n, err := f.c.Exists(ctx, warmKey).Result()
-	if err != nil {
-		return false, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+func (f *redisFence) Warm(ctx context.Context) (WarmState, error) {
+	var at *redis.StringCmd
+	var counts *redis.SliceCmd
+	_, err := f.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		at = p.Get(ctx, warmKey)
+		counts = p.HMGet(ctx, statsKey, "hits", "misses")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return WarmState{}, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
 	}
-	return n == 1, nil
+	var ws WarmState
+	if v, err := at.Result(); err == nil {
+		ws.Warm = true
+		ws.At, _ = time.Parse(time.RFC3339Nano, v)
+	}
+	if vals, err := counts.Result(); err == nil && len(vals) == 2 {
+		ws.Hits, ws.Misses = redisInt(vals[0]), redisInt(vals[1])
+	}
+	return ws, nil
+}
+
+func redisInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
 }
 
 func (f *redisFence) Close() error { return f.c.Close() }
@@ -234,19 +269,48 @@ func (f *boltFence) Done(_ context.Context, key string, ttl time.Duration) error
 	})
 }
 
-func (f *boltFence) MarkWarm(_ context.Context) error {
+// The bolt fence keeps its warm marker and counters beside the keys, with
+// an expiry a century out.
+const boltForever = 100 * 365 * 24 * time.Hour
+
+func (f *boltFence) MarkWarm(_ context.Context, st DedupeStat) error {
 	return f.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(fenceBucket).Put([]byte(warmKey), encodeVal("warm", time.Now().Add(100*365*24*time.Hour)))
+		b := tx.Bucket(fenceBucket)
+		exp := time.Now().Add(boltForever)
+		for _, c := range []struct {
+			field string
+			n     int
+		}{{"hits", st.Hits}, {"misses", st.Misses}} {
+			k := []byte(statsKey + ":" + c.field)
+			v, _ := decodeVal(b.Get(k))
+			n, _ := strconv.ParseInt(v, 10, 64)
+			if err := b.Put(k, encodeVal(strconv.FormatInt(n+int64(c.n), 10), exp)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(warmKey), encodeVal(time.Now().UTC().Format(time.RFC3339Nano), exp))
 	})
 }
 
-func (f *boltFence) Warm(_ context.Context) (bool, error) {
-	var ok bool
+func (f *boltFence) Warm(_ context.Context) (WarmState, error) {
+	var ws WarmState
 	err := f.db.View(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(fenceBucket).Get([]byte(warmKey)) != nil
+		b := tx.Bucket(fenceBucket)
+		if v := b.Get([]byte(warmKey)); v != nil {
+			ws.Warm = true
+			s, _ := decodeVal(v)
+			ws.At, _ = time.Parse(time.RFC3339Nano, s)
+		}
+		h, _ := decodeVal(b.Get([]byte(statsKey + ":hits")))
+		m, _ := decodeVal(b.Get([]byte(statsKey + ":misses")))
+		ws.Hits, _ = strconv.ParseInt(h, 10, 64)
+		ws.Misses, _ = strconv.ParseInt(m, 10, 64)
 		return nil
 	})
-	return ok, err
+	if err != nil {
+		return WarmState{}, fmt.Errorf("dedupe_kv: %w", err)
+	}
+	return ws, nil
 }
 
 func (f *boltFence) Close() error {

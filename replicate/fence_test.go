@@ -62,11 +62,24 @@ func TestFenceSemantics(t *testing.T) {
 			if st, _ := f.Claim(ctx, k2, "B", time.Minute); st != Acquired {
 				t.Fatalf("claim after the lease expired = %v, want Acquired", st)
 			}
-			if err := f.MarkWarm(ctx); err != nil {
+			before, err := f.Warm(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if w, err := f.Warm(ctx); !w || err != nil {
-				t.Errorf("Warm = %v, %v after MarkWarm", w, err)
+			if err := f.MarkWarm(ctx, DedupeStat{Hits: 3, Misses: 5}); err != nil {
+				t.Fatal(err)
+			}
+			w, err := f.Warm(ctx)
+			if !w.Warm || err != nil {
+				t.Errorf("Warm = %+v, %v after MarkWarm", w, err)
+			}
+			// The counters are running totals (Redis is shared with other
+			// tests, so compare with what was there before).
+			if w.Hits-before.Hits != 3 || w.Misses-before.Misses != 5 {
+				t.Errorf("dedupe counts moved by hits %d, misses %d; want 3, 5", w.Hits-before.Hits, w.Misses-before.Misses)
+			}
+			if time.Since(w.At) > time.Minute {
+				t.Errorf("warm marker time %v, want about now", w.At)
 			}
 		})
 	}

@@ -267,7 +267,7 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 	}
 	for _, st := range ts {
 		if !st.skip {
-			if err := st.t.Fence.MarkWarm(ctx); err != nil {
+			if err := st.t.Fence.MarkWarm(ctx, st.stat); err != nil {
 				return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
 			}
 		}

@@ -57,6 +57,7 @@ func probeCheck(cfg *config.Config, goldPath string) func(ctx context.Context) g
 		}
 		setProbeDetail(probeDetail(rep))
 		c.Figure = fmt.Sprintf("max drift %.4f over %d questions (worst %s)", rep.Drift.Max, rep.Drift.Questions, rep.Drift.Worst)
+		c.Measures = probeMeasures(rep)
 		blame := map[string]bool{}
 		c.Status = gate.Pass
 		for _, pc := range rep.Checks {
@@ -83,6 +84,28 @@ func probeCheck(cfg *config.Config, goldPath string) func(ctx context.Context) g
 		}
 		return c
 	}
+}
+
+// probeMeasures are the figures the gate exports as metrics: each
+// region's largest ΔS over the gold set and its probe runs per λ state
+// (summed over seeds), and the largest cross-region drift.
+func probeMeasures(rep *probe.Report) []gate.Measure {
+	ms := []gate.Measure{{Name: gate.MeasureDeltaSDrift, Value: rep.Drift.Max}}
+	for _, rs := range rep.Summary {
+		maxDS := 0.0
+		lambda := map[probe.Lambda]int{probe.Convergent: 0, probe.Recursive: 0, probe.Divergent: 0, probe.Chaotic: 0}
+		for _, ss := range rs.Seeds {
+			maxDS = math.Max(maxDS, ss.MaxDeltaS)
+			for l, n := range ss.Lambda {
+				lambda[l] += n
+			}
+		}
+		ms = append(ms, gate.Measure{Name: gate.MeasureDeltaS, Region: rs.Region, Value: maxDS})
+		for _, l := range []probe.Lambda{probe.Convergent, probe.Recursive, probe.Divergent, probe.Chaotic} {
+			ms = append(ms, gate.Measure{Name: gate.MeasureLambdaPrefix + string(l), Region: rs.Region, Value: float64(lambda[l])})
+		}
+	}
+	return ms
 }
 
 func opNot(op string) string {

@@ -597,17 +597,22 @@ func dedupeCheck(ctx context.Context, cfg *config.Config) Check {
 			incon = append(incon, r.Name+": "+err.Error())
 			continue
 		}
-		ok, err := f.Warm(ctx)
+		ws, err := f.Warm(ctx)
 		f.Close()
-		switch {
-		case err != nil:
+		if err != nil {
 			incon = append(incon, r.Name+": "+err.Error())
-		case !ok:
-			c.FailedRegions = append(c.FailedRegions, r.Name)
-			c.Evidence = append(c.Evidence, r.Name+": fence is cold (no warm marker: run a rebuild, or ragparity fence warm)")
-		default:
-			warm++
+			continue
 		}
+		c.Measures = append(c.Measures,
+			Measure{Name: MeasureDedupeHits, Region: r.Name, Value: float64(ws.Hits)},
+			Measure{Name: MeasureDedupeMisses, Region: r.Name, Value: float64(ws.Misses)})
+		if !ws.Warm {
+			c.FailedRegions = append(c.FailedRegions, r.Name)
+			c.Evidence = append(c.Evidence, r.Name+": fence is cold (no warm marker: run `ragparity rebuild` against this region's dedupe_kv)")
+			continue
+		}
+		warm++
+		c.Evidence = append(c.Evidence, fmt.Sprintf("%s: warm since %s; dedupe hits %d, misses %d", r.Name, ws.At.Format(time.RFC3339), ws.Hits, ws.Misses))
 	}
 	if len(incon) > 0 {
 		sort.Strings(incon)

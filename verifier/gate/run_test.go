@@ -41,7 +41,7 @@ func newFixture(t *testing.T, regions ...string) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fe.MarkWarm(context.Background())
+		fe.MarkWarm(context.Background(), replicate.DedupeStat{Hits: 7, Misses: 300})
 		fe.Close()
 		f.fences[r] = "file://" + p
 	}
@@ -153,6 +153,16 @@ func TestGatePasses(t *testing.T) {
 	}
 	if !v.ExpiresAt.After(v.CreatedAt) {
 		t.Errorf("expires_at %v not after created_at %v", v.ExpiresAt, v.CreatedAt)
+	}
+	// The dedupe check reports each region's running hit/miss totals.
+	got := map[string]float64{}
+	for _, m := range check(v, gate.CheckDedupeKV).Measures {
+		got[m.Name+"/"+m.Region] = m.Value
+	}
+	for _, r := range []string{"us", "eu"} {
+		if got[gate.MeasureDedupeHits+"/"+r] != 7 || got[gate.MeasureDedupeMisses+"/"+r] != 300 {
+			t.Errorf("dedupe measures %v, want hits 7 misses 300 for %s", got, r)
+		}
 	}
 	// Tampering breaks the signature.
 	v.Regions[0].Admit = false

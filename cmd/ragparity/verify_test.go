@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/verifier/probe"
+)
+
+// TestVerifyCLI runs `ragparity verify` as a nightly job would: two
+// embedded regions rebuilt from the SciFact subset, local blob folders,
+// file fences and health contracts served over loopback, every check on.
+// It then breaks one thing at a time and checks the exit code, the check
+// that says so, and that the region is named.
+func TestVerifyCLI(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join("..", "..", "testdata", "scifact")
+	regions := []string{"a", "b"}
+	head := fmt.Sprintf("release: r-verify\nembedder: glove\ncache_dir: %q\n", filepath.Join(dir, "cache")) +
+		// GloVe is a weak retriever: the quality floors are relaxed as in
+		// the demo; drift keeps its 0.03.
+		"probe:\n  drift_max: 0.03\n  min_questions: 10\n  delta_s_max: 0.9\n  coverage_min: 0.1\n  convergent_share_min: 0\n  lambda_agreement_min: 0\n" +
+		"gate:\n  timeouts: {health: 1s}\n"
+
+	var mu sync.Mutex
+	contracts := map[string]http.HandlerFunc{}
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := contracts[strings.TrimPrefix(r.URL.Path, "/")]
+		mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r)
+	}))
+	t.Cleanup(health.Close)
+	setHealth := func(region string, h http.HandlerFunc) { mu.Lock(); contracts[region] = h; mu.Unlock() }
+
+	var body strings.Builder
+	body.WriteString(head + "regions:\n")
+	for _, r := range regions {
+		blobs := filepath.Join(dir, "blobs", r)
+		os.MkdirAll(blobs, 0o755)
+		os.WriteFile(filepath.Join(blobs, "doc-1.txt"), []byte("same bytes"), 0o644)
+		fmt.Fprintf(&body, "  - name: %s\n    vectors: %q\n    blobs: %q\n    health: %q\n    dedupe_kv: %q\n", r,
+			"embedded://"+filepath.Join(dir, "vectors", r)+"?collection=chunks", "file://"+blobs,
+			health.URL+"/"+r, "file://"+filepath.Join(dir, "fence", r+".db"))
+	}
+	cfg := writeConfig(t, body.String())
+
+	code, out, errOut := runCLI(t, "rebuild", "--config", cfg, "--source", filepath.Join(corpus, "corpus.jsonl"), "--promote", "--json")
+	if code != ExitEqual {
+		t.Fatalf("rebuild: exit %d\n%s%s", code, out, errOut)
+	}
+	var rb replicate.Result
+	if err := json.Unmarshal([]byte(out), &rb); err != nil {
+		t.Fatal(err)
+	}
+	e, err := openEmbedder("glove")
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract := func(ih string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"schema_rev": "s1", "model_tag": e.ModelTag(), "secrets_rev": "k1", "index_hash": ih})
+		}
+	}
+	for _, r := range regions {
+		setHealth(r, contract(rb.IndexHash[r]))
+	}
+
+	// The gold set: SciFact questions on which GloVe's λ is never chaotic
+	// (the playbook's "no chaotic run" is not relaxable), picked by a
+	// probe run as an engineer would.
+	code, out, errOut = runCLI(t, "probe", "--config", cfg, "--goldset", corpus, "--regions", "a", "--json")
+	var pr probe.Report
+	if err := json.Unmarshal([]byte(out), &pr); err != nil {
+		t.Fatalf("probe --json: exit %d: %v\n%s", code, err, errOut)
+	}
+	var calm []string
+	for _, q := range pr.Questions {
+		ok := true
+		for _, run := range q.Regions[0].Runs {
+			ok = ok && run.Lambda != probe.Chaotic
+		}
+		if ok {
+			calm = append(calm, q.ID)
+		}
+	}
+	if len(calm) < 20 {
+		t.Fatalf("only %d questions without a chaotic λ run", len(calm))
+	}
+	gold := filepath.Join(dir, "gold.yaml")
+	writeGoldYAML(t, gold, filepath.Join(corpus, "queries.jsonl"), filepath.Join(corpus, "qrels.tsv"), calm[:20])
+
+	schema, err := jsonschema.NewCompiler().Compile(filepath.Join("..", "..", "schemas", "verdict.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(t *testing.T, want int) *gate.Verdict {
+		t.Helper()
+		code, out, errOut := runCLI(t, "verify", "--config", cfg, "--goldset", gold, "--json")
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+		if err != nil {
+			t.Fatalf("stdout is not one JSON document: %v\n%.500s\n%s", err, out, errOut)
+		}
+		if err := schema.Validate(doc); err != nil {
+			t.Fatalf("verify --json does not match schemas/verdict.schema.json: %v", err)
+		}
+		var v gate.Verdict
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Fatalf("exit %d, want %d; decision %s; checks %+v\n%s", code, want, v.Decision, v.Checks, errOut)
+		}
+		return &v
+	}
+	checkOf := func(v *gate.Verdict, name string) gate.Check {
+		for _, c := range v.Checks {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("verdict has no %s check", name)
+		return gate.Check{}
+	}
+
+	t.Run("PassWithMeasures", func(t *testing.T) {
+		v := verify(t, ExitEqual)
+		for _, r := range v.Regions {
+			if !r.Admit || r.IndexHash != rb.IndexHash[r.Name] {
+				t.Errorf("region %+v: want admitted with the rebuilt INDEX_HASH %s", r, rb.IndexHash[r.Name])
+			}
+		}
+		// The figures the metrics export: ΔS and λ counts per region, the
+		// drift, and the dedupe counters the rebuild left in each fence.
+		got := map[string]float64{}
+		for _, name := range []string{gate.CheckProbes, gate.CheckDedupeKV} {
+			for _, m := range checkOf(v, name).Measures {
+				got[m.Name+"/"+m.Region] = m.Value
+			}
+		}
+		if _, ok := got[gate.MeasureDeltaSDrift+"/"]; !ok {
+			t.Errorf("no %s measure: %v", gate.MeasureDeltaSDrift, got)
+		}
+		for _, r := range regions {
+			if ds := got[gate.MeasureDeltaS+"/"+r]; ds <= 0 || ds > 1 {
+				t.Errorf("region %s: delta_s %v, want in (0, 1]", r, ds)
+			}
+			runs := 0.0
+			for _, l := range []string{"convergent", "recursive", "divergent", "chaotic"} {
+				runs += got[gate.MeasureLambdaPrefix+l+"/"+r]
+			}
+			// 20 questions on two seeds.
+			if runs != 40 {
+				t.Errorf("region %s: %v λ runs over all states, want two seeds' worth", r, runs)
+			}
+			if got[gate.MeasureDedupeMisses+"/"+r] != float64(rb.Written[r]) {
+				t.Errorf("region %s: dedupe misses %v, want the %d chunks the rebuild wrote", r, got[gate.MeasureDedupeMisses+"/"+r], rb.Written[r])
+			}
+		}
+	})
+
+	t.Run("HealthDownIsInconclusive", func(t *testing.T) {
+		setHealth("b", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "upstream down", 503) })
+		defer setHealth("b", contract(rb.IndexHash["b"]))
+		v := verify(t, ExitUnknown)
+		if c := checkOf(v, gate.CheckHealth); c.Status != gate.Inconclusive || !strings.Contains(c.Error, "b") {
+			t.Errorf("health check %+v, want inconclusive naming b", c)
+		}
+		for _, r := range v.Regions {
+			if r.Admit {
+				t.Errorf("region %s admitted by an inconclusive verdict", r.Name)
+			}
+		}
+	})
+
+	t.Run("BareOKIsFail", func(t *testing.T) {
+		setHealth("b", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+		defer setHealth("b", contract(rb.IndexHash["b"]))
+		v := verify(t, ExitDiffer)
+		c := checkOf(v, gate.CheckHealth)
+		if c.Status != gate.Fail || strings.Join(c.FailedRegions, ",") != "b" {
+			t.Errorf("health check %+v, want fail naming b only", c)
+		}
+	})
+
+	t.Run("ClaimedHashDisagreesIsFail", func(t *testing.T) {
+		setHealth("a", contract(strings.Repeat("0", 64)))
+		defer setHealth("a", contract(rb.IndexHash["a"]))
+		v := verify(t, ExitDiffer)
+		c := checkOf(v, gate.CheckHealth)
+		if c.Status != gate.Fail || !strings.Contains(strings.Join(c.Evidence, "\n"), "a") {
+			t.Errorf("health check %+v, want fail naming a", c)
+		}
+	})
+
+	t.Run("StaleChunksFailIndexHash", func(t *testing.T) {
+		n, err := injectStaleChunks(context.Background(), filepath.Join(dir, "vectors", "b"), "7912", "18670")
+		if err != nil || n == 0 {
+			t.Fatalf("injectStaleChunks: %d, %v", n, err)
+		}
+		v := verify(t, ExitDiffer)
+		c := checkOf(v, gate.CheckIndexHash)
+		if c.Status != gate.Fail || len(c.Evidence) == 0 {
+			t.Errorf("index_hash check %+v, want fail with the differing ids", c)
+		}
+		admitted := 0
+		for _, r := range v.Regions {
+			if r.Admit {
+				admitted++
+			}
+		}
+		if admitted == 2 {
+			t.Errorf("both regions admitted after one drifted: %+v", v.Regions)
+		}
+	})
+}
