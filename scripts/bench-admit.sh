@@ -8,19 +8,38 @@
 #
 # Target: /v1/admit >= 0.9x the bare handler's requests/s, p99 < 1.5 ms.
 # Each round runs the three one after the other; the table shows the median
-# round (by requests/s) of each.
+# round (by requests/s) of each, and as the ratio the median over rounds of
+# admit/bare within a round (this machine's throughput drifts by 20% over a
+# minute, so only back-to-back runs compare).
 #
-# Settings (environment): BENCH_ADMIT_DURATION (5s), BENCH_ADMIT_ROUNDS (3),
-# BENCH_ADMIT_CONNS (32), BENCH_ADMIT_THREADS (2), BENCH_ADMIT_GOMAXPROCS (1,
-# for both Go servers).
+# On a machine of two or more cores the server under test is pinned to core 0
+# and wrk (one thread) to core 1 (taskset), so the load generator does not
+# take the server's core: without it, p99 on 2 cores is mostly the kernel
+# scheduler moving wrk's threads onto the server's core, for every server
+# alike. BENCH_ADMIT_PIN=0 turns that off.
+#
+# Also printed: the admission logic alone, in process (go test -bench
+# AdmitHandler: ns and allocations per request, no network).
+#
+# Settings (environment): BENCH_ADMIT_DURATION (5s), BENCH_ADMIT_ROUNDS (5),
+# BENCH_ADMIT_CONNS (32), BENCH_ADMIT_THREADS (1 pinned, else 2),
+# BENCH_ADMIT_GOMAXPROCS (1, for both Go servers), BENCH_ADMIT_PIN (1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DURATION=${BENCH_ADMIT_DURATION:-5s}
-ROUNDS=${BENCH_ADMIT_ROUNDS:-3}
+ROUNDS=${BENCH_ADMIT_ROUNDS:-5}
 CONNS=${BENCH_ADMIT_CONNS:-32}
-THREADS=${BENCH_ADMIT_THREADS:-2}
 PROCS=${BENCH_ADMIT_GOMAXPROCS:-1}
+PIN=${BENCH_ADMIT_PIN:-1}
+SRV=() LOAD=()
+if [[ "$PIN" == 1 ]] && command -v taskset >/dev/null 2>&1 && [[ $(nproc) -ge 2 ]]; then
+	SRV=(taskset -c 0) LOAD=(taskset -c 1)
+	THREADS=${BENCH_ADMIT_THREADS:-1}
+else
+	PIN=0
+	THREADS=${BENCH_ADMIT_THREADS:-2}
+fi
 
 die() { echo "bench-admit: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -58,7 +77,7 @@ trap cleanup EXIT
 # start_go MODE: starts admit-server, prints its address.
 start_go() {
 	local out="$WORK/$1.addr" i
-	GOMAXPROCS=$PROCS bin/ragparity-bench admit-server --mode "$1" >"$out" 2>"$WORK/$1.log" &
+	GOMAXPROCS=$PROCS "${SRV[@]}" bin/ragparity-bench admit-server --mode "$1" >"$out" 2>"$WORK/$1.log" &
 	echo $! >"$WORK/$1.pid"
 	for i in $(seq 1 100); do [[ -s "$out" ]] && break; sleep 0.05; done
 	[[ -s "$out" ]] || { cat "$WORK/$1.log" >&2; die "admit-server --mode $1 did not start (is the admit-server case in cmd/ragparity-bench/main.go?)"; }
@@ -89,7 +108,7 @@ http {
     server { listen 127.0.0.1:$port; location / { return 200; } }
 }
 EOF
-	"$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
+	"${SRV[@]}" "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
 	echo $! >"$WORK/nginx.pid"
 	local i
 	for i in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.05; done
@@ -100,7 +119,7 @@ EOF
 measure() {
 	local name=$1 url=$2; shift 2
 	local out
-	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+	out=$("${LOAD[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
 	echo "$out" >>"$WORK/res.$name.wrk"
 	if grep -q "Non-2xx" <<<"$out"; then
 		echo "$out" >&2
@@ -135,7 +154,7 @@ route=$(awk -F': ' 'tolower($1) == "x-route-region" { print $2 }' <<<"$hdrs")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # Warm-up (not counted).
 for u in "http://$BARE/v1/admit" "http://$ADMIT/v1/admit" "http://$NGX/v1/admit"; do
-	wrk -t"$THREADS" -c"$CONNS" -d1s "${ADMIT_HDR[@]}" "$u" >/dev/null
+	"${LOAD[@]}" wrk -t"$THREADS" -c"$CONNS" -d1s "${ADMIT_HDR[@]}" "$u" >/dev/null
 done
 for r in $(seq 1 "$ROUNDS"); do
 	# The same request to all three: only the answering code differs.
@@ -147,20 +166,27 @@ done
 read -r bare_rps bare_p99 < <(median_row bare)
 read -r admit_rps admit_p99 < <(median_row admit)
 read -r nginx_rps nginx_p99 < <(median_row nginx)
+# median over rounds of the within-round ratio NAME/bare
+median_ratio() { paste -d' ' "$WORK/res.$1" "$WORK/res.bare" | awk '{ print $1 / $3 }' | sort -n | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
+admit_ratio=$(median_ratio admit)
+nginx_ratio=$(median_ratio nginx)
 
-echo "## router admission: /v1/admit under wrk ($(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, median of $ROUNDS rounds, GOMAXPROCS=$PROCS for Go)"
+pinned="not pinned"
+[[ "$PIN" == 1 ]] && pinned="server on core 0, wrk on core 1"
+echo "## router admission: /v1/admit under wrk ($(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, $pinned, median of $ROUNDS rounds, GOMAXPROCS=$PROCS for Go)"
 echo
 echo "| server | requests/s | p99 ms | vs bare handler | target |"
 echo "|---|---|---|---|---|"
-awk -v br="$bare_rps" -v bp="$bare_p99" -v ar="$admit_rps" -v ap="$admit_p99" -v nr="$nginx_rps" -v np="$nginx_p99" -v route="${route:-?}" 'BEGIN {
-	ratio = ar / br
+awk -v br="$bare_rps" -v bp="$bare_p99" -v ar="$admit_rps" -v ap="$admit_p99" -v nr="$nginx_rps" -v np="$nginx_p99" -v route="${route:-?}" -v ratio="$admit_ratio" -v nratio="$nginx_ratio" 'BEGIN {
 	ok = (ratio >= 0.9 && ap < 1.5) ? "MET" : "MISSED"
 	printf "| ragparity /v1/admit (pin drifted -> %s) | %.0f | %.2f | %.2fx | >= 0.90x, p99 < 1.5 ms: %s |\n", route, ar, ap, ratio, ok
 	printf "| bare net/http handler (200) | %.0f | %.2f | 1.00x | |\n", br, bp
-	printf "| nginx static 200 (1 worker) | %.0f | %.2f | %.2fx | |\n", nr, np, nr / br
+	printf "| nginx static 200 (1 worker) | %.0f | %.2f | %.2fx | |\n", nr, np, nratio
 }'
 echo
 for n in admit bare nginx; do
 	printf '%-5s rounds (requests/s, p99 ms): %s\n' "$n" "$(awk '{ printf "%s%.0f/%.2f", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/res.$n")"
 done
 echo "load average before/after: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews p99 most)"
+inproc=$(go test ./verifier/gate -run '^$' -bench 'BenchmarkAdmitHandler$' -benchmem -count 1 2>/dev/null | awk '/^BenchmarkAdmitHandler/ { print $3 " ns/op, " $5 " B/op, " $7 " allocs/op" }')
+echo "admission logic alone, in process (go test -bench AdmitHandler): ${inproc:-not measured}"

@@ -23,12 +23,13 @@ import (
 //	--mode admit  ragparity's API (the gate.Server handler, with the
 //	              http.Server settings and GC percent of 'ragparity
 //	              serve') answering /v1/admit from a fixed signed verdict;
-//	--mode bare   a net/http handler that only returns 200.
+//	--mode bare   a net/http handler that only returns 200;
+//	--mode bare-header  the same plus an X-Route-Region header.
 //
 // It prints its address on stdout and serves until SIGTERM/SIGINT.
 func benchAdmitServer(args []string) error {
 	fs := flag.NewFlagSet("admit-server", flag.ExitOnError)
-	mode := fs.String("mode", "admit", "admit or bare")
+	mode := fs.String("mode", "admit", "admit, bare or bare-header")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	timeouts := fs.Bool("serve-timeouts", true, "admit: set the read/idle timeouts 'ragparity serve' sets")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -49,6 +50,14 @@ func benchAdmitServer(args []string) error {
 	switch *mode {
 	case "bare":
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	case "bare-header":
+		// The bare handler plus the one header a 200 from /v1/admit carries:
+		// what net/http itself charges for it.
+		rh := []string{"eu-central"}
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["X-Route-Region"] = rh
+			w.WriteHeader(http.StatusOK)
+		})
 	case "admit":
 		srv, err := fixedVerdictServer()
 		if err != nil {
@@ -68,7 +77,7 @@ func benchAdmitServer(args []string) error {
 		hs.IdleTimeout = 2 * time.Minute
 		hs.MaxHeaderBytes = 32 << 10
 	default:
-		return fmt.Errorf("--mode %q: want admit or bare", *mode)
+		return fmt.Errorf("--mode %q: want admit, bare or bare-header", *mode)
 	}
 	hs.Handler = h
 	ln, err := net.Listen("tcp", *addr)

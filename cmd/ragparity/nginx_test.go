@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/adaptertest"
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/verifier/config"
 	"github.com/ragparity/ragparity/verifier/gate"
 )
 
@@ -122,19 +126,108 @@ func regionServer(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
-// nginxVerifier returns the verdicts the test sets.
+// nginxVerifier returns the verdicts the test sets, or those of the real
+// gate once useGate is called.
 type nginxVerifier struct {
-	mu sync.Mutex
-	n  int
-	v  func(created time.Time) *gate.Verdict
+	mu   sync.Mutex
+	n    int
+	v    func(created time.Time) *gate.Verdict
+	real gate.VerifyFunc
 }
 
-func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) { f.mu.Lock(); f.v = v; f.mu.Unlock() }
+func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) {
+	f.mu.Lock()
+	f.v, f.real = v, nil
+	f.mu.Unlock()
+}
+func (f *nginxVerifier) useGate(real gate.VerifyFunc) { f.mu.Lock(); f.real = real; f.mu.Unlock() }
 func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.n++
-	return f.v(time.Now().UTC().Add(time.Duration(f.n) * time.Millisecond)), nil
+	real := f.real
+	if real == nil {
+		defer f.mu.Unlock()
+		f.n++
+		return f.v(time.Now().UTC().Add(time.Duration(f.n) * time.Millisecond)), nil
+	}
+	f.mu.Unlock()
+	return real(ctx)
+}
+
+// gateRegions are regions a and b for the real gate: embedded stores
+// holding the same points, warm file fences, and health contracts that
+// claim what the gate computed at set-up (as the regions' deploys would).
+type gateRegions struct {
+	vectors map[string]string
+	verify  gate.VerifyFunc
+}
+
+func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateRegions {
+	t.Helper()
+	ctx := context.Background()
+	g := &gateRegions{vectors: map[string]string{}}
+	var mu sync.Mutex
+	claims := map[string]string{}
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ih := claims[strings.TrimPrefix(r.URL.Path, "/")]
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"schema_rev": "s1", "model_tag": "m1", "secrets_rev": "k1", "index_hash": %q}`, ih)
+	}))
+	t.Cleanup(health.Close)
+	cfgText := "release: r1\ngate:\n  skip: [blobs, probes]\n  routing:\n    eu: [a, b]\n    us: [b, a]\nregions:\n"
+	for _, r := range names {
+		u := fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir())
+		s, err := adapters.OpenVector(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adaptertest.Load(t, s, adaptertest.Spec(adapters.IDString), adaptertest.Points(adapters.IDString, 200, 5))
+		s.Close()
+		g.vectors[r] = u
+		fence := "file://" + filepath.Join(t.TempDir(), "fence.db")
+		f, err := replicate.OpenFence(fence, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.MarkWarm(ctx, replicate.DedupeStat{Misses: 200})
+		f.Close()
+		cfgText += fmt.Sprintf("  - name: %s\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n", r, u, health.URL+"/"+r, fence)
+	}
+	cfg, err := config.Load(writeConfig(t, cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.verify, err = newVerifier(cfg, "", signer); err != nil {
+		t.Fatal(err)
+	}
+	v, err := g.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, r := range v.Regions {
+		claims[r.Name] = r.IndexHash
+	}
+	mu.Unlock()
+	return g
+}
+
+// drift changes one point's vector in region name, as a partial reindex
+// would.
+func (g *gateRegions) drift(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := adapters.OpenVector(ctx, g.vectors[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := adaptertest.Points(adapters.IDString, 200, 5)[17]
+	p.Vectors[0].Values[0] += 0.25
+	if err := s.Upsert(ctx, []adapters.Point{p}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func nginxVerdict(admit map[string]bool) func(time.Time) *gate.Verdict {
@@ -253,6 +346,18 @@ func TestNginxAuthRequest(t *testing.T) {
 	})
 
 	t.Run("DriftSwitchesPinnedTrafficWithoutA5xx", func(t *testing.T) {
+		// The real gate from here: region b's index really drifts and the
+		// re-verification really computes it.
+		g := newGateRegions(t, signer, "a", "b")
+		fv.useGate(g.verify)
+		before, err := srv.VerifyNow(context.Background(), "real gate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before.Decision != gate.Pass || before.Regions[0].IndexHash != before.Regions[1].IndexHash {
+			t.Fatalf("real gate before the drift: %s, regions %+v, checks %+v", before.Decision, before.Regions, before.Checks)
+		}
+		ih := before.Regions[0].IndexHash
 		const workers, perWorker = 4, 400
 		var switched atomic.Bool
 		var mu sync.Mutex
@@ -266,7 +371,7 @@ func TestNginxAuthRequest(t *testing.T) {
 				defer wg.Done()
 				for range perWorker {
 					after := switched.Load()
-					r, err := nginxGet(client, front+"/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1", "X-Index-Hash": "h1"})
+					r, err := nginxGet(client, front+"/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1", "X-Index-Hash": ih})
 					sent.Add(1)
 					r.after = after
 					mu.Lock()
@@ -283,7 +388,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		for sent.Load() < workers*perWorker/3 {
 			time.Sleep(time.Millisecond)
 		}
-		fv.set(nginxVerdict(map[string]bool{"a": true, "b": false}))
+		g.drift(t, "b")
 		req, _ := http.NewRequest("POST", rp.URL+"/v1/verify", strings.NewReader(`{"reason": "region b drifted"}`))
 		req.Header.Set("Authorization", "Bearer tok")
 		resp, err := client.Do(req)
@@ -296,6 +401,10 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 		switched.Store(true)
 		wg.Wait()
+		after := srv.Current()
+		if rb, _ := after.Region("b"); after.Decision != gate.Fail || rb.Admit || !strings.Contains(strings.Join(rb.Reasons, " "), "index_hash") {
+			t.Fatalf("after the drift: decision %s, region b %+v", after.Decision, rb)
+		}
 
 		codes := map[int]int{}
 		bodies := map[string]int{}

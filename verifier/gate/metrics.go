@@ -2,6 +2,7 @@ package gate
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,6 +171,9 @@ const (
 
 // metrics are the server's own counters and histograms.
 type metrics struct {
+	mu       sync.Mutex
+	revision string // the revision whose admit series are live
+
 	reg          *prometheus.Registry
 	admit        *prometheus.CounterVec
 	verifyDur    *prometheus.HistogramVec
@@ -183,8 +187,8 @@ func newMetrics(s *Server) *metrics {
 		reg: prometheus.NewRegistry(),
 		admit: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ragparity_gate_admit_decisions_total",
-			Help: "Answers of /v1/admit by release, routed (or, for refusals, pinned) region, HTTP code and decision.",
-		}, []string{"release_id", "region", "code", "decision"}),
+			Help: "Answers of /v1/admit by release, revision (the verdict answered from), routed (or, for refusals, pinned) region, HTTP code and decision. A superseded revision's series are dropped when the next verdict is served.",
+		}, []string{"release_id", "revision", "region", "code", "decision"}),
 		verifyDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ragparity_gate_verification_duration_seconds",
 			Help:    "How long a verification took, by release and result (pass, fail, inconclusive, error).",
@@ -224,18 +228,27 @@ type admitCounters struct {
 
 type refuseCounters struct{ none, expired, inconclusive, noMatch prometheus.Counter }
 
-func (m *metrics) resolve(release string, regions []string) *admitCounters {
+func (m *metrics) resolve(release, revision string, regions []string) *admitCounters {
+	m.mu.Lock()
+	if m.revision != "" && m.revision != revision {
+		m.admit.DeletePartialMatch(prometheus.Labels{"revision": m.revision})
+	}
+	m.revision = revision
+	m.mu.Unlock()
+	with := func(region, code, decision string) prometheus.Counter {
+		return m.admit.WithLabelValues(release, revision, region, code, decision)
+	}
 	c := &admitCounters{
 		pin: map[string]prometheus.Counter{}, fallback: map[string]prometheus.Counter{},
 		nearest: map[string]prometheus.Counter{}, refuse: map[string]*refuseCounters{},
-		conflict: m.admit.WithLabelValues(release, regionNone, "409", decConflict),
+		conflict: with(regionNone, "409", decConflict),
 	}
 	ref := func(region string) *refuseCounters {
 		return &refuseCounters{
-			none:         m.admit.WithLabelValues(release, region, "503", decRefuseNone),
-			expired:      m.admit.WithLabelValues(release, region, "503", decRefuseExpired),
-			inconclusive: m.admit.WithLabelValues(release, region, "503", decRefuseInconcl),
-			noMatch:      m.admit.WithLabelValues(release, region, "503", decRefuseNoMatch),
+			none:         with(region, "503", decRefuseNone),
+			expired:      with(region, "503", decRefuseExpired),
+			inconclusive: with(region, "503", decRefuseInconcl),
+			noMatch:      with(region, "503", decRefuseNoMatch),
 		}
 	}
 	c.refuse[regionNone] = ref(regionNone)
@@ -243,9 +256,9 @@ func (m *metrics) resolve(release string, regions []string) *admitCounters {
 		if i >= maxLabelledRegion {
 			break
 		}
-		c.pin[r] = m.admit.WithLabelValues(release, r, "200", decRoutePin)
-		c.fallback[r] = m.admit.WithLabelValues(release, r, "200", decRouteFallback)
-		c.nearest[r] = m.admit.WithLabelValues(release, r, "200", decRouteNearest)
+		c.pin[r] = with(r, "200", decRoutePin)
+		c.fallback[r] = with(r, "200", decRouteFallback)
+		c.nearest[r] = with(r, "200", decRouteNearest)
 		c.refuse[r] = ref(r)
 	}
 	return c

@@ -198,17 +198,17 @@ func (s *Server) routes() {
 
 func (s *Server) newState(v *Verdict, source string) *serveState {
 	st := &serveState{adm: NewAdmitter(v, s.o.Routing), v: v, source: source, route: map[string][]string{}}
-	release := s.o.Release
+	release, revision := s.o.Release, "none"
 	var regions []string
 	if v != nil {
-		release = v.Release
+		release, revision = v.Release, v.ID
 		st.verdictHdr = []string{v.ID}
 		for _, r := range v.Regions {
 			regions = append(regions, r.Name)
 			st.route[r.Name] = []string{r.Name}
 		}
 	}
-	st.c = s.m.resolve(release, regions)
+	st.c = s.m.resolve(release, revision, regions)
 	return st
 }
 

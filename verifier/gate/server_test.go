@@ -566,10 +566,10 @@ func TestMetricsExposition(t *testing.T) {
 		`ragparity_gate_dedupe_probes{region="a",release_id="r1",result="hit",revision="v1"} 1000`,
 		`ragparity_gate_dedupe_probes{region="a",release_id="r1",result="miss",revision="v1"} 0`,
 		`ragparity_gate_check_measure{check="probes",name="recall_at_10",region="a",release_id="r1",revision="v1"} 0.9`,
-		`ragparity_gate_admit_decisions_total{code="200",decision="route_fallback",region="b",release_id="r1"} 3`,
-		`ragparity_gate_admit_decisions_total{code="200",decision="route_pin",region="b",release_id="r1"} 1`,
-		`ragparity_gate_admit_decisions_total{code="409",decision="conflict",region="none",release_id="r1"} 1`,
-		`ragparity_gate_admit_decisions_total{code="503",decision="refuse_no_match",region="none",release_id="r1"} 1`,
+		`ragparity_gate_admit_decisions_total{code="200",decision="route_fallback",region="b",release_id="r1",revision="v1"} 3`,
+		`ragparity_gate_admit_decisions_total{code="200",decision="route_pin",region="b",release_id="r1",revision="v1"} 1`,
+		`ragparity_gate_admit_decisions_total{code="409",decision="conflict",region="none",release_id="r1",revision="v1"} 1`,
+		`ragparity_gate_admit_decisions_total{code="503",decision="refuse_no_match",region="none",release_id="r1",revision="v1"} 1`,
 		`ragparity_gate_verification_duration_seconds_count{release_id="r1",result="fail"} 1`,
 		`ragparity_gate_verdicts_installed_total{source="local"} 1`,
 		`go_goroutines`,
@@ -580,6 +580,20 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("exposition:\n%s", body)
+	}
+	// The next verdict's admissions count under its own revision; v1's
+	// series go, so the label set stays bounded however often it verifies.
+	fv.set(testVerdict("v2", t0.Add(time.Second), region("a"), region("b")))
+	if _, err := s.VerifyNow(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "a"})
+	body = do(t, h, "GET", "/metrics", nil, nil).Body.String()
+	if !strings.Contains(body, `ragparity_gate_admit_decisions_total{code="200",decision="route_pin",region="a",release_id="r1",revision="v2"} 1`) {
+		t.Errorf("no v2 admission counted:\n%s", body)
+	}
+	if strings.Contains(body, `revision="v1"`) {
+		t.Errorf("series of the superseded revision v1 are still exported")
 	}
 }
 
