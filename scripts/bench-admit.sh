@@ -4,6 +4,9 @@
 #   /v1/admit   ragparity's API answering from a fixed signed verdict
 #               (ragparity-bench admit-server --mode admit)
 #   bare        a net/http handler that only returns 200 (--mode bare)
+#   bare+header the same, plus the X-Route-Region header a 200 from
+#               /v1/admit carries (--mode bare-header): net/http's own
+#               cost for that header, apart from the admission logic
 #   nginx       nginx returning a static 200 (worker_processes 1)
 #
 # Target: /v1/admit >= 0.9x the bare handler's requests/s, p99 < 1.5 ms.
@@ -141,6 +144,7 @@ measure() {
 median_row() { sort -n "$WORK/res.$1" | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
 
 BARE=$(start_go bare)
+BHDR=$(start_go bare-header)
 ADMIT=$(start_go admit)
 NGX=$(start_nginx)
 ADMIT_HDR=(-H "X-Region-Pin: eu-west" -H "X-Client-Region: eu" -H "X-Release: r-bench" -H "X-Index-Hash: h1")
@@ -153,12 +157,13 @@ route=$(awk -F': ' 'tolower($1) == "x-route-region" { print $2 }' <<<"$hdrs")
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # Warm-up (not counted).
-for u in "http://$BARE/v1/admit" "http://$ADMIT/v1/admit" "http://$NGX/v1/admit"; do
+for u in "http://$BARE/v1/admit" "http://$BHDR/v1/admit" "http://$ADMIT/v1/admit" "http://$NGX/v1/admit"; do
 	"${LOAD[@]}" wrk -t"$THREADS" -c"$CONNS" -d1s "${ADMIT_HDR[@]}" "$u" >/dev/null
 done
 for r in $(seq 1 "$ROUNDS"); do
 	# The same request to all three: only the answering code differs.
 	measure bare "http://$BARE/v1/admit" "${ADMIT_HDR[@]}"
+	measure bhdr "http://$BHDR/v1/admit" "${ADMIT_HDR[@]}"
 	measure admit "http://$ADMIT/v1/admit" "${ADMIT_HDR[@]}"
 	measure nginx "http://$NGX/v1/admit" "${ADMIT_HDR[@]}"
 done
@@ -166,10 +171,12 @@ done
 read -r bare_rps bare_p99 < <(median_row bare)
 read -r admit_rps admit_p99 < <(median_row admit)
 read -r nginx_rps nginx_p99 < <(median_row nginx)
+read -r bhdr_rps bhdr_p99 < <(median_row bhdr)
 # median over rounds of the within-round ratio NAME/bare
 median_ratio() { paste -d' ' "$WORK/res.$1" "$WORK/res.bare" | awk '{ print $1 / $3 }' | sort -n | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }'; }
 admit_ratio=$(median_ratio admit)
 nginx_ratio=$(median_ratio nginx)
+bhdr_ratio=$(median_ratio bhdr)
 
 pinned="not pinned"
 [[ "$PIN" == 1 ]] && pinned="server on core 0, wrk on core 1"
@@ -177,14 +184,15 @@ echo "## router admission: /v1/admit under wrk ($(nproc) cores, wrk -t$THREADS -
 echo
 echo "| server | requests/s | p99 ms | vs bare handler | target |"
 echo "|---|---|---|---|---|"
-awk -v br="$bare_rps" -v bp="$bare_p99" -v ar="$admit_rps" -v ap="$admit_p99" -v nr="$nginx_rps" -v np="$nginx_p99" -v route="${route:-?}" -v ratio="$admit_ratio" -v nratio="$nginx_ratio" 'BEGIN {
+awk -v br="$bare_rps" -v bp="$bare_p99" -v ar="$admit_rps" -v ap="$admit_p99" -v nr="$nginx_rps" -v np="$nginx_p99" -v route="${route:-?}" -v ratio="$admit_ratio" -v nratio="$nginx_ratio" -v hr="$bhdr_rps" -v hp="$bhdr_p99" -v hratio="$bhdr_ratio" 'BEGIN {
 	ok = (ratio >= 0.9 && ap < 1.5) ? "MET" : "MISSED"
 	printf "| ragparity /v1/admit (pin drifted -> %s) | %.0f | %.2f | %.2fx | >= 0.90x, p99 < 1.5 ms: %s |\n", route, ar, ap, ratio, ok
 	printf "| bare net/http handler (200) | %.0f | %.2f | 1.00x | |\n", br, bp
+	printf "| bare handler + X-Route-Region header | %.0f | %.2f | %.2fx | |\n", hr, hp, hratio
 	printf "| nginx static 200 (1 worker) | %.0f | %.2f | %.2fx | |\n", nr, np, nratio
 }'
 echo
-for n in admit bare nginx; do
+for n in admit bare bhdr nginx; do
 	printf '%-5s rounds (requests/s, p99 ms): %s\n' "$n" "$(awk '{ printf "%s%.0f/%.2f", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/res.$n")"
 done
 echo "load average before/after: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews p99 most)"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,7 +26,7 @@ func init() {
 // gate (gate.Run) with this binary's embedders, probes and blob checks.
 // Tests replace it with a fake.
 var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
-	o := gateOptions(cfg, goldset, signer.Key)
+	o := gateOptions(cfg, goldset, signer)
 	return func(ctx context.Context) (*gate.Verdict, error) { return gate.Run(ctx, cfg, o) }, nil
 }
 
@@ -217,13 +216,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var trusted ed25519.PublicKey
+	// A verdict read from the store is served only if this replica's key
+	// signed it: with an ephemeral key that means its own verdicts only
+	// (fail closed), so replicas that share a store need gate.signing_key.
+	trusted := signer.Public()
 	if signer.Ephemeral {
 		pem, _ := gate.MarshalPublicKeyPEM(signer.Public())
-		log.Warn("no gate.signing_key: signing verdicts with an ephemeral key (verdicts stored by other replicas are served unchecked)",
+		log.Warn("no gate.signing_key: signing verdicts with an ephemeral key; verdicts other replicas stored cannot be checked and are ignored",
 			"key_id", signer.KeyID(), "public_key", strings.TrimSpace(string(pem)))
 	} else {
-		trusted = signer.Public()
 		log.Info("signing verdicts", "key_id", signer.KeyID())
 	}
 	if cfg.Gate.Schedule == 0 {

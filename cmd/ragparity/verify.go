@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,23 +28,22 @@ func (g *gateFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&g.goldset, "goldset", "", "gold set (YAML/JSONL, or a BEIR folder) for the probe check")
 }
 
-// signingKeyLoader loads gate.signing_key; ephemeral (and said so) when
-// none is configured.
-var signingKeyLoader = func(cfg *config.Config, stderr io.Writer) (ed25519.PrivateKey, error) {
-	if cfg.Gate.SigningKey != "" {
-		return gate.LoadPrivateKey(cfg.Gate.SigningKey)
-	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
+// loadSigner loads gate.signing_key; ephemeral (and said so) when none
+// is configured.
+func loadSigner(cfg *config.Config, stderr io.Writer) (*gate.Signer, error) {
+	signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: gate.signing_key: %w", cfg.File, err)
 	}
-	fmt.Fprintf(stderr, "note: no gate.signing_key configured; signing with an ephemeral key %s\n", gate.KeyID(key.Public().(ed25519.PublicKey)))
-	return key, nil
+	if signer.Ephemeral {
+		fmt.Fprintf(stderr, "note: no gate.signing_key configured; signing with an ephemeral key %s\n", signer.KeyID())
+	}
+	return signer, nil
 }
 
 // gateOptions wires the gate to this binary's embedders, probes and blobs.
-func gateOptions(cfg *config.Config, goldset string, key ed25519.PrivateKey) gate.Options {
-	o := gate.Options{Key: key, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) },
+func gateOptions(cfg *config.Config, goldset string, signer *gate.Signer) gate.Options {
+	o := gate.Options{Signer: signer, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) },
 		OnIndexDiff: addBucketMap}
 	if b := blobGateCheck(cfg); b != nil {
 		o.Blobs = b
@@ -73,12 +70,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, err)
 	}
-	key, err := signingKeyLoader(cfg, stderr)
+	signer, err := loadSigner(cfg, stderr)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("gate.signing_key: %w", err))
+		return fail(stderr, err)
 	}
 	resetDetail()
-	v, err := gate.Run(ctx, cfg, gateOptions(cfg, gf.goldset, key))
+	v, err := gate.Run(ctx, cfg, gateOptions(cfg, gf.goldset, signer))
 	if err != nil {
 		return fail(stderr, err)
 	}

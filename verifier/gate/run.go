@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -51,8 +50,8 @@ type Options struct {
 	// Probes runs the gold-set probes; nil leaves the check inconclusive
 	// unless skipped.
 	Probes func(ctx context.Context) Check
-	// Key signs the verdict (required).
-	Key ed25519.PrivateKey
+	// Signer signs the verdict (required; LoadSigner).
+	Signer *Signer
 	// HTTPClient fetches health URLs (default: a client with no redirects
 	// to other hosts and the check's timeout).
 	HTTPClient *http.Client
@@ -69,7 +68,7 @@ type Options struct {
 // own timeout, and returns the signed verdict. Any check that errors or
 // times out makes the verdict inconclusive; inconclusive admits nothing.
 func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
-	if o.Key == nil {
+	if o.Signer == nil || o.Signer.Key == nil {
 		return nil, errors.New("gate: no signing key")
 	}
 	if o.Now == nil {
@@ -227,7 +226,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
 		return nil, err
 	}
 	v.InputsDigest = d
-	if err := v.Sign(o.Key); err != nil {
+	if err := o.Signer.Sign(v); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -41,8 +41,8 @@ type ServerOptions struct {
 	// are.
 	Signer *Signer
 	// TrustedKey must have signed a verdict read from the store for this
-	// replica to serve it; nil serves any (replicas with ephemeral keys
-	// cannot check each other).
+	// replica to serve it. Nil serves any: only for tests and single-writer
+	// set-ups; ragparity serve always sets it (its own key).
 	TrustedKey ed25519.PublicKey
 	// Token is the bearer token POST /v1/verify requires. Empty allows
 	// anyone: only for a server listening on loopback (CheckExposure).
