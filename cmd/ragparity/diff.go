@@ -77,9 +77,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = ExitEqual
 	}
 	if cf.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
+		if err := printJSON(stdout, d); err != nil {
 			return fail(stderr, err)
 		}
 		return code

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -127,9 +126,7 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 		code = ExitUnknown
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := printJSON(stdout, out); err != nil {
 			return fail(stderr, err)
 		}
 		if out.Error != "" {

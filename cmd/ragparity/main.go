@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,3 +111,12 @@ func fail(stderr io.Writer, err error) int {
 var errFlags = errors.New("bad flags")
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// printJSON writes v as indented JSON, the form every --json prints
+// (characters such as < and > are not escaped).
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

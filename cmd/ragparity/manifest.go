@@ -201,9 +201,7 @@ func verdictExit(v string) int {
 func printManifest(out ManifestJSON, asJSON bool, stdout, stderr io.Writer) int {
 	code := verdictExit(out.Verdict)
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := printJSON(stdout, out); err != nil {
 			return fail(stderr, err)
 		}
 		if out.Error != "" {
@@ -301,9 +299,7 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	d := verifier.DiffManifests(from, to, res[0].M, res[1].M)
 	code := verdictExit(d.Verdict)
 	if cf.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
+		if err := printJSON(stdout, d); err != nil {
 			return fail(stderr, err)
 		}
 		return code

@@ -156,9 +156,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		code = ExitDiffer
 	}
 	if cf.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(res)
+		printJSON(stdout, res)
 	} else {
 		printRebuild(res, stdout)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,9 +63,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fail(stderr, err)
 	}
 	if cf.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(res)
+		printJSON(stdout, res)
 	} else {
 		fmt.Fprintf(stdout, "replicate blobs %s -> %s: copied %d objects (%d bytes), deleted %d; verified equal\n", res.From, res.To, len(res.Copied), res.Bytes, len(res.Deleted))
 		for _, k := range res.Copied {
