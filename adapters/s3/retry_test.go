@@ -28,7 +28,7 @@ type faultProxy struct {
 }
 
 func newFaultProxy(t *testing.T) *faultProxy {
-	target, err := url.Parse(env("RAGPARITY_S3_ENDPOINT"))
+	target, err := url.Parse(blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"))
 	if err != nil {
 		t.Fatal(err)
 	}

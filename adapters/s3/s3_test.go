@@ -1,7 +1,6 @@
 package s3_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -20,38 +19,13 @@ import (
 	"github.com/ragparity/ragparity/verifier"
 )
 
-// env reads a setting from the environment, else from the services.env
-// file scripts/services.sh writes.
-func env(name string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache")
-	}
-	f, err := os.Open(filepath.Join(dir, "ragparity", "services.env"))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
-
 // storeURL is the s3:// URL of bucket/prefix on the test server.
 func storeURL(bucket, prefix string, extra ...string) string {
 	q := url.Values{}
-	q.Set("endpoint", env("RAGPARITY_S3_ENDPOINT"))
+	q.Set("endpoint", blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"))
 	q.Set("region", "us-east-1")
-	q.Set("access_key", env("RAGPARITY_S3_ACCESS_KEY"))
-	q.Set("secret_key", env("RAGPARITY_S3_SECRET_KEY"))
+	q.Set("access_key", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"))
+	q.Set("secret_key", blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))
 	for i := 0; i+1 < len(extra); i += 2 {
 		q.Set(extra[i], extra[i+1])
 	}
@@ -72,13 +46,13 @@ func open(t testing.TB, raw string) *s3.Store {
 // cannot be reached.
 func requireS3(t testing.TB) {
 	t.Helper()
-	if env("RAGPARITY_S3_ENDPOINT") == "" {
+	if blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT") == "" {
 		t.Fatalf("RAGPARITY_S3_ENDPOINT is not set and no services.env was found: start it with `make services` (scripts/services.sh s3)")
 	}
 	s := open(t, storeURL("rp-probe-missing", "", "retries", "1"))
 	err := s.List(context.Background(), func(adapters.ObjectInfo) error { return nil })
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
-		t.Fatalf("S3 server not usable at %s: %v\nstart it with `make services` (scripts/services.sh s3)", env("RAGPARITY_S3_ENDPOINT"), err)
+		t.Fatalf("S3 server not usable at %s: %v\nstart it with `make services` (scripts/services.sh s3)", blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"), err)
 	}
 }
 
@@ -101,7 +75,7 @@ func newBucket(t testing.TB) *s3.Store {
 
 // posixPath is where versitygw's posix backend keeps an object.
 func posixPath(t *testing.T, s *s3.Store, key string) string {
-	root := env("RAGPARITY_S3_POSIX_ROOT")
+	root := blobtest.ServiceEnv("RAGPARITY_S3_POSIX_ROOT")
 	if root == "" {
 		t.Fatalf("RAGPARITY_S3_POSIX_ROOT is not set: start the server with `make services` (scripts/services.sh s3)")
 	}
@@ -116,7 +90,7 @@ func TestConformance(t *testing.T) {
 	requireS3(t)
 	blobtest.Run(t, blobtest.Harness{
 		Name:   "s3",
-		Target: "versitygw at " + env("RAGPARITY_S3_ENDPOINT"),
+		Target: "versitygw at " + blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"),
 		New:    func(t *testing.T) adapters.BlobStore { return newBucket(t) },
 		Sub: func(t *testing.T, s adapters.BlobStore, prefix string) adapters.BlobStore {
 			return open(t, storeURL(s.(*s3.Store).Bucket(), prefix))
@@ -349,9 +323,9 @@ func TestEnvCredentials(t *testing.T) {
 	requireS3(t)
 	b := newBucket(t)
 	blobtest.Put(t, b, map[string][]byte{"k": []byte("v")})
-	t.Setenv("AWS_ACCESS_KEY_ID", env("RAGPARITY_S3_ACCESS_KEY"))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", env("RAGPARITY_S3_SECRET_KEY"))
-	raw := (&url.URL{Scheme: "s3", Host: b.Bucket(), RawQuery: url.Values{"endpoint": {env("RAGPARITY_S3_ENDPOINT")}}.Encode()}).String()
+	t.Setenv("AWS_ACCESS_KEY_ID", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))
+	raw := (&url.URL{Scheme: "s3", Host: b.Bucket(), RawQuery: url.Values{"endpoint": {blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT")}}.Encode()}).String()
 	s := open(t, raw)
 	n := 0
 	if err := s.List(context.Background(), func(adapters.ObjectInfo) error { n++; return nil }); err != nil || n != 1 {

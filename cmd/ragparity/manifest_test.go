@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -210,48 +209,24 @@ func TestManifestBadInputExit2(t *testing.T) {
 	})
 }
 
-// s3env reads a services setting from the environment or services.env.
-func s3env(name string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache")
-	}
-	f, err := os.Open(filepath.Join(dir, "ragparity", "services.env"))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
-
 // TestManifestAgainstS3 runs the commands end to end on versitygw with
 // credentials expanded from the environment into the config.
 func TestManifestAgainstS3(t *testing.T) {
-	ep := s3env("RAGPARITY_S3_ENDPOINT")
+	ep := blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT")
 	if ep == "" {
 		t.Fatalf("RAGPARITY_S3_ENDPOINT is not set: start it with `make services` (scripts/services.sh s3)")
 	}
 	const secretVar = "RP_TEST_S3_SECRET"
-	t.Setenv("RP_TEST_S3_KEY", s3env("RAGPARITY_S3_ACCESS_KEY"))
-	t.Setenv(secretVar, s3env("RAGPARITY_S3_SECRET_KEY"))
+	t.Setenv("RP_TEST_S3_KEY", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"))
+	t.Setenv(secretVar, blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))
 	t.Setenv("RP_TEST_S3_ENDPOINT", ep)
 	bucketURL := func(bucket, prefix string) string {
 		return fmt.Sprintf("s3://%s/%s?endpoint=${RP_TEST_S3_ENDPOINT}&region=us-east-1&access_key=${RP_TEST_S3_KEY}&secret_key=${%s}", bucket, prefix, secretVar)
 	}
 	mk := func(objs map[string][]byte) string {
 		name := fmt.Sprintf("rp-cli-%08x", rand.Uint32())
-		raw := strings.NewReplacer("${RP_TEST_S3_ENDPOINT}", ep, "${RP_TEST_S3_KEY}", s3env("RAGPARITY_S3_ACCESS_KEY"),
-			"${"+secretVar+"}", url.QueryEscape(s3env("RAGPARITY_S3_SECRET_KEY"))).Replace(bucketURL(name, "release/"))
+		raw := strings.NewReplacer("${RP_TEST_S3_ENDPOINT}", ep, "${RP_TEST_S3_KEY}", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"),
+			"${"+secretVar+"}", url.QueryEscape(blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))).Replace(bucketURL(name, "release/"))
 		st, err := adapters.OpenBlob(context.Background(), raw)
 		if err != nil {
 			t.Fatal(err)
@@ -270,7 +245,7 @@ func TestManifestAgainstS3(t *testing.T) {
 	changed["docs/guide.md"] = []byte("# GUIDE\n")
 	c := mk(changed)
 	cfg := blobConfig(t, "us", bucketURL(a, "release"), "eu", bucketURL(b, "release"), "ap", bucketURL(c, "release"), "gone", bucketURL("rp-cli-no-such-bucket", ""))
-	secret := s3env("RAGPARITY_S3_SECRET_KEY")
+	secret := blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY")
 
 	code, out, errOut := runCLI(t, "manifest", "--config", cfg, "--region", "us,eu", "--cache-dir", t.TempDir(), "--workers", "4")
 	if code != ExitEqual || !strings.Contains(out, "objects=4") {
