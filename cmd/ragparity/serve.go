@@ -27,7 +27,10 @@ func init() {
 // Tests replace it with a fake.
 var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
 	o := gateOptions(cfg, goldset, signer)
-	return func(ctx context.Context) (*gate.Verdict, error) { return gate.Run(ctx, cfg, o) }, nil
+	return func(ctx context.Context) (*gate.Verdict, error) {
+		resetDetail() // the report's detail is this verification's only
+		return gate.Run(ctx, cfg, o)
+	}, nil
 }
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
@@ -190,6 +193,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if err := gf.checkReport(); err != nil {
+		return fail(stderr, err)
+	}
 	if *printNginx {
 		c := nginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
 		for _, r := range cfg.Regions {
@@ -247,6 +253,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
 		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing,
 		Schedule: cfg.Gate.Schedule, Logger: log,
+		Published: func(v *gate.Verdict) {
+			if gf.report == "" {
+				return
+			}
+			if err := writeReport(gf.report, v); err != nil {
+				log.Error("writing the report", "path", gf.report, "err", err)
+				return
+			}
+			log.Info("report written", "path", gf.report, "id", v.ID)
+		},
 	})
 	if err != nil {
 		return fail(stderr, err)

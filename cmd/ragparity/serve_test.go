@@ -140,6 +140,13 @@ func TestServe(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
+	t.Run("BadReportPathFailsAtStart", func(t *testing.T) {
+		cfg := serveConfig(t, "")
+		code, _, errOut := runCLI(t, "serve", "--config", cfg, "--addr", "127.0.0.1:0", "--report", "out.pdf")
+		if code != ExitUnknown || !strings.Contains(errOut, "--report") || !strings.Contains(errOut, "out.pdf") {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+	})
 	t.Run("BadGoldsetFailsAtStart", func(t *testing.T) {
 		cfg := serveConfig(t, "")
 		code, _, errOut := runCLI(t, "serve", "--config", cfg, "--addr", "127.0.0.1:0", "--goldset", "missing")
@@ -150,7 +157,8 @@ func TestServe(t *testing.T) {
 	t.Run("ServesAndVerifiesOnRequest", func(t *testing.T) {
 		addr := freePort(t)
 		cfg := serveConfig(t, fmt.Sprintf("  token: ${RP_SERVE_TOKEN}\n  signing_key: %s\n", filepath.Join(keys, gate.PrivateKeyFile)))
-		r := startServe(t, "--config", cfg, "--addr", addr, "--json")
+		report := filepath.Join(t.TempDir(), "gate.json")
+		r := startServe(t, "--config", cfg, "--addr", addr, "--json", "--report", report)
 		c := &http.Client{Timeout: 5 * time.Second}
 		base := "http://" + addr
 		waitHTTP(t, c, base+"/readyz", r).Body.Close()
@@ -192,6 +200,16 @@ func TestServe(t *testing.T) {
 		json.Unmarshal(body, &v)
 		if strings.HasPrefix(v.KeyID, gate.EphemeralKeyPrefix) {
 			t.Fatalf("key_id %q with a configured key", v.KeyID)
+		}
+		// --report is rewritten after each verification: it now holds
+		// the verdict POST /v1/verify returned.
+		rb, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatalf("--report: %v\n%s", err, r.stderr)
+		}
+		var rep gate.Verdict // report.json is the verdict plus its details
+		if err := json.Unmarshal(rb, &rep); err != nil || rep.ID != v.ID {
+			t.Fatalf("report holds verdict %q (%v), want %q:\n%.300s", rep.ID, err, v.ID, rb)
 		}
 		resp, _ = c.Get(base + "/metrics")
 		mb, _ := io.ReadAll(resp.Body)

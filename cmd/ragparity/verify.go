@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ragparity/ragparity/reports"
 	"github.com/ragparity/ragparity/verifier/config"
 	"github.com/ragparity/ragparity/verifier/gate"
 )
@@ -25,6 +26,19 @@ type gateFlags struct {
 func (g *gateFlags) add(fs *flag.FlagSet) {
 	g.commonFlags.add(fs)
 	fs.StringVar(&g.goldset, "goldset", "", "gold set (YAML/JSONL, or a BEIR folder) for the probe check")
+	fs.StringVar(&g.report, "report", "", "also write the verdict's report to this path (.html, .json, .md or .xml for JUnit), replaced after each verification")
+}
+
+// checkReport refuses a --report path whose format cannot be told, before
+// anything runs.
+func (g *gateFlags) checkReport() error {
+	if g.report == "" {
+		return nil
+	}
+	if _, err := reports.FormatForPath(g.report); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
 }
 
 // loadSigner loads gate.signing_key; ephemeral (and said so) when none
@@ -57,7 +71,6 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var gf gateFlags
 	gf.add(fs)
-	fs.StringVar(&gf.report, "report", "", "also write an HTML report to this path")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nExit 0 pass, 1 fail, 2 inconclusive (any check that errors or times out).\n\n")
 		fs.PrintDefaults()
@@ -67,6 +80,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	cfg, err := gf.load()
 	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := gf.checkReport(); err != nil {
 		return fail(stderr, err)
 	}
 	signer, err := loadSigner(cfg, stderr)

@@ -44,6 +44,9 @@ type ServerOptions struct {
 	// replica to serve it. Nil serves any: only for tests and single-writer
 	// set-ups; ragparity serve always sets it (its own key).
 	TrustedKey ed25519.PublicKey
+	// Published, when set, is called with each verdict this replica made,
+	// once it is stored and served (serve --report writes the report).
+	Published func(*Verdict)
 	// Token is the bearer token POST /v1/verify requires. Empty allows
 	// anyone: only for a server listening on loopback (CheckExposure).
 	Token string
@@ -399,6 +402,9 @@ func (s *Server) execute(ctx context.Context, r *verifyRun) {
 	}
 	s.Install(v, "local")
 	r.v = v
+	if s.o.Published != nil {
+		s.o.Published(v)
+	}
 }
 
 // prepare gives a verdict an id and signs it.
