@@ -32,6 +32,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ragparity/ragparity/verifier/inputerr"
 )
 
 // Question is one gold question.
@@ -61,28 +63,9 @@ type Set struct {
 	Questions []Question
 }
 
-// Error is a validation error naming the file, the line and the field.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Err   error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		fmt.Fprintf(&b, ": %s", e.Field)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a validation error naming the file, the line and the field. It
+// is an alias of inputerr.Error, shared with the other input loaders.
+type Error = inputerr.Error
 
 // Fields of a question, in schema order.
 var fields = []string{"id", "question", "paraphrases", "gold_ids", "anchor"}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/ragparity/ragparity/verifier/inputerr"
 	"github.com/ragparity/ragparity/verifier/probe"
 )
 
@@ -135,28 +136,9 @@ type Region struct {
 	Analyzer *Analyzer `yaml:"analyzer"`
 }
 
-// Error is a config error naming the file, line and field.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Err   error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		fmt.Fprintf(&b, ": %s", e.Field)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a config error naming the file, line and field. It is an alias of
+// inputerr.Error, shared with the other input loaders.
+type Error = inputerr.Error
 
 // Load reads and validates a config file.
 func Load(path string) (*Config, error) {
