@@ -125,6 +125,27 @@ func (s *Store) writeColumns() []string {
 	return cols
 }
 
+// appendOptional appends to row the values of p for the optional columns
+// the table has, in writeColumns order: the payload as JSON text and the
+// text, each nil when p has none.
+func (s *Store) appendOptional(row []any, p *adapters.Point) []any {
+	if s.payloadCol != "" {
+		if p.Payload == nil {
+			row = append(row, nil)
+		} else {
+			row = append(row, string(p.Payload))
+		}
+	}
+	if s.textCol != "" {
+		if p.HasText {
+			row = append(row, p.Text)
+		} else {
+			row = append(row, nil)
+		}
+	}
+	return row
+}
+
 // typedRows converts points to Go values pgx encodes in binary for the
 // table's own column types (COPY FROM in binary format and plain INSERTs).
 func (s *Store) typedRows(pts []adapters.Point, ct colTypes) ([][]any, error) {
@@ -156,21 +177,7 @@ func (s *Store) typedRows(pts []adapters.Point, ct colTypes) ([][]any, error) {
 		} else {
 			r = append(r, pgv.NewVector(p.Vectors[0].Values))
 		}
-		if s.payloadCol != "" {
-			if p.Payload == nil {
-				r = append(r, nil)
-			} else {
-				r = append(r, string(p.Payload))
-			}
-		}
-		if s.textCol != "" {
-			if p.HasText {
-				r = append(r, p.Text)
-			} else {
-				r = append(r, nil)
-			}
-		}
-		rows[i] = r
+		rows[i] = s.appendOptional(r, p)
 	}
 	return rows, nil
 }
@@ -242,21 +249,7 @@ func (s *Store) merge(ctx context.Context, pts []adapters.Point) error {
 	for i := range pts {
 		p := &pts[i]
 		r := []any{p.ID.S, pgv.NewVector(p.Vectors[0].Values)}
-		if s.payloadCol != "" {
-			if p.Payload == nil {
-				r = append(r, nil)
-			} else {
-				r = append(r, string(p.Payload))
-			}
-		}
-		if s.textCol != "" {
-			if p.HasText {
-				r = append(r, p.Text)
-			} else {
-				r = append(r, nil)
-			}
-		}
-		rows[i] = r
+		rows[i] = s.appendOptional(r, p)
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

@@ -52,26 +52,21 @@ func mergeHNSW(base, d *qdrant.HnswConfigDiff) {
 	if d == nil {
 		return
 	}
-	if d.M != nil {
-		base.M = proto.Uint64(*d.M)
-	}
-	if d.EfConstruct != nil {
-		base.EfConstruct = proto.Uint64(*d.EfConstruct)
-	}
-	if d.FullScanThreshold != nil {
-		base.FullScanThreshold = proto.Uint64(*d.FullScanThreshold)
-	}
-	if d.MaxIndexingThreads != nil {
-		base.MaxIndexingThreads = proto.Uint64(*d.MaxIndexingThreads)
-	}
-	if d.OnDisk != nil {
-		base.OnDisk = proto.Bool(*d.OnDisk)
-	}
-	if d.PayloadM != nil {
-		base.PayloadM = proto.Uint64(*d.PayloadM)
-	}
-	if d.InlineStorage != nil {
-		base.InlineStorage = proto.Bool(*d.InlineStorage)
+	overlay(&base.M, d.M)
+	overlay(&base.EfConstruct, d.EfConstruct)
+	overlay(&base.FullScanThreshold, d.FullScanThreshold)
+	overlay(&base.MaxIndexingThreads, d.MaxIndexingThreads)
+	overlay(&base.OnDisk, d.OnDisk)
+	overlay(&base.PayloadM, d.PayloadM)
+	overlay(&base.InlineStorage, d.InlineStorage)
+}
+
+// overlay sets *dst to a copy of *src when src is set, and leaves it
+// alone otherwise.
+func overlay[T any](dst **T, src *T) {
+	if src != nil {
+		v := *src
+		*dst = &v
 	}
 }
 
@@ -267,12 +262,11 @@ func (cs *collectionsService) Create(ctx context.Context, req *qdrant.CreateColl
 func (cs *collectionsService) Get(ctx context.Context, req *qdrant.GetCollectionInfoRequest) (*qdrant.GetCollectionInfoResponse, error) {
 	start := time.Now()
 	s := cs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	return &qdrant.GetCollectionInfoResponse{Result: c.info(), Time: since(start)}, nil
 }
 

@@ -113,12 +113,11 @@ func (pss *pointsService) Upsert(ctx context.Context, req *qdrant.UpsertPoints) 
 		return nil, errUnimplemented("shard keys")
 	}
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	pts := make([]*point, 0, len(req.GetPoints()))
 	for _, in := range req.GetPoints() {
 		p, err := c.buildPoint(in)
@@ -149,12 +148,11 @@ func (pss *pointsService) Upsert(ctx context.Context, req *qdrant.UpsertPoints) 
 func (pss *pointsService) Delete(ctx context.Context, req *qdrant.DeletePoints) (*qdrant.PointsOperationResponse, error) {
 	start := time.Now()
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	var victims []pid
 	switch sel := req.GetPoints().GetPointsSelectorOneOf().(type) {
 	case *qdrant.PointsSelector_Points:
@@ -188,18 +186,16 @@ func (pss *pointsService) Delete(ctx context.Context, req *qdrant.DeletePoints) 
 // Get returns the requested points that exist, in request order, once each.
 func (pss *pointsService) Get(ctx context.Context, req *qdrant.GetPoints) (*qdrant.GetResponse, error) {
 	start := time.Now()
-	pay, err := newPayloadSel(req.GetWithPayload(), true)
+	pay, vec, err := newSelectors(req.GetWithPayload(), req.GetWithVectors(), true)
 	if err != nil {
 		return nil, err
 	}
-	vec := newVectorSel(req.GetWithVectors())
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	out := &qdrant.GetResponse{}
 	seen := map[pid]bool{}
 	for _, in := range req.GetIds() {
@@ -225,12 +221,11 @@ func (pss *pointsService) Count(ctx context.Context, req *qdrant.CountPoints) (*
 		return nil, err
 	}
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	var n uint64
 	for _, p := range c.points {
 		if match(p) {
@@ -260,11 +255,10 @@ func (pss *pointsService) Scroll(ctx context.Context, req *qdrant.ScrollPoints) 
 	if err != nil {
 		return nil, err
 	}
-	pay, err := newPayloadSel(req.GetWithPayload(), true)
+	pay, vec, err := newSelectors(req.GetWithPayload(), req.GetWithVectors(), true)
 	if err != nil {
 		return nil, err
 	}
-	vec := newVectorSel(req.GetWithVectors())
 	var from *pid
 	if req.Offset != nil {
 		id, err := parsePID(req.Offset)
@@ -275,10 +269,8 @@ func (pss *pointsService) Scroll(ctx context.Context, req *qdrant.ScrollPoints) 
 	}
 
 	s := pss.s
-	s.mu.Lock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
 	ids := c.sorted()
@@ -320,6 +312,29 @@ func toStatus(err error) error {
 		return status.FromContextError(err).Err()
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// lockCollection takes s.mu and resolves name (a collection or an alias).
+// On success the caller holds s.mu and must unlock it; on error s.mu has
+// already been released.
+func (s *Server) lockCollection(name string) (*collection, error) {
+	s.mu.Lock()
+	c, err := s.resolveLocked(name)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newSelectors parses a request's with_payload and with_vectors selectors;
+// payloadDef is what an absent with_payload means (see newPayloadSel).
+func newSelectors(wp *qdrant.WithPayloadSelector, wv *qdrant.WithVectorsSelector, payloadDef bool) (payloadSel, vectorSel, error) {
+	pay, err := newPayloadSel(wp, payloadDef)
+	if err != nil {
+		return payloadSel{}, vectorSel{}, err
+	}
+	return pay, newVectorSel(wv), nil
 }
 
 func (s *Server) retrieved(c *collection, p *point, pay payloadSel, vec vectorSel) *qdrant.RetrievedPoint {

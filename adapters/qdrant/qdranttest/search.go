@@ -150,18 +150,16 @@ func (pss *pointsService) Search(ctx context.Context, req *qdrant.SearchPoints) 
 	if req.GetLimit() == 0 {
 		return nil, errValidation("limit: value 0 invalid, must be 1 or larger")
 	}
-	pay, err := newPayloadSel(req.GetWithPayload(), false)
+	pay, vec, err := newSelectors(req.GetWithPayload(), req.GetWithVectors(), false)
 	if err != nil {
 		return nil, err
 	}
-	vec := newVectorSel(req.GetWithVectors())
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	res, err := c.nearest(nearestReq{
 		vector:    req.GetVector(),
 		using:     req.GetVectorName(),
@@ -201,20 +199,18 @@ func (pss *pointsService) Query(ctx context.Context, req *qdrant.QueryPoints) (*
 		}
 		limit = int(*req.Limit)
 	}
-	pay, err := newPayloadSel(req.GetWithPayload(), false)
+	pay, vec, err := newSelectors(req.GetWithPayload(), req.GetWithVectors(), false)
 	if err != nil {
 		return nil, err
 	}
-	vec := newVectorSel(req.GetWithVectors())
 	using := req.GetUsing()
 
 	s := pss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.resolveLocked(req.GetCollectionName())
+	c, err := s.lockCollection(req.GetCollectionName())
 	if err != nil {
 		return nil, err
 	}
+	defer s.mu.Unlock()
 	r := nearestReq{
 		using:     using,
 		filter:    req.GetFilter(),
