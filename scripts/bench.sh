@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: prints every figure the issues ask for, measured in one run.
-# BENCH_ONLY=hash,rebuild,probe,blobs,admit limits what runs.
+# BENCH_ONLY=hash,rebuild,probe,blobs,admit limits what runs. Every section
+# runs even when an earlier one misses its target or fails; the last line
+# names those, and the exit status is non-zero if there are any.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/services.sh >/dev/null
@@ -10,24 +12,23 @@ go build -o bin/ragparity ./cmd/ragparity
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
 only="${BENCH_ONLY:-hash,rebuild,probe,blobs,admit}"
 want() { [[ ",$only," == *",$1,"* ]]; }
+missed=()
+section() {
+	# section NAME CMD...: runs one benchmark; a non-zero exit is recorded.
+	local name=$1; shift
+	want "$name" || return 0
+	echo
+	"$@" || missed+=("$name (exit $?)")
+}
 echo "# ragparity benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3), $(date -u +%F))"
-if want hash; then
-	echo
-	bin/ragparity-bench hash --points "${BENCH_HASH_POINTS:-100000,1000000}" --runs "${BENCH_RUNS:-3}"
+section hash bin/ragparity-bench hash --points "${BENCH_HASH_POINTS:-100000,1000000}" --runs "${BENCH_RUNS:-3}"
+section rebuild bin/ragparity-bench rebuild
+section probe bin/ragparity-bench probe
+section blobs bash scripts/bench-blobs.sh
+section admit bash scripts/bench-admit.sh
+echo
+if [[ ${#missed[@]} -gt 0 ]]; then
+	echo "bench: sections that missed a target or failed: ${missed[*]}"
+	exit 1
 fi
-if want rebuild; then
-	echo
-	bin/ragparity-bench rebuild
-fi
-if want probe && bin/ragparity-bench 2>&1 | grep -q probe; then
-	echo
-	bin/ragparity-bench probe
-fi
-if want blobs; then
-	echo
-	bash scripts/bench-blobs.sh
-fi
-if want admit && [ -f scripts/bench-admit.sh ]; then
-	echo
-	bash scripts/bench-admit.sh
-fi
+echo "bench: every section ran and met its targets"
