@@ -73,10 +73,12 @@ func TestFenceSemantics(t *testing.T) {
 			if !w.Warm || err != nil {
 				t.Errorf("Warm = %+v, %v after MarkWarm", w, err)
 			}
-			// The counters are running totals (Redis is shared with other
-			// tests, so compare with what was there before).
-			if w.Hits-before.Hits != 3 || w.Misses-before.Misses != 5 {
-				t.Errorf("dedupe counts moved by hits %d, misses %d; want 3, 5", w.Hits-before.Hits, w.Misses-before.Misses)
+			// The counters are running totals. The bbolt file is this
+			// test's own; Redis is shared with other packages' tests
+			// running at the same time, which may add to it.
+			dh, dm := w.Hits-before.Hits, w.Misses-before.Misses
+			if name == "bbolt" && (dh != 3 || dm != 5) || dh < 3 || dm < 5 {
+				t.Errorf("dedupe counts moved by hits %d, misses %d; want 3, 5", dh, dm)
 			}
 			if time.Since(w.At) > time.Minute {
 				t.Errorf("warm marker time %v, want about now", w.At)
