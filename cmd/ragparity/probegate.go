@@ -25,9 +25,10 @@ func init() {
 // A region is blamed for a failing question when its ΔS is the furthest
 // from the other regions' median.
 func probeCheck(cfg *config.Config, goldPath string) func(ctx context.Context) gate.Check {
+	pc := cfg.GateProbe()
 	return func(ctx context.Context) gate.Check {
 		c := gate.Check{Threshold: fmt.Sprintf("drift <= %g on >= %d questions; λ convergent share >= %g on %d seeds, no chaotic run, agreement >= %g; ΔS <= %g, coverage >= %g",
-			cfg.Probe.DriftMax, cfg.Probe.MinQuestions, cfg.Probe.ConvergentShareMin, cfg.Probe.Seeds, cfg.Probe.LambdaAgreementMin, cfg.Probe.DeltaSMax, cfg.Probe.CoverageMin)}
+			pc.DriftMax, pc.MinQuestions, pc.ConvergentShareMin, pc.Seeds, pc.LambdaAgreementMin, pc.DeltaSMax, pc.CoverageMin)}
 		fail := func(err error) gate.Check { c.Status, c.Error = gate.Inconclusive, err.Error(); return c }
 		if cfg.Embedder == "" {
 			return fail(fmt.Errorf("%s: probes need an embedder (embedder: glove)", cfg.File))
@@ -51,7 +52,7 @@ func probeCheck(cfg *config.Config, goldPath string) func(ctx context.Context) g
 			return fail(err)
 		}
 		defer cached.Close()
-		rep, err := probe.Run(ctx, prs, gold, cached, cfg.Probe)
+		rep, err := probe.Run(ctx, prs, gold, cached, pc)
 		if err != nil {
 			return fail(err)
 		}

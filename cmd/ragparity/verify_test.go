@@ -29,10 +29,11 @@ func TestVerifyCLI(t *testing.T) {
 	corpus := filepath.Join("..", "..", "testdata", "scifact")
 	regions := []string{"a", "b"}
 	head := fmt.Sprintf("release: r-verify\nembedder: glove\ncache_dir: %q\n", filepath.Join(dir, "cache")) +
-		// GloVe is a weak retriever: the quality floors are relaxed as in
-		// the demo; drift keeps its 0.03.
-		"probe:\n  drift_max: 0.03\n  min_questions: 10\n  delta_s_max: 0.9\n  coverage_min: 0.1\n  convergent_share_min: 0\n  lambda_agreement_min: 0\n" +
-		"gate:\n  timeouts: {health: 1s}\n"
+		// GloVe is a weak retriever: the gate's quality floors are relaxed
+		// (gate.thresholds, so the pass below also shows they apply);
+		// drift keeps its 0.03.
+		"probe:\n  drift_max: 0.03\n  min_questions: 10\n" +
+		"gate:\n  timeouts: {health: 1s}\n  thresholds: {delta_s_max: 0.9, coverage_min: 0.1, convergent_share_min: 0, lambda_agreement_min: 0}\n"
 
 	var mu sync.Mutex
 	contracts := map[string]http.HandlerFunc{}
@@ -142,6 +143,9 @@ func TestVerifyCLI(t *testing.T) {
 
 	t.Run("PassWithMeasures", func(t *testing.T) {
 		v := verify(t, ExitEqual)
+		if th := checkOf(v, gate.CheckProbes).Threshold; !strings.Contains(th, "ΔS <= 0.9") || !strings.Contains(th, "drift <= 0.03") {
+			t.Errorf("probes threshold %q: want gate.thresholds' ΔS <= 0.9 and probe:'s drift <= 0.03", th)
+		}
 		for _, r := range v.Regions {
 			if !r.Admit || r.IndexHash != rb.IndexHash[r.Name] {
 				t.Errorf("region %+v: want admitted with the rebuilt INDEX_HASH %s", r, rb.IndexHash[r.Name])

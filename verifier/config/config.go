@@ -81,6 +81,9 @@ type Fence struct {
 
 // Gate settings.
 type Gate struct {
+	// Thresholds override, for the gate only, the probe: thresholds that
+	// `ragparity probe` also uses (a field left out keeps probe:'s value).
+	Thresholds Thresholds `yaml:"thresholds"`
 	// Timeouts per check (index_hash, blobs, health, probes, dedupe_kv);
 	// a check that runs out of time is inconclusive.
 	Timeouts map[string]time.Duration `yaml:"timeouts"`
@@ -109,6 +112,38 @@ type Gate struct {
 	// TLSCert and TLSKey enable TLS for serve.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+}
+
+// Thresholds are the gate's probe thresholds (metrics.md); see
+// probe.Config for each one's meaning.
+type Thresholds struct {
+	DriftMax           *float64 `yaml:"drift_max"`
+	MinQuestions       *int     `yaml:"min_questions"`
+	DeltaSMax          *float64 `yaml:"delta_s_max"`
+	CoverageMin        *float64 `yaml:"coverage_min"`
+	ConvergentShareMin *float64 `yaml:"convergent_share_min"`
+	LambdaAgreementMin *float64 `yaml:"lambda_agreement_min"`
+}
+
+// GateProbe is the probe configuration the gate runs with: probe: with
+// gate.thresholds applied.
+func (c *Config) GateProbe() probe.Config {
+	pc := c.Probe
+	t := c.Gate.Thresholds
+	set := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&pc.DriftMax, t.DriftMax)
+	set(&pc.DeltaSMax, t.DeltaSMax)
+	set(&pc.CoverageMin, t.CoverageMin)
+	set(&pc.ConvergentShareMin, t.ConvergentShareMin)
+	set(&pc.LambdaAgreementMin, t.LambdaAgreementMin)
+	if t.MinQuestions != nil {
+		pc.MinQuestions = *t.MinQuestions
+	}
+	return pc
 }
 
 // Hash parameters.
@@ -292,6 +327,14 @@ func (c *Config) Validate() error {
 			return c.errAt("$.probe."+pe.Field, pe.Err)
 		}
 		return c.errAt("$.probe", err)
+	}
+	gp := c.GateProbe()
+	if err := gp.Validate(); err != nil {
+		var pe *probe.ConfigError
+		if errors.As(err, &pe) {
+			return c.errAt("$.gate.thresholds."+pe.Field, pe.Err)
+		}
+		return c.errAt("$.gate.thresholds", err)
 	}
 	if c.Timeout < 0 {
 		return c.errAt("$.timeout", errors.New("must be positive"))

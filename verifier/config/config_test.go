@@ -54,6 +54,8 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"UnsetEnv", "regions:\n  - name: a\n    vectors: \"postgres://u:${RP_SURELY_UNSET_VAR}@h/db\"\n", []string{"cfg.yaml:3", "RP_SURELY_UNSET_VAR is not set"}},
 		{"BadBuckets", "hash:\n  buckets: 1000\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.buckets", "power of two"}},
 		{"Empty", "", []string{"cfg.yaml", "empty config"}},
+		{"BadGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift_max: -0.1\n", []string{"cfg.yaml:5", "gate.thresholds.drift_max"}},
+		{"UnknownGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift: 0.1\n", []string{"cfg.yaml:5", `unknown field "drift"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,4 +96,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("valid config without regions")
 		}
 	})
+}
+
+// gate.thresholds override probe: for the gate only; a field left out
+// keeps probe:'s value.
+func TestGateThresholds(t *testing.T) {
+	c, err := Parse("cfg.yaml", []byte("regions:\n  - name: a\nprobe:\n  drift_max: 0.05\n  coverage_min: 0.4\ngate:\n  thresholds:\n    drift_max: 0.02\n    min_questions: 20\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := c.GateProbe()
+	if gp.DriftMax != 0.02 || gp.MinQuestions != 20 || gp.CoverageMin != 0.4 || gp.DeltaSMax != 0.45 {
+		t.Errorf("gate probe config %+v: want drift_max 0.02, min_questions 20 (gate), coverage_min 0.4 (probe:), delta_s_max 0.45 (default)", gp)
+	}
+	if c.Probe.DriftMax != 0.05 || c.Probe.MinQuestions != 10 {
+		t.Errorf("probe: changed to %+v; the overrides are the gate's only", c.Probe)
+	}
 }
