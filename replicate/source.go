@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ragparity/ragparity/adapters"
 )
 
 // Document is one source text.
@@ -45,11 +47,19 @@ type Source interface {
 	String() string
 }
 
-// OpenSource opens a folder of text files or a BEIR corpus.jsonl (a file
-// path, or a folder holding corpus.jsonl).
+// OpenSource opens a folder of text files, a BEIR corpus.jsonl (a file
+// path, or a folder holding corpus.jsonl), or a blob store URL
+// (s3://bucket/prefix?..., file:///path) whose objects are text files.
 func OpenSource(spec string) (Source, error) {
-	if strings.HasPrefix(spec, "s3://") {
-		return nil, fmt.Errorf("source %s: s3:// sources are not supported yet; copy the prefix to a folder (rclone copy) and pass the folder", spec)
+	if i := strings.Index(spec, "://"); i > 0 {
+		scheme := strings.ToLower(spec[:i])
+		for _, known := range adapters.BlobSchemes() {
+			if scheme == known {
+				return &blobSource{url: spec}, nil
+			}
+		}
+		return nil, fmt.Errorf("source %s: unknown scheme %q (want a folder, a corpus.jsonl, or a blob store URL: %s)",
+			adapters.Redact(spec), scheme, strings.Join(adapters.BlobSchemes(), ", "))
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
@@ -192,15 +202,85 @@ func (s *dirSource) Each(ctx context.Context, fn func(Document) error) error {
 		if err != nil {
 			return fmt.Errorf("source: %w", err)
 		}
-		if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
-			return fmt.Errorf("source %s: not UTF-8 text", p)
-		}
-		text := string(b)
-		if strings.TrimSpace(text) == "" {
-			return fmt.Errorf("source %s: empty document", p)
+		text, err := textDocument(p, b)
+		if err != nil {
+			return err
 		}
 		rel, _ := filepath.Rel(s.root, p)
 		if err := fn(Document{SourceID: filepath.ToSlash(rel), Revision: contentRevision(text), Text: text, Where: p}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// textDocument checks that a source file is a non-empty UTF-8 text.
+func textDocument(where string, b []byte) (string, error) {
+	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
+		return "", fmt.Errorf("source %s: not UTF-8 text", where)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", fmt.Errorf("source %s: empty document", where)
+	}
+	return string(b), nil
+}
+
+// hiddenPath reports whether a slash-separated relative path has a
+// component starting with "." (skipped, as in a folder source).
+func hiddenPath(rel string) bool {
+	for _, part := range strings.Split(rel, "/") {
+		if strings.HasPrefix(part, ".") {
+			return true
+		}
+	}
+	return false
+}
+
+// blobSource reads every object under a blob store URL as a UTF-8 text
+// document, in key order; source_id is the key relative to the prefix, so
+// a bucket and a folder holding the same files give the same documents
+// (and the same INDEX_HASH). Credentials come from the URL's query or the
+// environment, as for regions' blobs (README, "Blob manifest parity").
+type blobSource struct{ url string }
+
+func (s *blobSource) String() string { return adapters.Redact(s.url) }
+
+func (s *blobSource) Each(ctx context.Context, fn func(Document) error) error {
+	st, err := adapters.OpenBlob(ctx, s.url)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer st.Close()
+	var keys []string
+	err = st.List(ctx, func(o adapters.ObjectInfo) error {
+		if !hiddenPath(o.Key) {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("source %s: %w", st.Location(), err)
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("source %s: no objects", st.Location())
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		where := st.Location() + " key " + k
+		rc, err := st.Open(ctx, k)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", where, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("source %s: %w", where, err)
+		}
+		text, err := textDocument(where, b)
+		if err != nil {
+			return err
+		}
+		if err := fn(Document{SourceID: k, Revision: contentRevision(text), Text: text, Where: where}); err != nil {
 			return err
 		}
 	}

@@ -209,43 +209,61 @@ func TestManifestBadInputExit2(t *testing.T) {
 	})
 }
 
-// TestManifestAgainstS3 runs the commands end to end on versitygw with
-// credentials expanded from the environment into the config.
-func TestManifestAgainstS3(t *testing.T) {
+// s3Env returns the test S3 server's endpoint, failing the test with how
+// to start it when it is not configured.
+func s3Env(t *testing.T) (endpoint, accessKey, secretKey string) {
+	t.Helper()
 	ep := blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT")
 	if ep == "" {
 		t.Fatalf("RAGPARITY_S3_ENDPOINT is not set: start it with `make services` (scripts/services.sh s3)")
 	}
+	return ep, blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"), blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY")
+}
+
+// s3URL is the s3:// URL, credentials included, of bucket/prefix on the
+// test server.
+func s3URL(t *testing.T, bucket, prefix string) string {
+	ep, ak, sk := s3Env(t)
+	return fmt.Sprintf("s3://%s/%s?endpoint=%s&region=us-east-1&access_key=%s&secret_key=%s", bucket, prefix, ep, url.QueryEscape(ak), url.QueryEscape(sk))
+}
+
+// newS3Bucket creates a bucket on the test server holding objs under
+// prefix, removed when the test ends, and returns its name.
+func newS3Bucket(t *testing.T, prefix string, objs map[string][]byte) string {
+	t.Helper()
+	name := fmt.Sprintf("rp-cli-%08x", rand.Uint32())
+	st, err := adapters.OpenBlob(context.Background(), s3URL(t, name, prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.(*s3.Store)
+	if err := s.CreateBucket(context.Background()); err != nil {
+		t.Fatalf("CreateBucket: %v (start the server with `make services`)", err)
+	}
+	t.Cleanup(func() { s.RemoveBucket(context.Background()); s.Close() })
+	blobtest.Put(t, s, objs)
+	return name
+}
+
+// TestManifestAgainstS3 runs the commands end to end on versitygw with
+// credentials expanded from the environment into the config.
+func TestManifestAgainstS3(t *testing.T) {
+	ep, ak, sk := s3Env(t)
 	const secretVar = "RP_TEST_S3_SECRET"
-	t.Setenv("RP_TEST_S3_KEY", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"))
-	t.Setenv(secretVar, blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))
+	t.Setenv("RP_TEST_S3_KEY", ak)
+	t.Setenv(secretVar, sk)
 	t.Setenv("RP_TEST_S3_ENDPOINT", ep)
 	bucketURL := func(bucket, prefix string) string {
 		return fmt.Sprintf("s3://%s/%s?endpoint=${RP_TEST_S3_ENDPOINT}&region=us-east-1&access_key=${RP_TEST_S3_KEY}&secret_key=${%s}", bucket, prefix, secretVar)
 	}
-	mk := func(objs map[string][]byte) string {
-		name := fmt.Sprintf("rp-cli-%08x", rand.Uint32())
-		raw := strings.NewReplacer("${RP_TEST_S3_ENDPOINT}", ep, "${RP_TEST_S3_KEY}", blobtest.ServiceEnv("RAGPARITY_S3_ACCESS_KEY"),
-			"${"+secretVar+"}", url.QueryEscape(blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"))).Replace(bucketURL(name, "release/"))
-		st, err := adapters.OpenBlob(context.Background(), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := st.(*s3.Store)
-		if err := s.CreateBucket(context.Background()); err != nil {
-			t.Fatalf("CreateBucket: %v (start the server with `make services`)", err)
-		}
-		t.Cleanup(func() { s.RemoveBucket(context.Background()); s.Close() })
-		blobtest.Put(t, s, objs)
-		return name
-	}
+	mk := func(objs map[string][]byte) string { return newS3Bucket(t, "release/", objs) }
 	objs := blobFixture()
 	a, b := mk(objs), mk(objs)
 	changed := blobFixture()
 	changed["docs/guide.md"] = []byte("# GUIDE\n")
 	c := mk(changed)
 	cfg := blobConfig(t, "us", bucketURL(a, "release"), "eu", bucketURL(b, "release"), "ap", bucketURL(c, "release"), "gone", bucketURL("rp-cli-no-such-bucket", ""))
-	secret := blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY")
+	secret := sk
 
 	code, out, errOut := runCLI(t, "manifest", "--config", cfg, "--region", "us,eu", "--cache-dir", t.TempDir(), "--workers", "4")
 	if code != ExitEqual || !strings.Contains(out, "objects=4") {

@@ -35,7 +35,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	var cf commonFlags
 	cf.add(fs)
-	source := fs.String("source", "", "folder of text files, or a BEIR corpus.jsonl (or a folder holding one) (required)")
+	source := fs.String("source", "", "folder of text files, a BEIR corpus.jsonl (or a folder holding one), or a blob store URL of text files (s3://bucket/prefix?..., file:///path) (required)")
 	var regions listFlag
 	fs.Var(&regions, "regions", "target regions (comma-separated; default: every region with a vectors URL)")
 	resume := fs.Bool("resume", false, "continue an interrupted run (reuses its fence claims)")

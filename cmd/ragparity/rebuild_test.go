@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/blobtest"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -199,5 +202,60 @@ func TestRebuildBadInput(t *testing.T) {
 	code, _, errOut = runCLI(t, "rebuild", "--config", noEmb, "--source", bad)
 	if code != ExitUnknown || !strings.Contains(errOut, "needs an embedder") {
 		t.Errorf("no embedder: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestRebuildFromBlobSources rebuilds one region from a folder, from the
+// same files behind a file:// URL and from an S3 bucket holding them: the
+// three give one INDEX_HASH, and a blob source that is empty, not text or
+// of an unknown scheme is refused, naming it.
+func TestRebuildFromBlobSources(t *testing.T) {
+	docs := map[string][]byte{
+		"guide/intro.txt":  []byte("Parity between regions means every index holds the same points."),
+		"guide/gate.txt":   []byte("The gate blocks routing until every check agrees across regions."),
+		"notes/fence.txt":  []byte("The idempotency fence keeps a replayed write from landing twice."),
+		".hidden/skip.txt": []byte("never read"),
+	}
+	folder := t.TempDir()
+	for k, b := range docs {
+		os.MkdirAll(filepath.Join(folder, filepath.Dir(k)), 0o755)
+		os.WriteFile(filepath.Join(folder, k), b, 0o644)
+	}
+	bucket := newS3Bucket(t, "texts/", docs)
+	rebuild := func(t *testing.T, source string) (int, string, string) {
+		t.Helper()
+		cfg := rebuildConfig(t, t.TempDir(), map[string]string{"local": fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir())})
+		return runCLI(t, "rebuild", "--config", cfg, "--source", source, "--promote", "--json")
+	}
+	hashes := map[string]string{}
+	for name, src := range map[string]string{"folder": folder, "file": "file://" + folder, "s3": s3URL(t, bucket, "texts/")} {
+		code, out, errOut := rebuild(t, src)
+		var res replicate.Result
+		if code != ExitEqual || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("%s source: exit %d\n%s%s", name, code, out, errOut)
+		}
+		if res.Documents != 3 {
+			t.Errorf("%s source: %d documents, want 3 (the hidden one skipped)", name, res.Documents)
+		}
+		hashes[name] = res.IndexHash["local"]
+	}
+	if hashes["folder"] == "" || hashes["file"] != hashes["folder"] || hashes["s3"] != hashes["folder"] {
+		t.Errorf("INDEX_HASH by source: %v, want one hash", hashes)
+	}
+
+	empty := newS3Bucket(t, "", map[string][]byte{})
+	binary := newS3Bucket(t, "", map[string][]byte{"weights.bin": {0, 1, 2, 0xff}})
+	for _, tc := range []struct{ source, want string }{
+		{s3URL(t, empty, ""), "no objects"},
+		{s3URL(t, binary, ""), "weights.bin: not UTF-8 text"},
+		{"ftp://example.com/texts", `unknown scheme "ftp"`},
+	} {
+		code, _, errOut := rebuild(t, tc.source)
+		if code != ExitUnknown || !strings.Contains(errOut, tc.want) {
+			t.Errorf("source %s: exit %d, stderr %q; want 2 and %q", adapters.Redact(tc.source), code, errOut, tc.want)
+		}
+		if sk := blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"); strings.Contains(errOut, sk) {
+			t.Errorf("the error shows the secret key: %s", errOut)
+		}
 	}
 }
