@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -70,9 +71,24 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	// RAGPARITY_CPUPROFILE=FILE writes a CPU profile of the whole run
+	// (go tool pprof FILE), for performance reports.
+	stopProfile := func() {}
+	if p := os.Getenv("RAGPARITY_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Error: RAGPARITY_CPUPROFILE=%s: %v\n", p, err)
+			os.Exit(ExitUnknown)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
 
