@@ -95,6 +95,27 @@ func TestPointDigestEncoding(t *testing.T) {
 	if got, want := d.Vectors, Digest(sha256.Sum256(vec)); got != want {
 		t.Errorf("vector digest %x, want %x", got, want)
 	}
+	// Tolerant: 1.2 and -2.1 on a 0.5 grid are 1 and -2.
+	dt, err := h.Digests(point("42", []float32{1.2, -2.1}, `{}`, "hi"), 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecTol := []byte("ragparity/vectors-tolerant/v1\x00\x00\x00\x01" + "\x00\x00\x00\x00" + "\x00\x00\x00\x02" + "\x00\x00\x80\x3f" + "\x00\x00\x00\xc0")
+	if got, want := dt.VectorsTolerant, Digest(sha256.Sum256(vecTol)); got != want {
+		t.Errorf("tolerant vector digest %x, want %x", got, want)
+	}
+	// Named vectors: sorted by name, each with its length-prefixed name.
+	pn := point("7", nil, `{}`, "")
+	pn.Vectors = []adapters.NamedVector{{Name: "a", Values: []float32{1}}, {Name: "bb", Values: []float32{-2, 1}}}
+	dn, err := h.Digests(pn, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vecN := []byte("ragparity/vectors/v1\x00\x00\x00\x02" + "\x00\x00\x00\x01a" + "\x00\x00\x00\x01" + "\x00\x00\x80\x3f" +
+		"\x00\x00\x00\x02bb" + "\x00\x00\x00\x02" + "\x00\x00\x00\xc0" + "\x00\x00\x80\x3f")
+	if got, want := dn.Vectors, Digest(sha256.Sum256(vecN)); got != want {
+		t.Errorf("named vectors digest %x, want %x", got, want)
+	}
 	if got, want := d.Payload, Digest(sha256.Sum256([]byte(`ragparity/payload/v1{"a":"x","b":true}`))); got != want {
 		t.Errorf("payload digest mismatch")
 	}
