@@ -1,7 +1,10 @@
 package s3_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -134,5 +137,67 @@ func TestRetriesOn5xxAndTimeouts(t *testing.T) {
 	_, err := verifier.BuildManifest(t.Context(), r, verifier.ManifestOptions{Workers: 4})
 	if err == nil || !strings.Contains(err.Error(), "always-stall-x") || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Errorf("always-stalling object: error = %v, want one naming the key and the 3 attempts", err)
+	}
+}
+
+// TestReadsReuseConnections reads objects, 8 at a time, through a
+// keep-alive proxy (versitygw itself closes most connections) and counts
+// the client's connections: a read to the end must hand its connection
+// back for the next one, not race its closing against net/http.
+func TestReadsReuseConnections(t *testing.T) {
+	requireS3(t)
+	b := newBucket(t)
+	objs := map[string][]byte{}
+	for i := range 400 {
+		objs[fmt.Sprintf("k%03d", i)] = blobtest.Data(uint64(i), 2048)
+	}
+	blobtest.Put(t, b, objs)
+	target, err := url.Parse(blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	proxy.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	proxy.Start()
+	t.Cleanup(proxy.Close)
+	s := open(t, storeURL(b.Bucket(), "", "endpoint", proxy.URL))
+	keys := make(chan string)
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	const workers = 8
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range keys {
+				rc, err := s.Open(t.Context(), k)
+				if err != nil {
+					bad.Store(err)
+					continue
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, objs[k]) {
+					bad.Store(fmt.Errorf("%s: %d bytes, %v", k, len(got), err))
+				}
+			}
+		}()
+	}
+	for k := range objs {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+	if err := bad.Load(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d connections for %d reads by %d workers", conns.Load(), len(objs), workers)
+	if n := conns.Load(); n > 2*workers {
+		t.Errorf("%d connections for %d reads by %d workers, want at most %d", n, len(objs), workers, 2*workers)
 	}
 }
