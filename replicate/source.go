@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -53,10 +54,8 @@ type Source interface {
 func OpenSource(spec string) (Source, error) {
 	if i := strings.Index(spec, "://"); i > 0 {
 		scheme := strings.ToLower(spec[:i])
-		for _, known := range adapters.BlobSchemes() {
-			if scheme == known {
-				return &blobSource{url: spec}, nil
-			}
+		if slices.Contains(adapters.BlobSchemes(), scheme) {
+			return &blobSource{url: spec}, nil
 		}
 		return nil, fmt.Errorf("source %s: unknown scheme %q (want a folder, a corpus.jsonl, or a blob store URL: %s)",
 			adapters.Redact(spec), scheme, strings.Join(adapters.BlobSchemes(), ", "))

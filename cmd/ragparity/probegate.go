@@ -94,16 +94,16 @@ func probeMeasures(rep *probe.Report) []gate.Measure {
 	ms := []gate.Measure{{Name: gate.MeasureDeltaSDrift, Value: rep.Drift.Max}}
 	for _, rs := range rep.Summary {
 		maxDS := 0.0
-		lambda := map[probe.Lambda]int{probe.Convergent: 0, probe.Recursive: 0, probe.Divergent: 0, probe.Chaotic: 0}
 		for _, ss := range rs.Seeds {
 			maxDS = math.Max(maxDS, ss.MaxDeltaS)
-			for l, n := range ss.Lambda {
-				lambda[l] += n
-			}
 		}
 		ms = append(ms, gate.Measure{Name: gate.MeasureDeltaS, Region: rs.Region, Value: maxDS})
 		for _, l := range []probe.Lambda{probe.Convergent, probe.Recursive, probe.Divergent, probe.Chaotic} {
-			ms = append(ms, gate.Measure{Name: gate.MeasureLambdaPrefix + string(l), Region: rs.Region, Value: float64(lambda[l])})
+			runs := 0
+			for _, ss := range rs.Seeds {
+				runs += ss.Lambda[l]
+			}
+			ms = append(ms, gate.Measure{Name: gate.MeasureLambdaPrefix + string(l), Region: rs.Region, Value: float64(runs)})
 		}
 	}
 	return ms

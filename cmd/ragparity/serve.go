@@ -22,7 +22,7 @@ func init() {
 	register("serve", "serve router admission (/v1/admit) from a verdict kept fresh on a schedule", runServe)
 }
 
-// newVerifier builds the function serve calls to compute a verdict: the
+// newVerifier builds the function verify and serve call to compute a verdict: the
 // gate (gate.Run) with this binary's embedders, probes and blob checks.
 // Tests replace it with a fake.
 var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {

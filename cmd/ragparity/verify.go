@@ -89,8 +89,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, err)
 	}
-	resetDetail()
-	v, err := gate.Run(ctx, cfg, gateOptions(cfg, gf.goldset, signer))
+	verify, err := newVerifier(cfg, gf.goldset, signer)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	v, err := verify(ctx)
 	if err != nil {
 		return fail(stderr, err)
 	}
