@@ -19,7 +19,7 @@ test-race:
 # Fuzz each target for FUZZTIME (seeds also run in `make test`).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./verifier/config/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./config/
 	$(GO) test -run '^$$' -fuzz FuzzCanonicalPayload -fuzztime $(FUZZTIME) ./verifier/
 	$(GO) test -run '^$$' -fuzz FuzzOpenURL -fuzztime $(FUZZTIME) ./adapters/pgvector/
 

@@ -8,27 +8,13 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/ragparity/ragparity/parity"
 )
 
 // ErrDenied is wrapped by every blob backend when the store refuses access
 // (wrong credentials, missing permission).
 var ErrDenied = errors.New("access denied")
-
-// ObjectInfo describes one object as a listing (or a Stat) reports it.
-type ObjectInfo struct {
-	// Key is relative to the store's prefix, '/'-separated.
-	Key  string
-	Size int64
-	// ETag as the store reports it, without quotes; "" when the store has
-	// none. Not a content hash: see verifier (README "Blob manifest parity").
-	ETag         string
-	LastModified time.Time
-	// Stored full-object checksums, base64 as S3 reports them; "" when the
-	// store did not report one. A listing usually carries none: they come
-	// from BlobStater.Stat.
-	ChecksumSHA256, ChecksumCRC64NVME string
-}
 
 // BlobReader reads one bucket (or folder) under a prefix.
 //
@@ -40,7 +26,7 @@ type BlobReader interface {
 	// streaming (it never holds the whole listing). fn is never called
 	// concurrently. A non-nil error from fn stops the listing and is
 	// returned. An empty (existing) bucket calls fn zero times.
-	List(ctx context.Context, fn func(ObjectInfo) error) error
+	List(ctx context.Context, fn func(parity.ObjectInfo) error) error
 	// Open streams an object's bytes. A missing key returns an error
 	// wrapping ErrNotFound. The caller closes the reader.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
@@ -55,7 +41,7 @@ type BlobReader interface {
 // stored full-object checksums (an S3 HEAD with checksum mode). Checksums
 // that are not full-object (composite multipart checksums) are left "".
 type BlobStater interface {
-	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
 }
 
 // ParallelLister is an optional ability: a reader whose List runs several

@@ -11,65 +11,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/ragparity/ragparity/parity"
 )
 
 // ErrNotFound is wrapped by every backend when a table, collection, bucket
 // or object does not exist.
 var ErrNotFound = errors.New("not found")
-
-// IDKind says how an id was typed in its store. The canonical string form
-// alone takes part in hashing (see README "Hash format").
-type IDKind uint8
-
-const (
-	IDString IDKind = iota
-	IDInt
-	IDUUID
-)
-
-// ID is a point id in canonical string form: integers in decimal, UUIDs in
-// lower-case hyphenated form, text as stored.
-type ID struct {
-	Kind IDKind
-	S    string
-}
-
-func (id ID) String() string { return id.S }
-
-// NamedVector is one vector of a point. The unnamed (default) vector has
-// Name "".
-type NamedVector struct {
-	Name   string
-	Values []float32
-}
-
-// Point is one stored point as a reader returns it.
-type Point struct {
-	ID ID
-	// Vectors sorted by Name (readers must return them sorted).
-	Vectors []NamedVector
-	// Payload is the point's payload as JSON (any key order or spacing),
-	// nil when the store has no payload for it. The text field, when the
-	// region names one, is NOT part of Payload.
-	Payload []byte
-	// Text is the chunk text; HasText is false when the region has no text
-	// field configured or the point has none.
-	Text    string
-	HasText bool
-}
-
-// Settings is what a store says about a collection. Hashed settings change
-// what retrieval returns and go into the settings digest; Info settings
-// (on_disk, shard counts, engine) are reported but never hashed.
-type Settings struct {
-	Hashed map[string]any
-	Info   map[string]any
-}
-
-// NewSettings returns empty, non-nil Settings.
-func NewSettings() Settings {
-	return Settings{Hashed: map[string]any{}, Info: map[string]any{}}
-}
 
 // VectorReader reads one collection (table) of a vector store.
 //
@@ -79,12 +27,12 @@ func NewSettings() Settings {
 type VectorReader interface {
 	// Settings reports the collection's settings as the store declares them
 	// (dimension, metric, ANN parameters, quantization, ...).
-	Settings(ctx context.Context) (Settings, error)
+	Settings(ctx context.Context) (parity.Settings, error)
 	// Scan calls fn once for every point, in any order, streaming: it never
 	// holds the whole collection in memory. fn may keep nothing of p after it
 	// returns (the reader may reuse buffers). A non-nil error from fn stops
 	// the scan and is returned.
-	Scan(ctx context.Context, fn func(p *Point) error) error
+	Scan(ctx context.Context, fn func(p *parity.Point) error) error
 	// Close releases connections.
 	Close() error
 }
@@ -100,18 +48,18 @@ type BucketFilter struct {
 
 // BucketScanner is an optional ability: a reader that can push a bucket
 // filter down to the store reads only the points of those buckets. The
-// bucket of a point is defined by verifier.BucketOf on its canonical id.
+// bucket of a point is defined by parity.BucketOf on its canonical id.
 type BucketScanner interface {
-	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *Point) error) error
+	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *parity.Point) error) error
 }
 
 // Hit is one search result.
 type Hit struct {
-	ID ID
+	ID parity.ID
 	// Score is a similarity: higher is better. Stores that rank by a
 	// distance (l2, l1) report its negative.
 	Score float64
-	// Text and HasText are as in Point.
+	// Text and HasText are as in parity.Point.
 	Text    string
 	HasText bool
 	// Payload is the hit's payload as JSON (text field excluded), nil when
@@ -159,7 +107,7 @@ type CollectionSpec struct {
 	HNSWM              int
 	HNSWEfConstruction int
 	// IDKind is the id type the collection uses.
-	IDKind IDKind
+	IDKind parity.IDKind
 }
 
 // VectorWriter writes points; it is used only by replicate/ and by tests
@@ -169,7 +117,7 @@ type VectorWriter interface {
 	// collection is an error wrapping ErrExists).
 	Create(ctx context.Context, spec CollectionSpec) error
 	// Upsert writes points (insert or replace by id).
-	Upsert(ctx context.Context, pts []Point) error
+	Upsert(ctx context.Context, pts []parity.Point) error
 	// Drop removes the collection; a missing one is not an error.
 	Drop(ctx context.Context) error
 }

@@ -33,7 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ragparity/ragparity/verifier/inputerr"
+	"github.com/ragparity/ragparity/internal/inputerr"
 )
 
 // Question is one gold question.

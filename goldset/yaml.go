@@ -38,7 +38,7 @@ func (y yamlLines) line(path string) int {
 // ParseYAML parses a YAML gold set (a list under `questions:`); name is
 // used in errors.
 func ParseYAML(name string, b []byte) (s *Set, err error) {
-	// goccy/go-yaml panics on some malformed input (see verifier/config).
+	// goccy/go-yaml panics on some malformed input (see config).
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, &Error{File: name, Err: fmt.Errorf("malformed YAML (parser failed: %v)", r)}

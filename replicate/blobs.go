@@ -9,7 +9,8 @@ import (
 	"sort"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 // BlobCopyResult summarises a blob replication.
@@ -28,18 +29,18 @@ type BlobCopyResult struct {
 // Afterwards both sides are hashed again and must agree (unless extra keys
 // were kept).
 func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore, del bool) (*BlobCopyResult, error) {
-	opts := verifier.ManifestOptions{Mode: verifier.ModeContent}
-	ms, err := verifier.BuildManifest(ctx, src, opts)
+	opts := blob.ManifestOptions{Mode: blob.ModeContent}
+	ms, err := blob.BuildManifest(ctx, src, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	md, err := verifier.BuildManifest(ctx, dst, opts)
+	md, err := blob.BuildManifest(ctx, dst, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", to, err)
 	}
-	d := verifier.DiffManifests(from, to, ms, md)
+	d := blob.DiffManifests(from, to, ms, md)
 	res := &BlobCopyResult{From: from, To: to, Copied: []string{}, Deleted: []string{}}
-	want := map[string]verifier.BlobEntry{}
+	want := map[string]blob.BlobEntry{}
 	for _, e := range ms.Entries {
 		want[e.Key] = e
 	}
@@ -65,11 +66,11 @@ func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore
 		}
 	}
 	// Verify after copying.
-	md2, err := verifier.BuildManifest(ctx, dst, opts)
+	md2, err := blob.BuildManifest(ctx, dst, opts)
 	if err != nil {
 		return res, fmt.Errorf("%s: verify: %w", to, err)
 	}
-	d2 := verifier.DiffManifests(from, to, ms, md2)
+	d2 := blob.DiffManifests(from, to, ms, md2)
 	if len(d2.OnlyInFrom)+len(d2.Changed) > 0 || (del && len(d2.OnlyInTo) > 0) {
 		return res, fmt.Errorf("%s: after copying, %d keys still missing and %d still differ (the source changed meanwhile?)", to, len(d2.OnlyInFrom), len(d2.Changed))
 	}
@@ -79,7 +80,7 @@ func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore
 
 var errShortCopy = errors.New("object changed while copying (size or sha256 mismatch)")
 
-func copyOne(ctx context.Context, src, dst adapters.BlobStore, e verifier.BlobEntry) error {
+func copyOne(ctx context.Context, src, dst adapters.BlobStore, e blob.BlobEntry) error {
 	rc, err := src.Open(ctx, e.Key)
 	if err != nil {
 		return err
@@ -91,7 +92,7 @@ func copyOne(ctx context.Context, src, dst adapters.BlobStore, e verifier.BlobEn
 	if err := dst.Put(ctx, e.Key, cr, e.Size); err != nil {
 		return err
 	}
-	if cr.n != e.Size || verifier.Digest(h.Sum(nil)) != e.SHA256 {
+	if cr.n != e.Size || parity.Digest(h.Sum(nil)) != e.SHA256 {
 		return errShortCopy
 	}
 	return nil

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -90,7 +91,7 @@ func DeriveRunID(release string, src Source, model string, spec adapters.Collect
 		parts = append(parts, t.Region, t.Analyzer.Version())
 	}
 	b, _ := json.Marshal(parts)
-	return "r" + hex.EncodeToString(verifier.SHA256(b)[:6])
+	return "r" + hex.EncodeToString(parity.SHA256(b)[:6])
 }
 
 type tstate struct {
@@ -160,7 +161,7 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		for k, v := range t.Declared {
 			fs[k] = v
 		}
-		sd, err := verifier.SettingsDigest(fs)
+		sd, err := parity.SettingsDigest(fs)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +358,7 @@ func writeBatch(ctx context.Context, ts []*tstate, batch []pending, e embed.Embe
 		wg.Add(1)
 		go func(i int, st *tstate) {
 			defer wg.Done()
-			var pts []adapters.Point
+			var pts []parity.Point
 			var keys []string
 			for j, p := range batch {
 				if !need[i][j] {
@@ -389,11 +390,11 @@ func writeBatch(ctx context.Context, ts []*tstate, batch []pending, e embed.Embe
 	return errors.Join(errs...)
 }
 
-func chunkPoint(d Document, i int, text string, vec []float32) adapters.Point {
+func chunkPoint(d Document, i int, text string, vec []float32) parity.Point {
 	payload, _ := json.Marshal(map[string]any{"source_id": d.SourceID, "revision": d.Revision, "chunk": i})
-	return adapters.Point{
-		ID:      adapters.ID{Kind: adapters.IDUUID, S: ChunkID(d.SourceID, i)},
-		Vectors: []adapters.NamedVector{{Values: vec}},
+	return parity.Point{
+		ID:      parity.ID{Kind: parity.IDUUID, S: ChunkID(d.SourceID, i)},
+		Vectors: []parity.NamedVector{{Values: vec}},
 		Payload: payload,
 		Text:    text, HasText: true,
 	}

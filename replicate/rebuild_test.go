@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
-	_ "github.com/ragparity/ragparity/adapters/embed/hashembed"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/embed"
+	_ "github.com/ragparity/ragparity/embed/hashembed"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/verifier"
 )
@@ -46,7 +47,7 @@ func (c countingStager) DropStage(ctx context.Context, name string) error {
 	return c.VectorStore.(adapters.Stager).DropStage(ctx, name)
 }
 
-func (c countingStore) Upsert(ctx context.Context, pts []adapters.Point) error {
+func (c countingStore) Upsert(ctx context.Context, pts []parity.Point) error {
 	if err := c.VectorStore.Upsert(ctx, pts); err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func hashEmbedder(t *testing.T) embed.Embedder {
 
 func opts(src replicate.Source, e embed.Embedder, run string) replicate.Options {
 	return replicate.Options{Source: src, Embedder: e, RunID: run, BatchDocs: 16,
-		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": 64}, Metric: "cosine", IDKind: adapters.IDUUID}}
+		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": 64}, Metric: "cosine", IDKind: parity.IDUUID}}
 }
 
 func liveHash(t *testing.T, url string) *verifier.Scan {

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Document is one source text.
@@ -251,7 +252,7 @@ func (s *blobSource) Each(ctx context.Context, fn func(Document) error) error {
 	}
 	defer st.Close()
 	var keys []string
-	err = st.List(ctx, func(o adapters.ObjectInfo) error {
+	err = st.List(ctx, func(o parity.ObjectInfo) error {
 		if !hiddenPath(o.Key) {
 			keys = append(keys, o.Key)
 		}

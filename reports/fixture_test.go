@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // fixtureKey signs the fixtures: a fixed seed, so signatures (Ed25519 is

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 //go:embed report.html.tmpl

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // Details is the detail a report carries besides the verdict, under the

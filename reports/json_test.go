@@ -13,7 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 var schemaPath = filepath.Join("..", "schemas", "verdict.schema.json")

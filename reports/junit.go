@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // JUnitSuite is the name of the test suite in the JUnit report.

@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // Model is what every renderer reads. Verdict is required; the rest is

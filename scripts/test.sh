@@ -9,7 +9,7 @@ if [ -f "$env_file" ]; then set -a; . "$env_file"; set +a; fi
 log=test.log
 go test -count=1 -timeout 30m -v "$@" ./... >"$log" 2>&1
 rc=$?
-grep -E '^(ok  |FAIL|--- FAIL|panic:|\?   )|adaptertest: running' "$log" | sed -E 's/^ +suite\.go:[0-9]+: //'
+grep -E '^(ok  |FAIL|--- FAIL|panic:|\?   )|vectortest: running' "$log" | sed -E 's/^ +suite\.go:[0-9]+: //'
 if [ $rc -ne 0 ]; then
 	echo "--- failures (full log: $log) ---"
 	grep -E -B1 -A25 -- '--- FAIL|^panic:' "$log" | head -300

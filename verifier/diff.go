@@ -3,6 +3,8 @@ package verifier
 import (
 	"fmt"
 	"sort"
+
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Changed is an id present in both regions whose content differs.
@@ -17,15 +19,15 @@ type Changed struct {
 
 // DiffResult says which ids and settings differ between two regions.
 type DiffResult struct {
-	From             string        `json:"from"`
-	To               string        `json:"to"`
-	Equal            bool          `json:"equal"`
-	OnlyInFrom       []string      `json:"only_in_from"`
-	OnlyInTo         []string      `json:"only_in_to"`
-	Changed          []Changed     `json:"changed"`
-	SettingsDiff     []SettingDiff `json:"settings_diff"`
-	BucketsCompared  int           `json:"buckets_compared"`
-	BucketsDiffering int           `json:"buckets_differing"`
+	From             string               `json:"from"`
+	To               string               `json:"to"`
+	Equal            bool                 `json:"equal"`
+	OnlyInFrom       []string             `json:"only_in_from"`
+	OnlyInTo         []string             `json:"only_in_to"`
+	Changed          []Changed            `json:"changed"`
+	SettingsDiff     []parity.SettingDiff `json:"settings_diff"`
+	BucketsCompared  int                  `json:"buckets_compared"`
+	BucketsDiffering int                  `json:"buckets_differing"`
 	// PointsExamined counts the point records compared (both sides): only
 	// those of differing buckets.
 	PointsExamined int64 `json:"points_examined"`
@@ -38,9 +40,9 @@ func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
 		return nil, fmt.Errorf("diff: bucket counts differ (%d vs %d)", a.Buckets, b.Buckets)
 	}
 	r := &DiffResult{From: from, To: to, OnlyInFrom: []string{}, OnlyInTo: []string{}, Changed: []Changed{},
-		SettingsDiff: DiffSettings(a.Settings, b.Settings)}
+		SettingsDiff: parity.DiffSettings(a.Settings, b.Settings)}
 	if r.SettingsDiff == nil {
-		r.SettingsDiff = []SettingDiff{}
+		r.SettingsDiff = []parity.SettingDiff{}
 	}
 	want := map[int]bool{}
 	for i := range a.Leaves {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Defaults of the hash format.
@@ -43,7 +44,7 @@ func (o *Options) norm() error {
 	if o.Buckets == 0 {
 		o.Buckets = DefaultBuckets
 	}
-	if !ValidBuckets(o.Buckets) {
+	if !parity.ValidBuckets(o.Buckets) {
 		return fmt.Errorf("buckets: %d is not a power of two in [2, 65536]", o.Buckets)
 	}
 	if o.Tolerance == 0 {
@@ -60,28 +61,28 @@ func (o *Options) norm() error {
 
 // Scan is the result of hashing one region (or one shard of it).
 type Scan struct {
-	Settings       adapters.Settings
-	SettingsDigest Digest
+	Settings       parity.Settings
+	SettingsDigest parity.Digest
 	Points         int64
 	Buckets        int
 	Shard          Shard
 	// Leaves and LeavesTolerant have Buckets entries; outside the shard's
 	// range they are zero.
-	Leaves, LeavesTolerant []Leaf
+	Leaves, LeavesTolerant []parity.Leaf
 	Elapsed                time.Duration
 }
 
 // ContentRoot is the Merkle root over the exact leaves.
-func (s *Scan) ContentRoot() Digest { return Root(s.Leaves) }
+func (s *Scan) ContentRoot() parity.Digest { return parity.Root(s.Leaves) }
 
 // ContentRootTolerant is the root over the tolerant leaves.
-func (s *Scan) ContentRootTolerant() Digest { return Root(s.LeavesTolerant) }
+func (s *Scan) ContentRootTolerant() parity.Digest { return parity.Root(s.LeavesTolerant) }
 
 // IndexHash is INDEX_HASH (meaningful only for a whole, unsharded scan).
-func (s *Scan) IndexHash() Digest { return IndexHash(s.SettingsDigest, s.ContentRoot()) }
+func (s *Scan) IndexHash() parity.Digest { return parity.IndexHash(s.SettingsDigest, s.ContentRoot()) }
 
 type batch struct {
-	pts []adapters.Point
+	pts []parity.Point
 	n   int
 }
 
@@ -97,16 +98,16 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	st, err = MergeSettings(st, o.Declared)
+	st, err = parity.MergeSettings(st, o.Declared)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := SettingsDigest(st.Hashed)
+	sd, err := parity.SettingsDigest(st.Hashed)
 	if err != nil {
 		return nil, err
 	}
 	s := &Scan{Settings: st, SettingsDigest: sd, Buckets: o.Buckets, Shard: o.Shard,
-		Leaves: make([]Leaf, o.Buckets), LeavesTolerant: make([]Leaf, o.Buckets)}
+		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
 	lo, hi := o.Shard.Range(o.Buckets)
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -115,11 +116,11 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	free := make(chan *batch, o.Workers*4)
 	work := make(chan *batch, o.Workers*4)
 	for i := 0; i < cap(free); i++ {
-		free <- &batch{pts: make([]adapters.Point, batchSize)}
+		free <- &batch{pts: make([]parity.Point, batchSize)}
 	}
 	var done atomic.Int64
 	var wg sync.WaitGroup
-	type part struct{ exact, tol []Leaf }
+	type part struct{ exact, tol []parity.Leaf }
 	parts := make([]part, o.Workers)
 	var workErr error
 	var errOnce sync.Once
@@ -127,16 +128,16 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		errOnce.Do(func() { workErr = err; cancel(err) })
 	}
 	for w := 0; w < o.Workers; w++ {
-		parts[w] = part{make([]Leaf, o.Buckets), make([]Leaf, o.Buckets)}
+		parts[w] = part{make([]parity.Leaf, o.Buckets), make([]parity.Leaf, o.Buckets)}
 		wg.Add(1)
 		go func(p part) {
 			defer wg.Done()
-			var h hasher
+			var h parity.Hasher
 			var rec []byte
 			for b := range work {
 				for i := 0; i < b.n; i++ {
 					pt := &b.pts[i]
-					bk := BucketOf(pt.ID.S, o.Buckets)
+					bk := parity.BucketOf(pt.ID.S, o.Buckets)
 					if bk < lo || bk >= hi {
 						continue
 					}
@@ -145,8 +146,8 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 						fail(err)
 						break
 					}
-					p.exact[bk].Add(PointDigest(pt.ID.S, &d, false))
-					p.tol[bk].Add(PointDigest(pt.ID.S, &d, true))
+					p.exact[bk].Add(parity.PointDigest(pt.ID.S, &d, false))
+					p.tol[bk].Add(parity.PointDigest(pt.ID.S, &d, true))
 					if o.Spill != nil {
 						rec, err = o.Spill.write(rec, bk, pt.ID, &d)
 						if err != nil {
@@ -180,7 +181,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	}
 
 	var cur *batch
-	emit := func(p *adapters.Point) error {
+	emit := func(p *parity.Point) error {
 		if cur == nil {
 			select {
 			case cur = <-free:
@@ -249,10 +250,10 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 }
 
 // copyPoint deep-copies src into dst, reusing dst's buffers.
-func copyPoint(dst, src *adapters.Point) {
+func copyPoint(dst, src *parity.Point) {
 	dst.ID = src.ID
 	if cap(dst.Vectors) < len(src.Vectors) {
-		dst.Vectors = make([]adapters.NamedVector, len(src.Vectors))
+		dst.Vectors = make([]parity.NamedVector, len(src.Vectors))
 	}
 	dst.Vectors = dst.Vectors[:len(src.Vectors)]
 	for i := range src.Vectors {

@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	_ "github.com/ragparity/ragparity/adapters/all"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -74,11 +75,11 @@ func scan(t *testing.T, r adapters.VectorReader, spill *verifier.Spill) *verifie
 	return s
 }
 
-func clonePoints(pts []adapters.Point) []adapters.Point {
-	out := make([]adapters.Point, len(pts))
+func clonePoints(pts []parity.Point) []parity.Point {
+	out := make([]parity.Point, len(pts))
 	for i, p := range pts {
 		out[i] = p
-		out[i].Vectors = []adapters.NamedVector{{Values: slices.Clone(p.Vectors[0].Values)}}
+		out[i].Vectors = []parity.NamedVector{{Values: slices.Clone(p.Vectors[0].Values)}}
 	}
 	return out
 }
@@ -88,9 +89,9 @@ func clonePoints(pts []adapters.Point) []adapters.Point {
 // it and diff names exactly those ids and fields.
 func TestCrossEngineParity(t *testing.T) {
 	const n = 3000
-	base := adaptertest.Points(adapters.IDInt, n, 2026)
+	base := vectortest.Points(parity.IDInt, n, 2026)
 	engs := engines(t)
-	spec := adaptertest.Spec(adapters.IDInt)
+	spec := vectortest.Spec(parity.IDInt)
 	// Qdrant and chromem-go normalise cosine vectors on insert; the
 	// fixtures are unit vectors, and dot keeps Qdrant from re-normalising.
 	specFor := func(name string) adapters.CollectionSpec {
@@ -100,12 +101,12 @@ func TestCrossEngineParity(t *testing.T) {
 		}
 		return s
 	}
-	roots := map[string]verifier.Digest{}
+	roots := map[string]parity.Digest{}
 	var ref *verifier.Scan
 	var refSpill *verifier.Spill
 	for _, e := range engs {
 		s := e.open(t)
-		adaptertest.Load(t, s, specFor(e.name), base)
+		vectortest.Load(t, s, specFor(e.name), base)
 		sp, err := verifier.NewSpill(t.TempDir(), 0)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +129,7 @@ func TestCrossEngineParity(t *testing.T) {
 	// content root; diff names exactly that id and field.
 	type mutation struct {
 		name       string
-		apply      func([]adapters.Point) []adapters.Point
+		apply      func([]parity.Point) []parity.Point
 		onlyFrom   []string
 		onlyTo     []string
 		changed    string
@@ -136,23 +137,23 @@ func TestCrossEngineParity(t *testing.T) {
 	}
 	id := func(i int) string { return base[i].ID.S }
 	muts := []mutation{
-		{name: "FloatPlus1e-6", apply: func(p []adapters.Point) []adapters.Point {
+		{name: "FloatPlus1e-6", apply: func(p []parity.Point) []parity.Point {
 			p[17].Vectors[0].Values[3] += 1e-6
 			return p
 		}, changed: id(17), changedFld: "vector"},
-		{name: "PayloadValue", apply: func(p []adapters.Point) []adapters.Point {
+		{name: "PayloadValue", apply: func(p []parity.Point) []parity.Point {
 			p[123].Payload = []byte(`{"doc":"d41","n":124,"tags":["a","b"],"score":0.5}`)
 			return p
 		}, changed: id(123), changedFld: "payload"},
-		{name: "TextChanged", apply: func(p []adapters.Point) []adapters.Point {
+		{name: "TextChanged", apply: func(p []parity.Point) []parity.Point {
 			p[999].Text += "!"
 			return p
 		}, changed: id(999), changedFld: "text"},
-		{name: "MissingPoint", apply: func(p []adapters.Point) []adapters.Point {
+		{name: "MissingPoint", apply: func(p []parity.Point) []parity.Point {
 			return append(p[:500:500], p[501:]...)
 		}, onlyFrom: []string{id(500)}},
-		{name: "ExtraPoint", apply: func(p []adapters.Point) []adapters.Point {
-			x := adaptertest.Points(adapters.IDInt, n+1, 77)[n]
+		{name: "ExtraPoint", apply: func(p []parity.Point) []parity.Point {
+			x := vectortest.Points(parity.IDInt, n+1, 77)[n]
 			return append(p, x)
 		}, onlyTo: []string{fmt.Sprint(n + 1)}},
 	}
@@ -160,7 +161,7 @@ func TestCrossEngineParity(t *testing.T) {
 		e := engs[i%len(engs)]
 		t.Run(m.name+"In"+e.name, func(t *testing.T) {
 			s := e.open(t)
-			adaptertest.Load(t, s, specFor(e.name), m.apply(clonePoints(base)))
+			vectortest.Load(t, s, specFor(e.name), m.apply(clonePoints(base)))
 			sp, err := verifier.NewSpill(t.TempDir(), 0)
 			if err != nil {
 				t.Fatal(err)
@@ -211,7 +212,7 @@ func orEmpty(s []string) []string {
 // distance metric keeps content_root, changes INDEX_HASH, and the settings
 // diff names the metric.
 func TestMetricChangesIndexHashNotContent(t *testing.T) {
-	pts := adaptertest.Points(adapters.IDInt, 200, 5)
+	pts := vectortest.Points(parity.IDInt, 200, 5)
 	var scans []*verifier.Scan
 	for _, metric := range []string{"cosine", "l2"} {
 		s, err := adapters.OpenVector(context.Background(), pgURL(fmt.Sprintf("rp_metric_%08x", rand.Uint32())))
@@ -219,9 +220,9 @@ func TestMetricChangesIndexHashNotContent(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Drop(context.Background()); s.Close() })
-		spec := adaptertest.Spec(adapters.IDInt)
+		spec := vectortest.Spec(parity.IDInt)
 		spec.Metric = metric
-		adaptertest.Load(t, s, spec, pts)
+		vectortest.Load(t, s, spec, pts)
 		scans = append(scans, scan(t, s, nil))
 	}
 	a, b := scans[0], scans[1]
@@ -231,7 +232,7 @@ func TestMetricChangesIndexHashNotContent(t *testing.T) {
 	if a.IndexHash() == b.IndexHash() {
 		t.Errorf("INDEX_HASH equal although the metric differs")
 	}
-	d := verifier.DiffSettings(a.Settings, b.Settings)
+	d := parity.DiffSettings(a.Settings, b.Settings)
 	found := false
 	for _, s := range d {
 		if s.Key == "vector.metric" && s.From == "cosine" && s.To == "l2" && s.Hashed {
@@ -245,7 +246,7 @@ func TestMetricChangesIndexHashNotContent(t *testing.T) {
 
 func TestToleranceReport(t *testing.T) {
 	// A one-ulp change: exact digests differ, tolerant ones agree.
-	pts := adaptertest.Points(adapters.IDInt, 50, 8)
+	pts := vectortest.Points(parity.IDInt, 50, 8)
 	dir := t.TempDir()
 	var scans []*verifier.Scan
 	for i, mutate := range []bool{false, true} {
@@ -255,7 +256,7 @@ func TestToleranceReport(t *testing.T) {
 			v := &p[4].Vectors[0].Values[0]
 			*v = math.Nextafter32(*v, 1)
 		}
-		adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), p)
+		vectortest.Load(t, s, vectortest.Spec(parity.IDInt), p)
 		scans = append(scans, scan(t, s, nil))
 	}
 	if scans[0].ContentRoot() == scans[1].ContentRoot() {

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
-	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // ShardFormat names the shard output format.
@@ -43,7 +44,7 @@ type ShardJSON struct {
 	Regions   []ShardRegion `json:"regions"`
 }
 
-func leavesJSON(ls []Leaf, lo, hi int) []LeafJSON {
+func leavesJSON(ls []parity.Leaf, lo, hi int) []LeafJSON {
 	out := []LeafJSON{}
 	for b := lo; b < hi; b++ {
 		if ls[b].Count > 0 {
@@ -66,7 +67,7 @@ func ShardOf(name string, s *Scan) ShardRegion {
 // would give. Every shard i of N must be present exactly once, with the
 // same settings digest.
 func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
-	if !ValidBuckets(buckets) {
+	if !parity.ValidBuckets(buckets) {
 		return nil, fmt.Errorf("merge: bad bucket count %d", buckets)
 	}
 	if len(parts) == 0 {
@@ -75,7 +76,7 @@ func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	name := parts[0].Name
 	var n int
 	seen := map[int]bool{}
-	s := &Scan{Buckets: buckets, Leaves: make([]Leaf, buckets), LeavesTolerant: make([]Leaf, buckets)}
+	s := &Scan{Buckets: buckets, Leaves: make([]parity.Leaf, buckets), LeavesTolerant: make([]parity.Leaf, buckets)}
 	for _, p := range parts {
 		if p.Error != "" {
 			return nil, fmt.Errorf("merge: region %s shard %s failed: %s", name, p.Shard, p.Error)
@@ -98,29 +99,29 @@ func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 		if p.Range != [2]int{lo, hi} {
 			return nil, fmt.Errorf("merge: region %s shard %s: bucket range %v, want [%d %d] (different bucket count?)", name, p.Shard, p.Range, lo, hi)
 		}
-		d, err := ParseDigest(p.SettingsDigest)
+		d, err := parity.ParseDigest(p.SettingsDigest)
 		if err != nil {
 			return nil, fmt.Errorf("merge: region %s shard %s: settings_digest: %w", name, p.Shard, err)
 		}
 		if s.Settings.Hashed == nil {
 			s.SettingsDigest = d
-			s.Settings = adapters.Settings{Hashed: p.Settings, Info: p.SettingsInfo}
+			s.Settings = parity.Settings{Hashed: p.Settings, Info: p.SettingsInfo}
 		} else if d != s.SettingsDigest {
 			return nil, fmt.Errorf("merge: region %s: shard %s has a different settings digest (the store changed between shard runs?)", name, p.Shard)
 		}
 		for _, set := range []struct {
 			in  []LeafJSON
-			out []Leaf
+			out []parity.Leaf
 		}{{p.Leaves, s.Leaves}, {p.LeavesTolerant, s.LeavesTolerant}} {
 			for _, l := range set.in {
 				if l.Bucket < lo || l.Bucket >= hi {
 					return nil, fmt.Errorf("merge: region %s shard %s: leaf bucket %d outside its range", name, p.Shard, l.Bucket)
 				}
-				sum, err := ParseDigest(l.Sum)
+				sum, err := parity.ParseDigest(l.Sum)
 				if err != nil {
 					return nil, fmt.Errorf("merge: region %s shard %s bucket %d: %w", name, p.Shard, l.Bucket, err)
 				}
-				set.out[l.Bucket] = Leaf{Count: l.Count, Sum: sum}
+				set.out[l.Bucket] = parity.Leaf{Count: l.Count, Sum: sum}
 			}
 		}
 		s.Points += p.Points
@@ -138,3 +139,36 @@ func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	}
 	return s, nil
 }
+
+// Shard selects a contiguous range of buckets: shard I of N holds buckets
+// [I*B/N, (I+1)*B/N). N == 0 means the whole index.
+type Shard struct{ I, N int }
+
+// Range returns the shard's bucket range [lo, hi).
+func (s Shard) Range(buckets int) (lo, hi int) {
+	if s.N <= 0 {
+		return 0, buckets
+	}
+	return s.I * buckets / s.N, (s.I + 1) * buckets / s.N
+}
+
+func (s Shard) String() string {
+	if s.N <= 0 {
+		return "all"
+	}
+	return fmt.Sprintf("%d/%d", s.I, s.N)
+}
+
+// ParseShard parses "i/N" (0 <= i < N).
+func ParseShard(v string) (Shard, error) {
+	var s Shard
+	if v == "" {
+		return s, nil
+	}
+	if _, err := fmt.Sscanf(v, "%d/%d", &s.I, &s.N); err != nil || s.N < 1 || s.I < 0 || s.I >= s.N || fmt.Sprintf("%d/%d", s.I, s.N) != v {
+		return Shard{}, fmt.Errorf("--shard %q: want i/N with 0 <= i < N, e.g. 0/4", v)
+	}
+	return s, nil
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

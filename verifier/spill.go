@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Spill keeps every point's digests on disk, partitioned by bucket, so that
@@ -64,10 +64,10 @@ func (s *Spill) Close() error {
 	return os.RemoveAll(s.dir)
 }
 
-func (s *Spill) write(rec []byte, bucket int, id adapters.ID, d *PointDigests) ([]byte, error) {
+func (s *Spill) write(rec []byte, bucket int, id parity.ID, d *parity.PointDigests) ([]byte, error) {
 	rec = binary.BigEndian.AppendUint32(rec[:0], uint32(bucket))
 	rec = append(rec, byte(id.Kind))
-	rec = appendLP(rec, id.S)
+	rec = parity.AppendLP(rec, id.S)
 	rec = append(rec, d.Vectors[:]...)
 	rec = append(rec, d.VectorsTolerant[:]...)
 	rec = append(rec, d.Payload[:]...)
@@ -94,8 +94,8 @@ func (s *Spill) flush() error {
 // SpillRecord is one point's digests as read back.
 type SpillRecord struct {
 	Bucket  int
-	ID      adapters.ID
-	Digests PointDigests
+	ID      parity.ID
+	Digests parity.PointDigests
 }
 
 // ReadBuckets calls fn for every record whose bucket is in want, reading
@@ -131,7 +131,7 @@ func readSpill(r *bufio.Reader, want map[int]bool, fn func(r *SpillRecord)) erro
 			return fmt.Errorf("spill: corrupt record: %w", err)
 		}
 		b := int(binary.BigEndian.Uint32(hdr[:4]))
-		kind := adapters.IDKind(hdr[4])
+		kind := parity.IDKind(hdr[4])
 		n := int(binary.BigEndian.Uint32(hdr[5:9]))
 		if cap(idb) < n {
 			idb = make([]byte, n)
@@ -148,7 +148,7 @@ func readSpill(r *bufio.Reader, want map[int]bool, fn func(r *SpillRecord)) erro
 			continue
 		}
 		rec.Bucket = b
-		rec.ID = adapters.ID{Kind: kind, S: string(idb)}
+		rec.ID = parity.ID{Kind: kind, S: string(idb)}
 		copy(rec.Digests.Vectors[:], ds[0:32])
 		copy(rec.Digests.VectorsTolerant[:], ds[32:64])
 		copy(rec.Digests.Payload[:], ds[64:96])

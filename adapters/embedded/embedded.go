@@ -30,7 +30,7 @@ import (
 
 	"github.com/philippgille/chromem-go"
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/parity"
 )
 
 func init() { adapters.RegisterVector("embedded", Open) }
@@ -222,8 +222,8 @@ func (s *Store) resolve() (*chromem.Collection, int, error) {
 }
 
 // Settings reports dimension, metric and the insert normalisation.
-func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
-	st := adapters.NewSettings()
+func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
+	st := parity.NewSettings()
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
@@ -242,7 +242,7 @@ func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
 }
 
 // Scan reads every point.
-func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
+func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
 	all := make([]int, parts)
 	for i := range all {
 		all[i] = i
@@ -252,7 +252,7 @@ func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) erro
 
 // ScanBuckets reads only the partitions that hold the wanted buckets and
 // skips the other buckets' points.
-func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *adapters.Point) error) error {
+func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *parity.Point) error) error {
 	want := map[int]bool{}
 	ps := map[int]bool{}
 	for _, b := range f.Keep {
@@ -260,8 +260,8 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 		ps[b*parts/f.Buckets] = true
 	}
 	if f.Buckets < parts {
-		return s.Scan(ctx, func(p *adapters.Point) error {
-			if want[verifier.BucketOf(p.ID.S, f.Buckets)] {
+		return s.Scan(ctx, func(p *parity.Point) error {
+			if want[parity.BucketOf(p.ID.S, f.Buckets)] {
 				return fn(p)
 			}
 			return nil
@@ -272,10 +272,10 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 		list = append(list, p)
 	}
 	sort.Ints(list)
-	return s.scanParts(ctx, list, func(id string) bool { return want[verifier.BucketOf(id, f.Buckets)] }, fn)
+	return s.scanParts(ctx, list, func(id string) bool { return want[parity.BucketOf(id, f.Buckets)] }, fn)
 }
 
-func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) bool, fn func(p *adapters.Point) error) error {
+func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) bool, fn func(p *parity.Point) error) error {
 	c, dim, err := s.resolve()
 	if err != nil {
 		return err
@@ -286,8 +286,8 @@ func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) boo
 	}
 	q := make([]float32, dim)
 	q[0] = 1
-	var p adapters.Point
-	p.Vectors = make([]adapters.NamedVector, 1)
+	var p parity.Point
+	p.Vectors = make([]parity.NamedVector, 1)
 	for _, part := range list {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("embedded: scan %s: %w", s.collection, err)
@@ -306,8 +306,8 @@ func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) boo
 					return fmt.Errorf("embedded: scan %s: %w", s.collection, err)
 				}
 			}
-			p.ID = adapters.ID{Kind: kindOf(r.Metadata[keyKind]), S: r.ID}
-			p.Vectors[0] = adapters.NamedVector{Values: r.Embedding}
+			p.ID = parity.ID{Kind: kindOf(r.Metadata[keyKind]), S: r.ID}
+			p.Vectors[0] = parity.NamedVector{Values: r.Embedding}
 			p.Payload = nil
 			if pl, ok := r.Metadata[keyPayload]; ok {
 				p.Payload = []byte(pl)
@@ -324,21 +324,21 @@ func (s *Store) scanParts(ctx context.Context, list []int, keep func(string) boo
 	return nil
 }
 
-func kindOf(s string) adapters.IDKind {
+func kindOf(s string) parity.IDKind {
 	switch s {
 	case "i":
-		return adapters.IDInt
+		return parity.IDInt
 	case "u":
-		return adapters.IDUUID
+		return parity.IDUUID
 	}
-	return adapters.IDString
+	return parity.IDString
 }
 
-func kindCode(k adapters.IDKind) string {
+func kindCode(k parity.IDKind) string {
 	switch k {
-	case adapters.IDInt:
+	case parity.IDInt:
 		return "i"
-	case adapters.IDUUID:
+	case parity.IDUUID:
 		return "u"
 	}
 	return "s"
@@ -374,7 +374,7 @@ func noEmbed(context.Context, string) ([]float32, error) {
 }
 
 // Upsert adds or replaces points.
-func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) Upsert(ctx context.Context, pts []parity.Point) error {
 	c, dim, err := s.resolve()
 	if err != nil {
 		return err
@@ -389,7 +389,7 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 			return fmt.Errorf("embedded: point %s: vector has %d dimensions, collection %d", p.ID.S, len(p.Vectors[0].Values), dim)
 		}
 		md := map[string]string{
-			keyPart: strconv.Itoa(verifier.BucketOf(p.ID.S, parts)),
+			keyPart: strconv.Itoa(parity.BucketOf(p.ID.S, parts)),
 			keyKind: kindCode(p.ID.Kind),
 		}
 		if len(p.Payload) > 0 {

@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 var seq atomic.Int64
@@ -23,9 +24,9 @@ func open(t *testing.T, dir, coll string) adapters.VectorStore {
 	return s
 }
 
-func harness(t *testing.T) adaptertest.Harness {
+func harness(t *testing.T) vectortest.Harness {
 	dir := t.TempDir()
-	return adaptertest.Harness{
+	return vectortest.Harness{
 		Name:   "embedded",
 		Target: "chromem-go persistent folder " + dir,
 		New: func(t *testing.T) adapters.VectorStore {
@@ -34,8 +35,8 @@ func harness(t *testing.T) adaptertest.Harness {
 			return s
 		},
 		Missing: func(t *testing.T) adapters.VectorReader { return open(t, dir, "does-not-exist") },
-		IDKinds: []adapters.IDKind{adapters.IDString, adapters.IDInt, adapters.IDUUID},
+		IDKinds: []parity.IDKind{parity.IDString, parity.IDInt, parity.IDUUID},
 	}
 }
 
-func TestConformance(t *testing.T) { adaptertest.Run(t, harness(t)) }
+func TestConformance(t *testing.T) { vectortest.Run(t, harness(t)) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 var _ adapters.Searcher = (*Store)(nil)
@@ -41,7 +42,7 @@ func (s *Store) Search(ctx context.Context, vector []float32, k int, _ adapters.
 		hits := make([]adapters.Hit, len(res))
 		for i := range res {
 			r := &res[i]
-			h := adapters.Hit{ID: adapters.ID{Kind: kindOf(r.Metadata[keyKind]), S: r.ID}, Score: float64(r.Similarity)}
+			h := adapters.Hit{ID: parity.ID{Kind: kindOf(r.Metadata[keyKind]), S: r.ID}, Score: float64(r.Similarity)}
 			if pl, ok := r.Metadata[keyPayload]; ok {
 				h.Payload = []byte(pl)
 			}

@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
-	"github.com/ragparity/ragparity/verifier/probe/probetest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 func TestSearchConformance(t *testing.T) {
@@ -21,13 +22,13 @@ func TestSearchConformance(t *testing.T) {
 func TestSearchFollowsPromote(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, "chunks")
-	old := adaptertest.Points(adapters.IDString, 50, 1)
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDString), old)
-	fresh := adaptertest.Points(adapters.IDString, 50, 2)
+	old := vectortest.Points(parity.IDString, 50, 1)
+	vectortest.Load(t, s, vectortest.Spec(parity.IDString), old)
+	fresh := vectortest.Points(parity.IDString, 50, 2)
 	for i := range fresh {
 		fresh[i].ID.S = fmt.Sprintf("new-%02d", i)
 	}
-	adaptertest.Populate(t, s.(adapters.Stager), "r2", adaptertest.Spec(adapters.IDString), fresh)
+	vectortest.Populate(t, s.(adapters.Stager), "r2", vectortest.Spec(parity.IDString), fresh)
 	hits, err := probetest.Searcher(t, s).Search(t.Context(), fresh[9].Vectors[0].Values, 1, adapters.SearchParams{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestSearchFollowsPromote(t *testing.T) {
 
 func TestSearchDimensionMismatch(t *testing.T) {
 	s := open(t, t.TempDir(), "chunks")
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDString), adaptertest.Points(adapters.IDString, 5, 1))
+	vectortest.Load(t, s, vectortest.Spec(parity.IDString), vectortest.Points(parity.IDString, 5, 1))
 	if _, err := probetest.Searcher(t, s).Search(t.Context(), []float32{1, 2, 3}, 2, adapters.SearchParams{}); err == nil {
 		t.Error("a 3-dim query on an 8-dim collection was accepted")
 	}

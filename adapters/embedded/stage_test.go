@@ -14,11 +14,12 @@ import (
 	"github.com/philippgille/chromem-go"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
-func TestStager(t *testing.T) { adaptertest.RunStager(t, harness(t)) }
+func TestStager(t *testing.T) { vectortest.RunStager(t, harness(t)) }
 
 // onDisk lists the chromem-go collections a fresh load of dir finds.
 func onDisk(t *testing.T, dir string) []string {
@@ -55,13 +56,13 @@ func readSidecar(t *testing.T, dir, coll string) map[string]any {
 func TestPromoteOverCreatedCollection(t *testing.T) {
 	dir := t.TempDir()
 	live := open(t, dir, "chunks").(*embedded.Store)
-	spec := adaptertest.Spec(adapters.IDString)
-	adaptertest.Load(t, live, spec, adaptertest.Points(adapters.IDString, 30, 1))
+	spec := vectortest.Spec(parity.IDString)
+	vectortest.Load(t, live, spec, vectortest.Points(parity.IDString, 30, 1))
 	if _, ok := readSidecar(t, dir, "chunks")["physical"]; ok {
 		t.Errorf("a sidecar written by Create has a physical field")
 	}
-	newPts := adaptertest.Points(adapters.IDString, 40, 2)
-	adaptertest.Populate(t, live, "rebuild", spec, newPts)
+	newPts := vectortest.Points(parity.IDString, 40, 2)
+	vectortest.Populate(t, live, "rebuild", spec, newPts)
 	if got, want := readSidecar(t, dir, "chunks")["physical"], "chunks__rp_rebuild"; got != want {
 		t.Errorf("sidecar physical = %v, want %v", got, want)
 	}
@@ -74,10 +75,10 @@ func TestPromoteOverCreatedCollection(t *testing.T) {
 	// A new process: everything is read from disk again.
 	embedded.Forget(dir)
 	again := open(t, dir, "chunks")
-	adaptertest.SameAs(t, "live after reload", adaptertest.Collect(t, again), newPts)
+	vectortest.SameAs(t, "live after reload", vectortest.Collect(t, again), newPts)
 	st, err := again.Settings(t.Context())
-	if err != nil || st.Hashed["vector.dim"] != adaptertest.Dim {
-		t.Errorf("Settings after reload = %v, %v; want vector.dim %d", st.Hashed, err, adaptertest.Dim)
+	if err != nil || st.Hashed["vector.dim"] != vectortest.Dim {
+		t.Errorf("Settings after reload = %v, %v; want vector.dim %d", st.Hashed, err, vectortest.Dim)
 	}
 	// Create over the aliased name is refused; Drop removes the data.
 	if err := again.Create(t.Context(), spec); !errors.Is(err, adapters.ErrExists) {
@@ -99,8 +100,8 @@ func TestPromoteOverCreatedCollection(t *testing.T) {
 func TestStageSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	live := open(t, dir, "chunks").(*embedded.Store)
-	spec := adaptertest.Spec(adapters.IDString)
-	pts := adaptertest.Points(adapters.IDString, 50, 3)
+	spec := vectortest.Spec(parity.IDString)
+	pts := vectortest.Points(parity.IDString, 50, 3)
 	st, err := live.Stage(t.Context(), "rebuild", spec)
 	if err != nil {
 		t.Fatalf("Stage: %v", err)
@@ -110,8 +111,8 @@ func TestStageSurvivesRestart(t *testing.T) {
 	}
 	embedded.Forget(dir)
 	live = open(t, dir, "chunks").(*embedded.Store)
-	resumed := adaptertest.OpenStage(t, live, "rebuild", spec)
-	adaptertest.SameAs(t, "resumed stage", adaptertest.Collect(t, resumed), pts[:20])
+	resumed := vectortest.OpenStage(t, live, "rebuild", spec)
+	vectortest.SameAs(t, "resumed stage", vectortest.Collect(t, resumed), pts[:20])
 	if err := resumed.Upsert(t.Context(), pts[20:]); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestStageSurvivesRestart(t *testing.T) {
 		t.Fatalf("Promote: %v", err)
 	}
 	embedded.Forget(dir)
-	adaptertest.SameAs(t, "live after reload", adaptertest.Collect(t, open(t, dir, "chunks")), pts)
+	vectortest.SameAs(t, "live after reload", vectortest.Collect(t, open(t, dir, "chunks")), pts)
 }
 
 // TestScanDuringPromote: a scan running when Promote switches the sidecar
@@ -127,17 +128,17 @@ func TestStageSurvivesRestart(t *testing.T) {
 func TestScanDuringPromote(t *testing.T) {
 	dir := t.TempDir()
 	live := open(t, dir, "chunks").(*embedded.Store)
-	spec := adaptertest.Spec(adapters.IDString)
-	oldPts := adaptertest.Points(adapters.IDString, 300, 1)
-	newPts := adaptertest.Points(adapters.IDString, 400, 2)[100:]
-	adaptertest.Populate(t, live, "first", spec, oldPts)
-	stage := adaptertest.OpenStage(t, live, "second", spec)
+	spec := vectortest.Spec(parity.IDString)
+	oldPts := vectortest.Points(parity.IDString, 300, 1)
+	newPts := vectortest.Points(parity.IDString, 400, 2)[100:]
+	vectortest.Populate(t, live, "first", spec, oldPts)
+	stage := vectortest.OpenStage(t, live, "second", spec)
 	if err := stage.Upsert(t.Context(), newPts); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
-	got := map[string]adapters.Point{}
+	got := map[string]parity.Point{}
 	promoted := false
-	err := live.Scan(t.Context(), func(p *adapters.Point) error {
+	err := live.Scan(t.Context(), func(p *parity.Point) error {
 		if !promoted {
 			promoted = true
 			if err := live.Promote(t.Context(), "second"); err != nil {
@@ -145,7 +146,7 @@ func TestScanDuringPromote(t *testing.T) {
 			}
 		}
 		cp := *p
-		cp.Vectors = []adapters.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
+		cp.Vectors = []parity.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
 		cp.Payload = append([]byte(nil), p.Payload...)
 		got[p.ID.S] = cp
 		return nil
@@ -153,8 +154,8 @@ func TestScanDuringPromote(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
-	adaptertest.SameAs(t, "scan overtaken by Promote", got, oldPts)
-	adaptertest.SameAs(t, "scan after Promote", adaptertest.Collect(t, live), newPts)
+	vectortest.SameAs(t, "scan overtaken by Promote", got, oldPts)
+	vectortest.SameAs(t, "scan after Promote", vectortest.Collect(t, live), newPts)
 }
 
 // TestForeignCollectionRefused: a chromem-go collection without a sidecar
@@ -162,8 +163,8 @@ func TestScanDuringPromote(t *testing.T) {
 func TestForeignCollectionRefused(t *testing.T) {
 	dir := t.TempDir()
 	live := open(t, dir, "chunks").(*embedded.Store)
-	spec := adaptertest.Spec(adapters.IDString)
-	adaptertest.Load(t, live, spec, adaptertest.Points(adapters.IDString, 10, 1))
+	spec := vectortest.Spec(parity.IDString)
+	vectortest.Load(t, live, spec, vectortest.Points(parity.IDString, 10, 1))
 	if err := os.Remove(filepath.Join(dir, "ragparity-chunks.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 func init() { adapters.RegisterBlob("file", Open) }
@@ -84,7 +85,7 @@ func (s *Store) checkRoot() error {
 
 // List walks the folder. Only regular files are objects (symbolic links,
 // devices and folders are not); the order is lexical per folder.
-func (s *Store) List(ctx context.Context, fn func(adapters.ObjectInfo) error) error {
+func (s *Store) List(ctx context.Context, fn func(parity.ObjectInfo) error) error {
 	if err := s.checkRoot(); err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func (s *Store) List(ctx context.Context, fn func(adapters.ObjectInfo) error) er
 		if err != nil {
 			return fmt.Errorf("localfs: list: %w", err)
 		}
-		return fn(adapters.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime()})
+		return fn(parity.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime()})
 	})
 	return err
 }
@@ -188,22 +189,22 @@ func (c *ctxFile) WriteTo(w io.Writer) (int64, error) {
 func (c *ctxFile) Close() error { return c.f.Close() }
 
 // Stat reports one file (a folder has no stored checksums).
-func (s *Store) Stat(ctx context.Context, key string) (adapters.ObjectInfo, error) {
+func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return adapters.ObjectInfo{}, fmt.Errorf("localfs: stat %s: %w", key, err)
+		return parity.ObjectInfo{}, fmt.Errorf("localfs: stat %s: %w", key, err)
 	}
 	p, err := s.path(key)
 	if err != nil {
-		return adapters.ObjectInfo{}, err
+		return parity.ObjectInfo{}, err
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		return adapters.ObjectInfo{}, mapErr("stat", key, err)
+		return parity.ObjectInfo{}, mapErr("stat", key, err)
 	}
 	if !st.Mode().IsRegular() {
-		return adapters.ObjectInfo{}, fmt.Errorf("localfs: stat %s: not a regular file: %w", key, adapters.ErrNotFound)
+		return parity.ObjectInfo{}, fmt.Errorf("localfs: stat %s: not a regular file: %w", key, adapters.ErrNotFound)
 	}
-	return adapters.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime()}, nil
+	return parity.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime()}, nil
 }
 
 // Put writes the file through a temporary file and a rename, so a reader

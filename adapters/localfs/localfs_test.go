@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/blobtest"
 	"github.com/ragparity/ragparity/adapters/localfs"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/blobtest"
 )
 
 func open(t *testing.T, dir string) adapters.BlobStore {
@@ -115,7 +116,7 @@ func TestPutLeavesNoTemporaryFilesAndListSkipsThem(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, ".ragparity-tmp-123"), []byte("partial"), 0o644)
 	var keys []string
-	s.List(context.Background(), func(oi adapters.ObjectInfo) error { keys = append(keys, oi.Key); return nil })
+	s.List(context.Background(), func(oi parity.ObjectInfo) error { keys = append(keys, oi.Key); return nil })
 	if got, want := strings.Join(keys, ","), "a/b"; got != want {
 		t.Errorf("List keys = %q, want %q", got, want)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // column is what the catalog says of one column.
@@ -162,8 +163,8 @@ func optValue(v string) any {
 }
 
 // Settings reads dimension, metric and index parameters from the catalog.
-func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
-	st := adapters.NewSettings()
+func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
+	st := parity.NewSettings()
 	ti, err := s.inspect(ctx)
 	if err != nil {
 		return st, err

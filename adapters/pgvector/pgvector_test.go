@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 // PGURL is the database tests use: RAGPARITY_PG_URL or the local default.
@@ -57,9 +58,9 @@ func isNotFound(err error) bool { return err != nil && errorsIs(err, adapters.Er
 
 func uniqueTable() string { return fmt.Sprintf("rp_test_%08x", rand.Uint32()) }
 
-func harness(t *testing.T) adaptertest.Harness {
+func harness(t *testing.T) vectortest.Harness {
 	requirePG(t)
-	return adaptertest.Harness{
+	return vectortest.Harness{
 		Name:   "pgvector",
 		Target: "PostgreSQL at " + adapters.Redact(PGURL()),
 		New: func(t *testing.T) adapters.VectorStore {
@@ -68,17 +69,17 @@ func harness(t *testing.T) adaptertest.Harness {
 			return s
 		},
 		Missing: func(t *testing.T) adapters.VectorReader { return open(t, tableURL(PGURL(), "rp_does_not_exist")) },
-		IDKinds: []adapters.IDKind{adapters.IDInt, adapters.IDString, adapters.IDUUID},
+		IDKinds: []parity.IDKind{parity.IDInt, parity.IDString, parity.IDUUID},
 		Hang: func(t *testing.T) adapters.VectorReader {
 			table := uniqueTable()
 			s := open(t, tableURL(PGURL(), table))
 			t.Cleanup(func() { s.Drop(context.Background()) })
-			adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 3000, 9))
+			vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 9))
 			u, _ := url.Parse(PGURL())
-			u.Host = adaptertest.StallProxy(t, u.Host, 64<<10)
+			u.Host = vectortest.StallProxy(t, u.Host, 64<<10)
 			return open(t, tableURL(u.String(), table))
 		},
 	}
 }
 
-func TestConformance(t *testing.T) { adaptertest.Run(t, harness(t)) }
+func TestConformance(t *testing.T) { vectortest.Run(t, harness(t)) }

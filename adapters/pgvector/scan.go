@@ -12,18 +12,19 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Scan streams the table through COPY ... TO STDOUT (FORMAT binary): the
 // fastest way PostgreSQL has to hand rows to a client, parsed here without
 // per-row allocation.
-func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
+func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
 	return s.scan(ctx, "", fn)
 }
 
 // ScanBuckets pushes the bucket filter down: the bucket of a row is computed
 // in SQL from the same SHA-256 the verifier uses, so only those rows travel.
-func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *adapters.Point) error) error {
+func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *parity.Point) error) error {
 	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
 		return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
 	}
@@ -68,19 +69,19 @@ func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 	return sql
 }
 
-func idKind(typ string) adapters.IDKind {
+func idKind(typ string) parity.IDKind {
 	switch typ {
 	case "int2", "int4", "int8":
-		return adapters.IDInt
+		return parity.IDInt
 	case "uuid":
-		return adapters.IDUUID
+		return parity.IDUUID
 	}
-	return adapters.IDString
+	return parity.IDString
 }
 
 var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
 
-func (s *Store) scan(ctx context.Context, cond string, fn func(p *adapters.Point) error) error {
+func (s *Store) scan(ctx context.Context, cond string, fn func(p *parity.Point) error) error {
 	// Re-read the catalog: the table may have changed since Settings.
 	ti, err := s.inspect(ctx)
 	if err != nil {
@@ -150,7 +151,7 @@ func unwrapCallback(err error) error {
 // an int16 field count and per field an int32 length (-1 for NULL) and the
 // bytes. Vectors arrive in pgvector's binary form: int16 dim, int16 unused,
 // dim big-endian float4.
-func parseCopy(r *bufio.Reader, kind adapters.IDKind, hasPayload, hasText bool, fn func(p *adapters.Point) error) error {
+func parseCopy(r *bufio.Reader, kind parity.IDKind, hasPayload, hasText bool, fn func(p *parity.Point) error) error {
 	hdr := make([]byte, 19)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return fmt.Errorf("copy header: %w", err)
@@ -170,8 +171,8 @@ func parseCopy(r *bufio.Reader, kind adapters.IDKind, hasPayload, hasText bool, 
 	if hasText {
 		want++
 	}
-	var p adapters.Point
-	p.Vectors = make([]adapters.NamedVector, 1)
+	var p parity.Point
+	p.Vectors = make([]parity.NamedVector, 1)
 	var vals []float32
 	var idBuf, payload, text, field []byte
 	var b4 [4]byte
@@ -212,7 +213,7 @@ func parseCopy(r *bufio.Reader, kind adapters.IDKind, hasPayload, hasText bool, 
 		if field, ok, err = readField(field); err != nil {
 			return fmt.Errorf("copy row: %w", err)
 		}
-		p.ID = adapters.ID{Kind: kind, S: string(idBuf)}
+		p.ID = parity.ID{Kind: kind, S: string(idBuf)}
 		if !ok {
 			p.Vectors = p.Vectors[:0]
 		} else {
@@ -231,7 +232,7 @@ func parseCopy(r *bufio.Reader, kind adapters.IDKind, hasPayload, hasText bool, 
 				vals[i] = math.Float32frombits(binary.BigEndian.Uint32(field[4+4*i:]))
 			}
 			p.Vectors = p.Vectors[:1]
-			p.Vectors[0] = adapters.NamedVector{Values: vals}
+			p.Vectors[0] = parity.NamedVector{Values: vals}
 		}
 		p.Payload = nil
 		if hasPayload {

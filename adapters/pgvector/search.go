@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 var _ adapters.Searcher = (*Store)(nil)
@@ -153,7 +154,7 @@ func (s *Store) search(ctx context.Context, declared string, vector []float32, k
 	}
 }
 
-func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit int, p adapters.SearchParams, kind adapters.IDKind, score func(float64) float64) ([]adapters.Hit, error) {
+func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit int, p adapters.SearchParams, kind parity.IDKind, score func(float64) float64) ([]adapters.Hit, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap("search", err)
@@ -183,7 +184,7 @@ func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit in
 		if err := rows.Scan(&id, &payload, &text, &d); err != nil {
 			return nil, s.wrap("search", err)
 		}
-		h := adapters.Hit{ID: adapters.ID{Kind: kind, S: id}, Score: score(d)}
+		h := adapters.Hit{ID: parity.ID{Kind: kind, S: id}, Score: score(d)}
 		if payload != nil {
 			h.Payload = []byte(*payload)
 		}

@@ -9,9 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/pgvector"
-	"github.com/ragparity/ragparity/verifier/probe/probetest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 func TestSearchConformance(t *testing.T) {
@@ -181,8 +182,8 @@ func TestSearchAfterPromote(t *testing.T) {
 	requirePG(t)
 	st := open(t, tableURL(PGURL(), uniqueTable()))
 	t.Cleanup(func() { st.Drop(context.Background()) })
-	pts := adaptertest.Points(adapters.IDUUID, 100, 3)
-	adaptertest.Populate(t, st.(adapters.Stager), "s1", adaptertest.Spec(adapters.IDUUID), pts)
+	pts := vectortest.Points(parity.IDUUID, 100, 3)
+	vectortest.Populate(t, st.(adapters.Stager), "s1", vectortest.Spec(parity.IDUUID), pts)
 	hits, err := probetest.Searcher(t, st).Search(t.Context(), pts[42].Vectors[0].Values, 1, adapters.SearchParams{EfSearch: 64})
 	if err != nil {
 		t.Fatal(err)

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/pgvector"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
-func TestStager(t *testing.T) { adaptertest.RunStager(t, harness(t)) }
+func TestStager(t *testing.T) { vectortest.RunStager(t, harness(t)) }
 
 // newLive returns a *pgvector.Store on a fresh table name (dropped at
 // cleanup) and the name.
@@ -60,16 +61,16 @@ func TestPromoteBuildsHNSWWithOperatorClass(t *testing.T) {
 	} {
 		t.Run(tc.metric, func(t *testing.T) {
 			live, table := newLive(t)
-			spec := adaptertest.Spec(adapters.IDInt)
+			spec := vectortest.Spec(parity.IDInt)
 			spec.Metric, spec.HNSWM, spec.HNSWEfConstruction = tc.metric, tc.m, tc.ef
-			adaptertest.Populate(t, live, "rebuild", spec, adaptertest.Points(adapters.IDInt, 50, 1))
+			vectortest.Populate(t, live, "rebuild", spec, vectortest.Points(parity.IDInt, 50, 1))
 			st, err := live.Settings(t.Context())
 			if err != nil {
 				t.Fatalf("Settings: %v", err)
 			}
 			for k, want := range map[string]any{
 				"index.type": "hnsw", "vector.metric": tc.metric,
-				"index.m": tc.wantM, "index.ef_construction": tc.wantEf, "vector.dim": adaptertest.Dim,
+				"index.m": tc.wantM, "index.ef_construction": tc.wantEf, "vector.dim": vectortest.Dim,
 			} {
 				if got := st.Hashed[k]; got != want {
 					t.Errorf("Settings %s = %v, want %v", k, got, want)
@@ -92,9 +93,9 @@ func TestPromoteBuildsHNSWWithOperatorClass(t *testing.T) {
 func TestPromoteOverCreatedTable(t *testing.T) {
 	live, table := newLive(t)
 	ctx := t.Context()
-	spec := adaptertest.Spec(adapters.IDInt)
+	spec := vectortest.Spec(parity.IDInt)
 	spec.Metric = "l2"
-	adaptertest.Load(t, live, spec, adaptertest.Points(adapters.IDInt, 40, 1))
+	vectortest.Load(t, live, spec, vectortest.Points(parity.IDInt, 40, 1))
 	pool := live.Pool()
 	for _, sql := range []string{
 		"ALTER TABLE " + table + " ADD COLUMN seq bigserial",
@@ -110,10 +111,10 @@ func TestPromoteOverCreatedTable(t *testing.T) {
 	if got := indexNames(t, live, table); fmt.Sprint(got) != fmt.Sprint(wantIdx) {
 		t.Fatalf("indexes before = %v, want %v", got, wantIdx)
 	}
-	cosine := adaptertest.Spec(adapters.IDInt)
+	cosine := vectortest.Spec(parity.IDInt)
 	for round, seed := range []uint64{7, 8} {
-		pts := adaptertest.Points(adapters.IDInt, 60, seed)
-		stage := adaptertest.OpenStage(t, live, "rebuild", cosine)
+		pts := vectortest.Points(parity.IDInt, 60, seed)
+		stage := vectortest.OpenStage(t, live, "rebuild", cosine)
 		if got := indexNames(t, live, table+"__rp_rebuild"); len(got) != 2 {
 			// The primary key and the expression index, no ANN index while loading.
 			t.Errorf("round %d: stage indexes = %v, want the primary key and the doc index only", round, got)
@@ -124,7 +125,7 @@ func TestPromoteOverCreatedTable(t *testing.T) {
 		if err := live.Promote(ctx, "rebuild"); err != nil {
 			t.Fatalf("round %d: Promote: %v", round, err)
 		}
-		adaptertest.SameAs(t, fmt.Sprintf("round %d: live", round), adaptertest.Collect(t, live), pts)
+		vectortest.SameAs(t, fmt.Sprintf("round %d: live", round), vectortest.Collect(t, live), pts)
 		if got := indexNames(t, live, table); fmt.Sprint(got) != fmt.Sprint(wantIdx) {
 			t.Errorf("round %d: indexes after Promote = %v, want %v", round, got, wantIdx)
 		}
@@ -170,21 +171,21 @@ func TestPromoteOverCreatedTable(t *testing.T) {
 func TestPromoteKeepsLiveWhenSomethingDepends(t *testing.T) {
 	live, table := newLive(t)
 	ctx := t.Context()
-	old := adaptertest.Points(adapters.IDInt, 30, 1)
-	adaptertest.Load(t, live, adaptertest.Spec(adapters.IDInt), old)
+	old := vectortest.Points(parity.IDInt, 30, 1)
+	vectortest.Load(t, live, vectortest.Spec(parity.IDInt), old)
 	if _, err := live.Pool().Exec(ctx, "CREATE VIEW "+table+"_v AS SELECT id FROM "+table); err != nil {
 		t.Fatalf("create view: %v", err)
 	}
 	t.Cleanup(func() { live.Pool().Exec(context.Background(), "DROP VIEW IF EXISTS "+table+"_v") })
-	stage := adaptertest.OpenStage(t, live, "rebuild", adaptertest.Spec(adapters.IDInt))
-	if err := stage.Upsert(ctx, adaptertest.Points(adapters.IDInt, 50, 2)); err != nil {
+	stage := vectortest.OpenStage(t, live, "rebuild", vectortest.Spec(parity.IDInt))
+	if err := stage.Upsert(ctx, vectortest.Points(parity.IDInt, 50, 2)); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
 	err := live.Promote(ctx, "rebuild")
 	if err == nil || !strings.Contains(err.Error(), "depend") {
 		t.Fatalf("Promote with a dependent view: error = %v, want one saying other objects depend on the table", err)
 	}
-	adaptertest.SameAs(t, "live after the failed Promote", adaptertest.Collect(t, live), old)
+	vectortest.SameAs(t, "live after the failed Promote", vectortest.Collect(t, live), old)
 	// The stage is still there: drop the view and retry.
 	if _, err := live.Pool().Exec(ctx, "DROP VIEW "+table+"_v"); err != nil {
 		t.Fatalf("drop view: %v", err)
@@ -192,7 +193,7 @@ func TestPromoteKeepsLiveWhenSomethingDepends(t *testing.T) {
 	if err := live.Promote(ctx, "rebuild"); err != nil {
 		t.Fatalf("Promote after dropping the view: %v", err)
 	}
-	adaptertest.SameAs(t, "live after Promote", adaptertest.Collect(t, live), adaptertest.Points(adapters.IDInt, 50, 2))
+	vectortest.SameAs(t, "live after Promote", vectortest.Collect(t, live), vectortest.Points(parity.IDInt, 50, 2))
 }
 
 // TestConcurrentReaderSeesWholeTable runs COPY scans of the live table in
@@ -203,7 +204,7 @@ func TestPromoteKeepsLiveWhenSomethingDepends(t *testing.T) {
 func TestConcurrentReaderSeesWholeTable(t *testing.T) {
 	live, table := newLive(t)
 	ctx := t.Context()
-	big := func(pts []adapters.Point) []adapters.Point {
+	big := func(pts []parity.Point) []parity.Point {
 		// Long texts, so a scan's rows do not all fit in socket buffers and
 		// a held scan really holds the table.
 		for i := range pts {
@@ -212,12 +213,12 @@ func TestConcurrentReaderSeesWholeTable(t *testing.T) {
 		return pts
 	}
 	// About 30 MB a table, more than loopback socket buffers hold.
-	oldPts := big(adaptertest.Points(adapters.IDInt, 6000, 41))
-	newPts := big(adaptertest.Points(adapters.IDInt, 7000, 42)[1000:])
-	spec := adaptertest.Spec(adapters.IDInt)
+	oldPts := big(vectortest.Points(parity.IDInt, 6000, 41))
+	newPts := big(vectortest.Points(parity.IDInt, 7000, 42)[1000:])
+	spec := vectortest.Spec(parity.IDInt)
 	spec.HNSWM, spec.HNSWEfConstruction = 4, 8 // a quick index build
-	adaptertest.Populate(t, live, "first", spec, oldPts)
-	stage := adaptertest.OpenStage(t, live, "second", spec)
+	vectortest.Populate(t, live, "first", spec, oldPts)
+	stage := vectortest.OpenStage(t, live, "second", spec)
 	if err := stage.Upsert(ctx, newPts); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
@@ -227,20 +228,20 @@ func TestConcurrentReaderSeesWholeTable(t *testing.T) {
 	loopReader := open(t, tableURL(PGURL(), table))
 
 	type result struct {
-		got map[string]adapters.Point
+		got map[string]parity.Point
 		err error
 	}
 	scan := func(r adapters.VectorReader, started chan<- struct{}, hold <-chan struct{}) result {
-		got := map[string]adapters.Point{}
+		got := map[string]parity.Point{}
 		first := true
-		err := r.Scan(ctx, func(p *adapters.Point) error {
+		err := r.Scan(ctx, func(p *parity.Point) error {
 			if first && started != nil {
 				first = false
 				close(started)
 				<-hold
 			}
 			cp := *p
-			cp.Vectors = []adapters.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
+			cp.Vectors = []parity.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
 			cp.Payload = append([]byte(nil), p.Payload...)
 			got[p.ID.S] = cp
 			return nil
@@ -251,13 +252,13 @@ func TestConcurrentReaderSeesWholeTable(t *testing.T) {
 		if r.err != nil {
 			return "error: " + r.err.Error()
 		}
-		if adaptertest.Diff(r.got, oldPts) == nil {
+		if vectortest.Diff(r.got, oldPts) == nil {
 			return "old"
 		}
-		if adaptertest.Diff(r.got, newPts) == nil {
+		if vectortest.Diff(r.got, newPts) == nil {
 			return "new"
 		}
-		return fmt.Sprintf("a mix (%d points: vs old: %v; vs new: %v)", len(r.got), adaptertest.Diff(r.got, oldPts), adaptertest.Diff(r.got, newPts))
+		return fmt.Sprintf("a mix (%d points: vs old: %v; vs new: %v)", len(r.got), vectortest.Diff(r.got, oldPts), vectortest.Diff(r.got, newPts))
 	}
 
 	// Scans looping in the background for the whole test.
@@ -353,13 +354,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestStageCopyPathAndResume: a stage's Upsert loads with COPY and, on ids
 // already present, still replaces them (the resume case).
 func TestStageCopyPathAndResume(t *testing.T) {
-	for name, kind := range map[string]adapters.IDKind{"Int": adapters.IDInt, "String": adapters.IDString, "UUID": adapters.IDUUID} {
+	for name, kind := range map[string]parity.IDKind{"Int": parity.IDInt, "String": parity.IDString, "UUID": parity.IDUUID} {
 		t.Run(name, func(t *testing.T) {
 			live, _ := newLive(t)
-			spec := adaptertest.Spec(kind)
-			stage := adaptertest.OpenStage(t, live, "rebuild", spec)
-			a := adaptertest.Points(kind, 300, 1)
-			b := adaptertest.Points(kind, 300, 2)
+			spec := vectortest.Spec(kind)
+			stage := vectortest.OpenStage(t, live, "rebuild", spec)
+			a := vectortest.Points(kind, 300, 1)
+			b := vectortest.Points(kind, 300, 2)
 			if err := stage.Upsert(t.Context(), a[:200]); err != nil {
 				t.Fatalf("Upsert: %v", err)
 			}
@@ -368,23 +369,23 @@ func TestStageCopyPathAndResume(t *testing.T) {
 			if err := stage.Upsert(t.Context(), b[100:]); err != nil {
 				t.Fatalf("Upsert over present ids: %v", err)
 			}
-			want := append(append([]adapters.Point(nil), a[:100]...), b[100:]...)
-			adaptertest.SameAs(t, "stage", adaptertest.Collect(t, stage), want)
+			want := append(append([]parity.Point(nil), a[:100]...), b[100:]...)
+			vectortest.SameAs(t, "stage", vectortest.Collect(t, stage), want)
 		})
 	}
 }
 
 func TestWriteRowByRow(t *testing.T) {
 	live, _ := newLive(t)
-	spec := adaptertest.Spec(adapters.IDUUID)
+	spec := vectortest.Spec(parity.IDUUID)
 	if err := live.Create(t.Context(), spec); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	pts := adaptertest.Points(adapters.IDUUID, 120, 3)
+	pts := vectortest.Points(parity.IDUUID, 120, 3)
 	if err := live.WriteRowByRow(t.Context(), pts); err != nil {
 		t.Fatalf("WriteRowByRow: %v", err)
 	}
-	adaptertest.SameAs(t, "table", adaptertest.Collect(t, live), pts)
+	vectortest.SameAs(t, "table", vectortest.Collect(t, live), pts)
 	if err := live.WriteRowByRow(t.Context(), pts[:1]); err == nil {
 		t.Errorf("WriteRowByRow of a present id succeeded, want a duplicate key error (plain INSERT)")
 	}
@@ -393,7 +394,7 @@ func TestWriteRowByRow(t *testing.T) {
 func TestStageNames(t *testing.T) {
 	live, _ := newLive(t)
 	for _, name := range []string{"", "old", "a__b", "-x", "a b", "a;drop", strings.Repeat("x", 60)} {
-		if _, err := live.Stage(t.Context(), name, adaptertest.Spec(adapters.IDInt)); err == nil {
+		if _, err := live.Stage(t.Context(), name, vectortest.Spec(parity.IDInt)); err == nil {
 			t.Errorf("Stage(%q) succeeded, want an error", name)
 			live.DropStage(context.Background(), name)
 		}
@@ -407,10 +408,10 @@ func TestStageNames(t *testing.T) {
 // INSERT per row (WriteRowByRow).
 func BenchmarkWrite(b *testing.B) {
 	const n = 5000
-	pts := adaptertest.Points(adapters.IDInt, n, 5)
+	pts := vectortest.Points(parity.IDInt, n, 5)
 	for _, tc := range []struct {
 		name  string
-		write func(s *pgvector.Store, ctx context.Context, pts []adapters.Point) error
+		write func(s *pgvector.Store, ctx context.Context, pts []parity.Point) error
 	}{
 		{"COPY", (*pgvector.Store).Upsert},
 		{"RowByRow", (*pgvector.Store).WriteRowByRow},
@@ -424,7 +425,7 @@ func BenchmarkWrite(b *testing.B) {
 			live := s.(*pgvector.Store)
 			for b.Loop() {
 				b.StopTimer()
-				st, err := live.Stage(context.Background(), "bench", adaptertest.Spec(adapters.IDInt))
+				st, err := live.Stage(context.Background(), "bench", vectortest.Spec(parity.IDInt))
 				if err != nil {
 					b.Fatalf("Stage: %v (run make services)", err)
 				}

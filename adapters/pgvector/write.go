@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	pgv "github.com/pgvector/pgvector-go"
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // opclassOf maps a canonical metric to pgvector's operator class.
@@ -29,11 +30,11 @@ func opclassOf(metric string) (string, error) {
 	return "", fmt.Errorf("pgvector: unsupported metric %q (want cosine, l2, dot or l1)", metric)
 }
 
-func idType(k adapters.IDKind) string {
+func idType(k parity.IDKind) string {
 	switch k {
-	case adapters.IDInt:
+	case parity.IDInt:
 		return "bigint"
-	case adapters.IDUUID:
+	case parity.IDUUID:
 		return "uuid"
 	}
 	return "text"
@@ -128,7 +129,7 @@ func (s *Store) writeColumns() []string {
 // appendOptional appends to row the values of p for the optional columns
 // the table has, in writeColumns order: the payload as JSON text and the
 // text, each nil when p has none.
-func (s *Store) appendOptional(row []any, p *adapters.Point) []any {
+func (s *Store) appendOptional(row []any, p *parity.Point) []any {
 	if s.payloadCol != "" {
 		if p.Payload == nil {
 			row = append(row, nil)
@@ -148,7 +149,7 @@ func (s *Store) appendOptional(row []any, p *adapters.Point) []any {
 
 // typedRows converts points to Go values pgx encodes in binary for the
 // table's own column types (COPY FROM in binary format and plain INSERTs).
-func (s *Store) typedRows(pts []adapters.Point, ct colTypes) ([][]any, error) {
+func (s *Store) typedRows(pts []parity.Point, ct colTypes) ([][]any, error) {
 	rows := make([][]any, len(pts))
 	for i := range pts {
 		p := &pts[i]
@@ -190,7 +191,7 @@ func (s *Store) typedRows(pts []adapters.Point, ct colTypes) ([][]any, error) {
 // bulk load PostgreSQL has; only when that hits an id already present (a
 // resumed rebuild rewriting a chunk: unique_violation, rolled back) does
 // it fall back to the merge, so the result is the same either way.
-func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) Upsert(ctx context.Context, pts []parity.Point) error {
 	if len(pts) == 0 {
 		return nil
 	}
@@ -211,7 +212,7 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 
 // copyDirect COPYs pts into the table in one transaction; it returns the
 // raw *pgconn.PgError of a duplicate id (23505) so Upsert can fall back.
-func (s *Store) copyDirect(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) copyDirect(ctx context.Context, pts []parity.Point) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return s.wrap("upsert", err)
@@ -243,7 +244,7 @@ func (s *Store) copyDirect(ctx context.Context, pts []adapters.Point) error {
 
 // merge copies the points into a temporary table and merges them with
 // INSERT ... ON CONFLICT in one transaction.
-func (s *Store) merge(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) merge(ctx context.Context, pts []parity.Point) error {
 	cols := s.writeColumns()
 	rows := make([][]any, len(pts))
 	for i := range pts {
@@ -300,7 +301,7 @@ func (s *Store) merge(ctx context.Context, pts []adapters.Point) error {
 // an error), all in one transaction so that the per-row cost measured is
 // the statement, not a commit. It exists for the benchmark that compares
 // it with the COPY path of Upsert; ragparity itself never uses it.
-func (s *Store) WriteRowByRow(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) WriteRowByRow(ctx context.Context, pts []parity.Point) error {
 	if len(pts) == 0 {
 		return nil
 	}

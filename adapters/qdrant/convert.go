@@ -10,35 +10,34 @@ import (
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
-
-	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // ---- ids ----
 
-func idFromProto(id *qdrant.PointId) (adapters.ID, error) {
+func idFromProto(id *qdrant.PointId) (parity.ID, error) {
 	switch o := id.GetPointIdOptions().(type) {
 	case *qdrant.PointId_Num:
-		return adapters.ID{Kind: adapters.IDInt, S: strconv.FormatUint(o.Num, 10)}, nil
+		return parity.ID{Kind: parity.IDInt, S: strconv.FormatUint(o.Num, 10)}, nil
 	case *qdrant.PointId_Uuid:
 		u, ok := canonicalUUID(o.Uuid)
 		if !ok {
-			return adapters.ID{}, fmt.Errorf("point id %q is not a UUID", o.Uuid)
+			return parity.ID{}, fmt.Errorf("point id %q is not a UUID", o.Uuid)
 		}
-		return adapters.ID{Kind: adapters.IDUUID, S: u}, nil
+		return parity.ID{Kind: parity.IDUUID, S: u}, nil
 	}
-	return adapters.ID{}, fmt.Errorf("point without id")
+	return parity.ID{}, fmt.Errorf("point without id")
 }
 
-func idToProto(id adapters.ID) (*qdrant.PointId, error) {
+func idToProto(id parity.ID) (*qdrant.PointId, error) {
 	switch id.Kind {
-	case adapters.IDInt:
+	case parity.IDInt:
 		n, err := strconv.ParseUint(id.S, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("point id %q: Qdrant integer ids are unsigned 64-bit integers", id.S)
 		}
 		return qdrant.NewIDNum(n), nil
-	case adapters.IDUUID:
+	case parity.IDUUID:
 		u, ok := canonicalUUID(id.S)
 		if !ok {
 			return nil, fmt.Errorf("point id %q is not a UUID", id.S)
@@ -97,7 +96,7 @@ func denseOutput(v *qdrant.VectorOutput) ([]float32, error) {
 }
 
 // appendVectors appends the point's vectors, sorted by name, to dst.
-func appendVectors(dst []adapters.NamedVector, vs *qdrant.VectorsOutput) ([]adapters.NamedVector, error) {
+func appendVectors(dst []parity.NamedVector, vs *qdrant.VectorsOutput) ([]parity.NamedVector, error) {
 	switch o := vs.GetVectorsOptions().(type) {
 	case nil:
 		return dst, nil
@@ -106,7 +105,7 @@ func appendVectors(dst []adapters.NamedVector, vs *qdrant.VectorsOutput) ([]adap
 		if err != nil {
 			return dst, err
 		}
-		return append(dst, adapters.NamedVector{Values: d}), nil
+		return append(dst, parity.NamedVector{Values: d}), nil
 	case *qdrant.VectorsOutput_Vectors:
 		m := o.Vectors.GetVectors()
 		names := make([]string, 0, len(m))
@@ -119,14 +118,14 @@ func appendVectors(dst []adapters.NamedVector, vs *qdrant.VectorsOutput) ([]adap
 			if err != nil {
 				return dst, fmt.Errorf("vector %q: %w", n, err)
 			}
-			dst = append(dst, adapters.NamedVector{Name: n, Values: d})
+			dst = append(dst, parity.NamedVector{Name: n, Values: d})
 		}
 		return dst, nil
 	}
 	return dst, fmt.Errorf("unsupported vectors type")
 }
 
-func vectorsToProto(vs []adapters.NamedVector) (*qdrant.Vectors, error) {
+func vectorsToProto(vs []parity.NamedVector) (*qdrant.Vectors, error) {
 	switch {
 	case len(vs) == 0:
 		return nil, nil

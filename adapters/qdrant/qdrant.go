@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 const (
@@ -207,10 +208,10 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 // cannot mix two collections' pages: the scan reads the old collection to
 // its end, or, when Promote deletes it first, fails with an error wrapping
 // ErrReplaced. (A server that will not list aliases is scrolled by name.)
-func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) error {
+func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
 	var (
 		offset  *qdrant.PointId
-		p       adapters.Point
+		p       parity.Point
 		payload []byte
 	)
 	name := s.coll
@@ -267,7 +268,7 @@ func (s *Store) Scan(ctx context.Context, fn func(p *adapters.Point) error) erro
 }
 
 // toPoint fills p from a retrieved point, reusing p's slices and buf.
-func (s *Store) toPoint(rp *qdrant.RetrievedPoint, p *adapters.Point, buf []byte) ([]byte, error) {
+func (s *Store) toPoint(rp *qdrant.RetrievedPoint, p *parity.Point, buf []byte) ([]byte, error) {
 	id, err := idFromProto(rp.GetId())
 	if err != nil {
 		return buf, fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)

@@ -17,10 +17,10 @@ import (
 	qc "github.com/qdrant/go-client/qdrant"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/qdrant"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
-	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 // ---- helpers ----
@@ -65,14 +65,14 @@ func newStore(t testing.TB, srv *qdranttest.Server, params ...string) *qdrant.St
 	return s
 }
 
-func scanAll(t testing.TB, ctx context.Context, s adapters.VectorReader) []adapters.Point {
+func scanAll(t testing.TB, ctx context.Context, s adapters.VectorReader) []parity.Point {
 	t.Helper()
-	var out []adapters.Point
-	err := s.Scan(ctx, func(p *adapters.Point) error {
+	var out []parity.Point
+	err := s.Scan(ctx, func(p *parity.Point) error {
 		cp := *p
 		cp.Vectors = nil
 		for _, v := range p.Vectors {
-			cp.Vectors = append(cp.Vectors, adapters.NamedVector{Name: v.Name, Values: append([]float32(nil), v.Values...)})
+			cp.Vectors = append(cp.Vectors, parity.NamedVector{Name: v.Name, Values: append([]float32(nil), v.Values...)})
 		}
 		cp.Payload = append([]byte(nil), p.Payload...)
 		if p.Payload == nil {
@@ -89,7 +89,7 @@ func scanAll(t testing.TB, ctx context.Context, s adapters.VectorReader) []adapt
 
 // ---- conformance ----
 
-func harness(t *testing.T) adaptertest.Harness {
+func harness(t *testing.T) vectortest.Harness {
 	if base := os.Getenv("RAGPARITY_QDRANT_URL"); base != "" {
 		u, err := url.Parse(base)
 		if err != nil {
@@ -101,7 +101,7 @@ func harness(t *testing.T) adaptertest.Harness {
 		if _, err := probe.Client().ListCollections(ctx); err != nil {
 			t.Fatalf("RAGPARITY_QDRANT_URL is set but Qdrant is not reachable at %s: %v", u.Host, err)
 		}
-		return adaptertest.Harness{
+		return vectortest.Harness{
 			Name:   "qdrant",
 			Target: "real Qdrant server at " + u.Host,
 			New: func(t *testing.T) adapters.VectorStore {
@@ -112,11 +112,11 @@ func harness(t *testing.T) adaptertest.Harness {
 			Missing: func(t *testing.T) adapters.VectorReader {
 				return open(t, collURL(t, base, "rp_does_not_exist_"+uniqueCollection(), "text", "content"))
 			},
-			IDKinds: []adapters.IDKind{adapters.IDInt, adapters.IDUUID},
+			IDKinds: []parity.IDKind{parity.IDInt, parity.IDUUID},
 		}
 	}
 	srv := qdranttest.Start(t)
-	return adaptertest.Harness{
+	return vectortest.Harness{
 		Name:   "qdrant",
 		Target: "in-process qdrant gRPC server (qdranttest) at " + srv.Addr(),
 		New: func(t *testing.T) adapters.VectorStore {
@@ -126,12 +126,12 @@ func harness(t *testing.T) adaptertest.Harness {
 		Missing: func(t *testing.T) adapters.VectorReader {
 			return open(t, collURL(t, "qdrant://"+srv.Addr(), "rp_does_not_exist", "text", "content"))
 		},
-		IDKinds: []adapters.IDKind{adapters.IDInt, adapters.IDUUID},
+		IDKinds: []parity.IDKind{parity.IDInt, parity.IDUUID},
 		Hang: func(t *testing.T) adapters.VectorReader {
 			hs := qdranttest.Start(t)
 			hs.ScrollHook = hangAfterFirstPage
 			s := newStore(t, hs, "text", "content", "page_size", "100")
-			adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 500, 9))
+			vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 500, 9))
 			return s
 		},
 	}
@@ -146,7 +146,7 @@ func hangAfterFirstPage(ctx context.Context, page int) error {
 	return ctx.Err()
 }
 
-func TestConformance(t *testing.T) { adaptertest.Run(t, harness(t)) }
+func TestConformance(t *testing.T) { vectortest.Run(t, harness(t)) }
 
 // ---- qdrant-specific tests (in-process server) ----
 
@@ -200,7 +200,7 @@ func TestSettingsUnnamedVector(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv)
 	if err := s.Create(t.Context(), adapters.CollectionSpec{
-		Vectors: map[string]int{"": 384}, Metric: "cosine", HNSWM: 32, IDKind: adapters.IDInt,
+		Vectors: map[string]int{"": 384}, Metric: "cosine", HNSWM: 32, IDKind: parity.IDInt,
 	}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -361,16 +361,16 @@ func TestSettingsQuantizationForms(t *testing.T) {
 
 func TestSettingsHashDiffersOnHNSW(t *testing.T) {
 	srv := qdranttest.Start(t)
-	digest := func(m int) verifier.Digest {
+	digest := func(m int) parity.Digest {
 		s := newStore(t, srv)
-		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 8}, Metric: "cosine", HNSWM: m, IDKind: adapters.IDInt}); err != nil {
+		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 8}, Metric: "cosine", HNSWM: m, IDKind: parity.IDInt}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 		st, err := s.Settings(t.Context())
 		if err != nil {
 			t.Fatalf("Settings: %v", err)
 		}
-		d, err := verifier.SettingsDigest(st.Hashed)
+		d, err := parity.SettingsDigest(st.Hashed)
 		if err != nil {
 			t.Fatalf("SettingsDigest: %v", err)
 		}
@@ -397,10 +397,10 @@ func TestCosineNormalisedOnInsert(t *testing.T) {
 		{"l1", []float32{-3, 4, 0, 0}, []float32{-3, 4, 0, 0}},
 	} {
 		s := newStore(t, srv)
-		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: tc.metric, IDKind: adapters.IDInt}); err != nil {
+		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: tc.metric, IDKind: parity.IDInt}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
-		if err := s.Upsert(t.Context(), []adapters.Point{{ID: adapters.ID{Kind: adapters.IDInt, S: "1"}, Vectors: []adapters.NamedVector{{Values: tc.in}}}}); err != nil {
+		if err := s.Upsert(t.Context(), []parity.Point{{ID: parity.ID{Kind: parity.IDInt, S: "1"}, Vectors: []parity.NamedVector{{Values: tc.in}}}}); err != nil {
 			t.Fatalf("Upsert: %v", err)
 		}
 		pts := scanAll(t, t.Context(), s)
@@ -435,25 +435,25 @@ func TestScanOrderAndPaging(t *testing.T) {
 		return nil
 	}
 	s := newStore(t, srv, "page_size", "100")
-	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 3}, Metric: "dot", IDKind: adapters.IDUUID}); err != nil {
+	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 3}, Metric: "dot", IDKind: parity.IDUUID}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	const n = 2500
-	var pts []adapters.Point
+	var pts []parity.Point
 	var wantInts []uint64
 	var wantUUIDs []string
 	for i := 0; i < n; i++ {
-		var id adapters.ID
+		var id parity.ID
 		if i%2 == 0 {
 			v := uint64(i*7919) % 100003
-			id = adapters.ID{Kind: adapters.IDInt, S: fmt.Sprint(v)}
+			id = parity.ID{Kind: parity.IDInt, S: fmt.Sprint(v)}
 			wantInts = append(wantInts, v)
 		} else {
 			u := fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rand.Uint32(), i, i%4096, i%4096, rand.Uint64()>>16)
-			id = adapters.ID{Kind: adapters.IDUUID, S: strings.ToUpper(u)} // stored and returned lower-case
+			id = parity.ID{Kind: parity.IDUUID, S: strings.ToUpper(u)} // stored and returned lower-case
 			wantUUIDs = append(wantUUIDs, u)
 		}
-		pts = append(pts, adapters.Point{ID: id, Vectors: []adapters.NamedVector{{Values: []float32{float32(i), 1, 2}}}})
+		pts = append(pts, parity.Point{ID: id, Vectors: []parity.NamedVector{{Values: []float32{float32(i), 1, 2}}}})
 	}
 	if err := s.Upsert(t.Context(), pts); err != nil {
 		t.Fatalf("Upsert: %v", err)
@@ -471,9 +471,9 @@ func TestScanOrderAndPaging(t *testing.T) {
 	var gotIDs []string
 	for i, p := range got {
 		gotIDs = append(gotIDs, p.ID.S)
-		wantKind := adapters.IDInt
+		wantKind := parity.IDInt
 		if i >= len(wantInts) {
-			wantKind = adapters.IDUUID
+			wantKind = parity.IDUUID
 		}
 		if p.ID.Kind != wantKind {
 			t.Fatalf("point %d (%s): kind %v, want %v", i, p.ID.S, p.ID.Kind, wantKind)
@@ -502,10 +502,10 @@ func TestMissingCollection(t *testing.T) {
 	if got, want := fmt.Sprint(err), `qdrant: collection "nope": not found`; got != want {
 		t.Errorf("Settings error = %q, want %q", got, want)
 	}
-	if err := s.Scan(t.Context(), func(*adapters.Point) error { return nil }); !errors.Is(err, adapters.ErrNotFound) {
+	if err := s.Scan(t.Context(), func(*parity.Point) error { return nil }); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("Scan error = %v, want one wrapping adapters.ErrNotFound", err)
 	}
-	if err := s.Upsert(t.Context(), []adapters.Point{{ID: adapters.ID{Kind: adapters.IDInt, S: "1"}}}); !errors.Is(err, adapters.ErrNotFound) {
+	if err := s.Upsert(t.Context(), []parity.Point{{ID: parity.ID{Kind: parity.IDInt, S: "1"}}}); !errors.Is(err, adapters.ErrNotFound) {
 		t.Errorf("Upsert error = %v, want one wrapping adapters.ErrNotFound", err)
 	}
 	if err := s.Drop(t.Context()); err != nil {
@@ -516,7 +516,7 @@ func TestMissingCollection(t *testing.T) {
 func TestCreateErrors(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv)
-	spec := adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "cosine", IDKind: adapters.IDInt}
+	spec := adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "cosine", IDKind: parity.IDInt}
 	if err := s.Create(t.Context(), spec); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -527,10 +527,10 @@ func TestCreateErrors(t *testing.T) {
 		spec adapters.CollectionSpec
 		want string
 	}{
-		{adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "cosine", IDKind: adapters.IDString}, "string ids are not supported"},
-		{adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "hamming", IDKind: adapters.IDInt}, `metric "hamming"`},
-		{adapters.CollectionSpec{Vectors: map[string]int{"": 4, "x": 4}, Metric: "dot", IDKind: adapters.IDInt}, "cannot be mixed"},
-		{adapters.CollectionSpec{Metric: "dot", IDKind: adapters.IDInt}, "no vectors"},
+		{adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "cosine", IDKind: parity.IDString}, "string ids are not supported"},
+		{adapters.CollectionSpec{Vectors: map[string]int{"": 4}, Metric: "hamming", IDKind: parity.IDInt}, `metric "hamming"`},
+		{adapters.CollectionSpec{Vectors: map[string]int{"": 4, "x": 4}, Metric: "dot", IDKind: parity.IDInt}, "cannot be mixed"},
+		{adapters.CollectionSpec{Metric: "dot", IDKind: parity.IDInt}, "no vectors"},
 	} {
 		err := newStore(t, srv).Create(t.Context(), tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -542,19 +542,19 @@ func TestCreateErrors(t *testing.T) {
 func TestNamedVectorsRoundTrip(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv)
-	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"b": 2, "a": 3}, Metric: "dot", IDKind: adapters.IDInt}); err != nil {
+	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"b": 2, "a": 3}, Metric: "dot", IDKind: parity.IDInt}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	in := adapters.Point{ID: adapters.ID{Kind: adapters.IDInt, S: "7"}, Vectors: []adapters.NamedVector{
+	in := parity.Point{ID: parity.ID{Kind: parity.IDInt, S: "7"}, Vectors: []parity.NamedVector{
 		{Name: "b", Values: []float32{1, 2}}, {Name: "a", Values: []float32{3, 4, 5}},
 	}}
-	if err := s.Upsert(t.Context(), []adapters.Point{in}); err != nil {
+	if err := s.Upsert(t.Context(), []parity.Point{in}); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
 	for _, dense := range []bool{false, true} {
 		srv.DenseOutput = dense // both wire shapes of VectorOutput
 		got := scanAll(t, t.Context(), s)
-		want := []adapters.NamedVector{{Name: "a", Values: []float32{3, 4, 5}}, {Name: "b", Values: []float32{1, 2}}}
+		want := []parity.NamedVector{{Name: "a", Values: []float32{3, 4, 5}}, {Name: "b", Values: []float32{1, 2}}}
 		if len(got) != 1 || !reflect.DeepEqual(got[0].Vectors, want) {
 			t.Errorf("DenseOutput=%v: Scan vectors = %+v, want %+v (sorted by name)", dense, got, want)
 		}
@@ -564,12 +564,12 @@ func TestNamedVectorsRoundTrip(t *testing.T) {
 func TestPayloadAndText(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv, "text", "content")
-	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: adapters.IDInt}); err != nil {
+	if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: parity.IDInt}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	id := func(n int) adapters.ID { return adapters.ID{Kind: adapters.IDInt, S: fmt.Sprint(n)} }
-	vec := []adapters.NamedVector{{Values: []float32{1, 0}}}
-	in := []adapters.Point{
+	id := func(n int) parity.ID { return parity.ID{Kind: parity.IDInt, S: fmt.Sprint(n)} }
+	vec := []parity.NamedVector{{Values: []float32{1, 0}}}
+	in := []parity.Point{
 		{ID: id(1), Vectors: vec, Payload: []byte(`{"n":1,"f":2.5,"big":12345678901234,"neg":-3,"s":"<é>","b":true,"z":null,"l":[1,"x",{"k":[]}],"o":{"y":1,"x":{}}}`), Text: "hello", HasText: true},
 		{ID: id(2), Vectors: vec, Payload: nil, Text: "only text", HasText: true},
 		{ID: id(3), Vectors: vec, Payload: []byte(`{}`)},
@@ -621,14 +621,14 @@ func TestPayloadAndText(t *testing.T) {
 	}
 
 	noText := newStore(t, srv)
-	if err := noText.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: adapters.IDInt}); err != nil {
+	if err := noText.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: parity.IDInt}); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	err = noText.Upsert(t.Context(), []adapters.Point{{ID: id(1), Vectors: vec, Text: "x", HasText: true}})
+	err = noText.Upsert(t.Context(), []parity.Point{{ID: id(1), Vectors: vec, Text: "x", HasText: true}})
 	if err == nil || !strings.Contains(err.Error(), "names no text key") {
 		t.Errorf("Upsert of text without a text key: error = %v, want one mentioning the missing text key", err)
 	}
-	err = s.Upsert(t.Context(), []adapters.Point{{ID: id(9), Vectors: vec, Payload: []byte(`[1]`)}})
+	err = s.Upsert(t.Context(), []parity.Point{{ID: id(9), Vectors: vec, Payload: []byte(`[1]`)}})
 	if err == nil || !strings.Contains(err.Error(), "JSON object") {
 		t.Errorf("Upsert of a non-object payload: error = %v, want one about a JSON object", err)
 	}
@@ -638,10 +638,10 @@ func TestAliasResolution(t *testing.T) {
 	srv := qdranttest.Start(t)
 	blue, green := newStore(t, srv), newStore(t, srv)
 	for i, s := range []*qdrant.Store{blue, green} {
-		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: adapters.IDInt}); err != nil {
+		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: parity.IDInt}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
-		if err := s.Upsert(t.Context(), []adapters.Point{{ID: adapters.ID{Kind: adapters.IDInt, S: fmt.Sprint(i + 1)}, Vectors: []adapters.NamedVector{{Values: []float32{1, 2}}}}}); err != nil {
+		if err := s.Upsert(t.Context(), []parity.Point{{ID: parity.ID{Kind: parity.IDInt, S: fmt.Sprint(i + 1)}, Vectors: []parity.NamedVector{{Values: []float32{1, 2}}}}}); err != nil {
 			t.Fatalf("Upsert: %v", err)
 		}
 	}
@@ -672,7 +672,7 @@ func TestAliasResolution(t *testing.T) {
 		t.Errorf("Scan via alias after the switch = %v, want %v", got, want)
 	}
 	// Creating a collection under the alias's name is refused.
-	if err := live.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: adapters.IDInt}); !errors.Is(err, adapters.ErrExists) {
+	if err := live.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: parity.IDInt}); !errors.Is(err, adapters.ErrExists) {
 		t.Errorf("Create over an alias: error = %v, want one wrapping adapters.ErrExists", err)
 	}
 }
@@ -680,14 +680,14 @@ func TestAliasResolution(t *testing.T) {
 func TestCancelledContext(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv, "text", "content")
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 50, 1))
+	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 50, 1))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	start := time.Now()
 	for name, call := range map[string]func() error{
-		"Scan":     func() error { return s.Scan(ctx, func(*adapters.Point) error { return nil }) },
+		"Scan":     func() error { return s.Scan(ctx, func(*parity.Point) error { return nil }) },
 		"Settings": func() error { _, err := s.Settings(ctx); return err },
-		"Upsert":   func() error { return s.Upsert(ctx, adaptertest.Points(adapters.IDInt, 1, 2)) },
+		"Upsert":   func() error { return s.Upsert(ctx, vectortest.Points(parity.IDInt, 1, 2)) },
 	} {
 		if err := call(); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context: error = %v, want one wrapping context.Canceled", name, err)
@@ -700,7 +700,7 @@ func TestCancelledContext(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	defer cancel2()
 	seen := 0
-	err := s.Scan(ctx2, func(*adapters.Point) error {
+	err := s.Scan(ctx2, func(*parity.Point) error {
 		seen++
 		if seen == 5 {
 			cancel2()
@@ -716,14 +716,14 @@ func TestHangingServerHitsDeadline(t *testing.T) {
 	srv := qdranttest.Start(t)
 	srv.ScrollHook = hangAfterFirstPage
 	s := newStore(t, srv, "page_size", "100", "text", "content")
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 1000, 1))
+	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 1000, 1))
 	srv.ResetScrolledPoints()
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	seen := 0
-	err := s.Scan(ctx, func(*adapters.Point) error { seen++; return nil })
+	err := s.Scan(ctx, func(*parity.Point) error { seen++; return nil })
 	el := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Scan error = %v, want one wrapping context.DeadlineExceeded", err)
@@ -743,7 +743,7 @@ func TestAPIKey(t *testing.T) {
 
 	coll := uniqueCollection()
 	good := open(t, collURL(t, "qdrant://"+lisSrv, coll, "api_key", "s3cret-key"))
-	if err := good.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: adapters.IDInt}); err != nil {
+	if err := good.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "dot", IDKind: parity.IDInt}); err != nil {
 		t.Fatalf("Create with the right key: %v", err)
 	}
 	bad := open(t, collURL(t, "qdrant://"+lisSrv, coll, "api_key", "wrong-key-123"))
@@ -764,11 +764,11 @@ func TestAPIKey(t *testing.T) {
 func TestScanCallbackErrorStops(t *testing.T) {
 	srv := qdranttest.Start(t)
 	s := newStore(t, srv, "page_size", "10", "text", "content")
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 100, 1))
+	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 100, 1))
 	srv.ResetScrolledPoints()
 	stop := errors.New("stop")
 	seen := 0
-	err := s.Scan(t.Context(), func(*adapters.Point) error {
+	err := s.Scan(t.Context(), func(*parity.Point) error {
 		seen++
 		if seen == 15 {
 			return stop

@@ -13,9 +13,10 @@ import (
 	"github.com/qdrant/go-client/qdrant"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
-	"github.com/ragparity/ragparity/verifier/probe/probetest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 // searchBase is the server the search tests use: RAGPARITY_QDRANT_URL, or
@@ -47,7 +48,7 @@ func searchStore(t *testing.T, base, coll string) *Store {
 
 func TestSearchConformance(t *testing.T) {
 	base, target := searchBase(t)
-	probetest.RunSearch(t, adaptertest.Harness{
+	probetest.RunSearch(t, vectortest.Harness{
 		Name:   "qdrant",
 		Target: target,
 		New: func(t *testing.T) adapters.VectorStore {
@@ -56,7 +57,7 @@ func TestSearchConformance(t *testing.T) {
 			return s
 		},
 		Missing: func(t *testing.T) adapters.VectorReader { return searchStore(t, base, "rp_does_not_exist") },
-		IDKinds: []adapters.IDKind{adapters.IDUUID, adapters.IDInt},
+		IDKinds: []parity.IDKind{parity.IDUUID, parity.IDInt},
 	}, adapters.SearchParams{EfSearch: 128})
 }
 
@@ -66,13 +67,13 @@ func TestSearchEuclidScoresNegated(t *testing.T) {
 	base, _ := searchBase(t)
 	s := searchStore(t, base, fmt.Sprintf("rp_search_%08x", rand.Uint32()))
 	t.Cleanup(func() { s.Drop(context.Background()) })
-	spec := adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "l2", IDKind: adapters.IDInt}
-	var pts []adapters.Point
+	spec := adapters.CollectionSpec{Vectors: map[string]int{"": 2}, Metric: "l2", IDKind: parity.IDInt}
+	var pts []parity.Point
 	for i := 1; i <= 20; i++ {
-		pts = append(pts, adapters.Point{ID: adapters.ID{Kind: adapters.IDInt, S: fmt.Sprint(i)},
-			Vectors: []adapters.NamedVector{{Values: []float32{float32(i), 0}}}, Text: fmt.Sprint("t", i), HasText: true})
+		pts = append(pts, parity.Point{ID: parity.ID{Kind: parity.IDInt, S: fmt.Sprint(i)},
+			Vectors: []parity.NamedVector{{Values: []float32{float32(i), 0}}}, Text: fmt.Sprint("t", i), HasText: true})
 	}
-	adaptertest.Load(t, s, spec, pts)
+	vectortest.Load(t, s, spec, pts)
 	hits, err := s.Search(t.Context(), []float32{5.25, 0}, 3, adapters.SearchParams{})
 	if err != nil {
 		t.Fatal(err)

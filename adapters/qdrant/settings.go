@@ -6,8 +6,7 @@ import (
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
-
-	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Settings reports the collection's configuration from GetCollectionInfo.
@@ -29,16 +28,16 @@ import (
 //
 // Info: engine, on_disk (per vector: vector.<name>.on_disk),
 // on_disk_payload, shard_number, replication_factor, points_count.
-func (s *Store) Settings(ctx context.Context) (adapters.Settings, error) {
+func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	info, err := s.client.GetCollectionsClient().Get(ctx, &qdrant.GetCollectionInfoRequest{CollectionName: s.coll})
 	if err != nil {
-		return adapters.Settings{}, s.fail(ctx, "settings of", err)
+		return parity.Settings{}, s.fail(ctx, "settings of", err)
 	}
 	return settingsOf(info.GetResult()), nil
 }
 
-func settingsOf(info *qdrant.CollectionInfo) adapters.Settings {
-	st := adapters.NewSettings()
+func settingsOf(info *qdrant.CollectionInfo) parity.Settings {
+	st := parity.NewSettings()
 	cfg := info.GetConfig()
 	params := cfg.GetParams()
 

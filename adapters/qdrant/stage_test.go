@@ -15,13 +15,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
 	"github.com/ragparity/ragparity/adapters/qdrant"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
-func TestStager(t *testing.T) { adaptertest.RunStager(t, harness(t)) }
+func TestStager(t *testing.T) { vectortest.RunStager(t, harness(t)) }
 
 // collections lists the server's physical collections and its aliases.
 func collections(t *testing.T, s *qdrant.Store) (colls []string, aliases map[string]string) {
@@ -49,7 +49,7 @@ func TestPromoteSwitchesAlias(t *testing.T) {
 	srv := qdranttest.Start(t)
 	live := newStore(t, srv, "text", "content")
 	name := live.Collection()
-	spec := adaptertest.Spec(adapters.IDInt)
+	spec := vectortest.Spec(parity.IDInt)
 	want := []struct {
 		colls  []string
 		target string
@@ -59,7 +59,7 @@ func TestPromoteSwitchesAlias(t *testing.T) {
 		{[]string{name + "__rp_rebuild"}, name + "__rp_rebuild"},
 	}
 	for round, w := range want {
-		adaptertest.Populate(t, live, "rebuild", spec, adaptertest.Points(adapters.IDInt, 20, uint64(round)))
+		vectortest.Populate(t, live, "rebuild", spec, vectortest.Points(parity.IDInt, 20, uint64(round)))
 		colls, aliases := collections(t, live)
 		if fmt.Sprint(colls) != fmt.Sprint(w.colls) || aliases[name] != w.target || len(aliases) != 1 {
 			t.Errorf("round %d: collections %v, aliases %v; want collections %v and %s -> %s", round, colls, aliases, w.colls, name, w.target)
@@ -79,7 +79,7 @@ func TestPromoteSwitchesAlias(t *testing.T) {
 func TestDropAliasOfForeignCollection(t *testing.T) {
 	srv := qdranttest.Start(t)
 	mine := newStore(t, srv, "text", "content")
-	adaptertest.Load(t, mine, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 5, 1))
+	vectortest.Load(t, mine, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 5, 1))
 	if err := mine.Client().CreateAlias(t.Context(), "front", mine.Collection()); err != nil {
 		t.Fatalf("CreateAlias: %v", err)
 	}
@@ -98,21 +98,21 @@ func TestDropAliasOfForeignCollection(t *testing.T) {
 func TestPromoteRefusesRealCollection(t *testing.T) {
 	srv := qdranttest.Start(t)
 	live := newStore(t, srv, "text", "content")
-	pts := adaptertest.Points(adapters.IDInt, 30, 1)
-	adaptertest.Load(t, live, adaptertest.Spec(adapters.IDInt), pts)
-	if _, err := live.Stage(t.Context(), "rebuild", adaptertest.Spec(adapters.IDInt)); err == nil || !strings.Contains(err.Error(), "not an alias") {
+	pts := vectortest.Points(parity.IDInt, 30, 1)
+	vectortest.Load(t, live, vectortest.Spec(parity.IDInt), pts)
+	if _, err := live.Stage(t.Context(), "rebuild", vectortest.Spec(parity.IDInt)); err == nil || !strings.Contains(err.Error(), "not an alias") {
 		t.Errorf("Stage with a real live collection: error = %v, want one saying the live name must be an alias", err)
 	}
 	// A stage made behind Stage's back: Promote must still refuse.
 	stage := open(t, collURL(t, "qdrant://"+srv.Addr(), live.Collection()+"__rp_rebuild", "text", "content"))
-	adaptertest.Load(t, stage, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 10, 2))
+	vectortest.Load(t, stage, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 10, 2))
 	t.Cleanup(func() { stage.Drop(context.Background()) })
 	err := live.Promote(t.Context(), "rebuild")
 	if err == nil || !strings.Contains(err.Error(), "not an alias") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("Promote with a real live collection: error = %v, want one saying the live name must be an alias", err)
 	}
-	adaptertest.SameAs(t, "the real collection after the refused Promote", adaptertest.Collect(t, live), pts)
-	if got := len(adaptertest.Collect(t, stage)); got != 10 {
+	vectortest.SameAs(t, "the real collection after the refused Promote", vectortest.Collect(t, live), pts)
+	if got := len(vectortest.Collect(t, stage)); got != 10 {
 		t.Errorf("the stage collection holds %d points after the refused Promote, want 10", got)
 	}
 }
@@ -122,13 +122,13 @@ func TestPromoteRefusesRealCollection(t *testing.T) {
 func TestScanPinsAliasTarget(t *testing.T) {
 	srv := qdranttest.Start(t)
 	live := newStore(t, srv, "text", "content", "page_size", "10")
-	oldPts := adaptertest.Points(adapters.IDInt, 100, 1)
-	adaptertest.Populate(t, live, "first", adaptertest.Spec(adapters.IDInt), oldPts)
+	oldPts := vectortest.Points(parity.IDInt, 100, 1)
+	vectortest.Populate(t, live, "first", vectortest.Spec(parity.IDInt), oldPts)
 	other := newStore(t, srv, "text", "content")
-	adaptertest.Load(t, other, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 100, 2))
-	got := map[string]adapters.Point{}
+	vectortest.Load(t, other, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 100, 2))
+	got := map[string]parity.Point{}
 	n := 0
-	err := live.Scan(t.Context(), func(p *adapters.Point) error {
+	err := live.Scan(t.Context(), func(p *parity.Point) error {
 		if n++; n == 15 {
 			// Switch the alias by hand, without deleting the old collection.
 			if err := live.Client().UpdateAliases(t.Context(), []*qc.AliasOperations{
@@ -143,14 +143,14 @@ func TestScanPinsAliasTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
-	adaptertest.SameAs(t, "scan across an alias switch", got, oldPts)
+	vectortest.SameAs(t, "scan across an alias switch", got, oldPts)
 }
 
-func copyPoint(p *adapters.Point) adapters.Point {
+func copyPoint(p *parity.Point) parity.Point {
 	cp := *p
 	cp.Vectors = nil
 	for _, v := range p.Vectors {
-		cp.Vectors = append(cp.Vectors, adapters.NamedVector{Name: v.Name, Values: append([]float32(nil), v.Values...)})
+		cp.Vectors = append(cp.Vectors, parity.NamedVector{Name: v.Name, Values: append([]float32(nil), v.Values...)})
 	}
 	cp.Payload = append([]byte(nil), p.Payload...)
 	return cp
@@ -163,17 +163,17 @@ func copyPoint(p *adapters.Point) adapters.Point {
 func TestReadersDuringPromote(t *testing.T) {
 	srv := qdranttest.Start(t)
 	live := newStore(t, srv, "text", "content", "page_size", "25")
-	spec := adaptertest.Spec(adapters.IDInt)
-	oldPts := adaptertest.Points(adapters.IDInt, 400, 1)
-	newPts := adaptertest.Points(adapters.IDInt, 600, 2)[200:]
-	adaptertest.Populate(t, live, "first", spec, oldPts)
-	stage := adaptertest.OpenStage(t, live, "second", spec)
+	spec := vectortest.Spec(parity.IDInt)
+	oldPts := vectortest.Points(parity.IDInt, 400, 1)
+	newPts := vectortest.Points(parity.IDInt, 600, 2)[200:]
+	vectortest.Populate(t, live, "first", spec, oldPts)
+	stage := vectortest.OpenStage(t, live, "second", spec)
 	if err := stage.Upsert(t.Context(), newPts); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
 	reader := open(t, collURL(t, "qdrant://"+srv.Addr(), live.Collection(), "text", "content", "page_size", "25"))
 
-	which := func(got map[string]adapters.Point, err error) string {
+	which := func(got map[string]parity.Point, err error) string {
 		switch {
 		case errors.Is(err, qdrant.ErrReplaced) && subsetOf(got, oldPts):
 			return "replaced"
@@ -181,16 +181,16 @@ func TestReadersDuringPromote(t *testing.T) {
 			return "replaced after passing non-old points"
 		case err != nil:
 			return "error: " + err.Error()
-		case adaptertest.Diff(got, oldPts) == nil:
+		case vectortest.Diff(got, oldPts) == nil:
 			return "old"
-		case adaptertest.Diff(got, newPts) == nil:
+		case vectortest.Diff(got, newPts) == nil:
 			return "new"
 		}
 		return fmt.Sprintf("a mix of %d points", len(got))
 	}
-	scan := func(onFirst func()) (map[string]adapters.Point, error) {
-		got := map[string]adapters.Point{}
-		err := reader.Scan(t.Context(), func(p *adapters.Point) error {
+	scan := func(onFirst func()) (map[string]parity.Point, error) {
+		got := map[string]parity.Point{}
+		err := reader.Scan(t.Context(), func(p *parity.Point) error {
 			if onFirst != nil {
 				onFirst()
 				onFirst = nil
@@ -251,17 +251,17 @@ func TestReadersDuringPromote(t *testing.T) {
 	if seen["new"] == 0 {
 		t.Errorf("no looping scan saw the new collection")
 	}
-	adaptertest.SameAs(t, "scan after Promote", adaptertest.Collect(t, reader), newPts)
+	vectortest.SameAs(t, "scan after Promote", vectortest.Collect(t, reader), newPts)
 }
 
-func subsetOf(got map[string]adapters.Point, of []adapters.Point) bool {
-	byID := map[string]adapters.Point{}
+func subsetOf(got map[string]parity.Point, of []parity.Point) bool {
+	byID := map[string]parity.Point{}
 	for _, p := range of {
 		byID[p.ID.S] = p
 	}
 	for id, g := range got {
 		p, ok := byID[id]
-		if !ok || adaptertest.Diff(map[string]adapters.Point{id: g}, []adapters.Point{p}) != nil {
+		if !ok || vectortest.Diff(map[string]parity.Point{id: g}, []parity.Point{p}) != nil {
 			return false
 		}
 	}
@@ -274,10 +274,10 @@ func subsetOf(got map[string]adapters.Point, of []adapters.Point) bool {
 func TestScanReplacedBeforeFirstPage(t *testing.T) {
 	srv := qdranttest.Start(t)
 	live := newStore(t, srv, "text", "content")
-	spec := adaptertest.Spec(adapters.IDInt)
-	adaptertest.Populate(t, live, "first", spec, adaptertest.Points(adapters.IDInt, 30, 1))
-	newPts := adaptertest.Points(adapters.IDInt, 40, 2)
-	stage := adaptertest.OpenStage(t, live, "second", spec)
+	spec := vectortest.Spec(parity.IDInt)
+	vectortest.Populate(t, live, "first", spec, vectortest.Points(parity.IDInt, 30, 1))
+	newPts := vectortest.Points(parity.IDInt, 40, 2)
+	stage := vectortest.OpenStage(t, live, "second", spec)
 	if err := stage.Upsert(t.Context(), newPts); err != nil {
 		t.Fatalf("Upsert: %v", err)
 	}
@@ -294,7 +294,7 @@ func TestScanReplacedBeforeFirstPage(t *testing.T) {
 		})
 		return err
 	}
-	adaptertest.SameAs(t, "scan", adaptertest.Collect(t, live), newPts)
+	vectortest.SameAs(t, "scan", vectortest.Collect(t, live), newPts)
 }
 
 func waitUntil(t *testing.T, cond func() bool) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Create creates the collection: one unnamed vector when spec.Vectors has
@@ -17,7 +18,7 @@ import (
 // non-zero. An existing collection (or alias) of that name is an error
 // wrapping adapters.ErrExists.
 func (s *Store) Create(ctx context.Context, spec adapters.CollectionSpec) error {
-	if spec.IDKind == adapters.IDString {
+	if spec.IDKind == parity.IDString {
 		return fmt.Errorf("qdrant: create collection %q: string ids are not supported (Qdrant point ids are unsigned integers or UUIDs)", s.coll)
 	}
 	if len(spec.Vectors) == 0 {
@@ -83,7 +84,7 @@ func (s *Store) Create(ctx context.Context, spec adapters.CollectionSpec) error 
 }
 
 // Upsert writes points in batches, waiting for each to be applied.
-func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
+func (s *Store) Upsert(ctx context.Context, pts []parity.Point) error {
 	for i := 0; i < len(pts); i += upsertBatch {
 		batch := pts[i:min(i+upsertBatch, len(pts))]
 		structs := make([]*qdrant.PointStruct, len(batch))
@@ -109,7 +110,7 @@ func (s *Store) Upsert(ctx context.Context, pts []adapters.Point) error {
 	return nil
 }
 
-func (s *Store) toStruct(p *adapters.Point) (*qdrant.PointStruct, error) {
+func (s *Store) toStruct(p *parity.Point) (*qdrant.PointStruct, error) {
 	id, err := idToProto(p.ID)
 	if err != nil {
 		return nil, err

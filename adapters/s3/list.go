@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // List lists the prefix: first its top level with the "/" delimiter, then
@@ -15,7 +15,7 @@ import (
 // makes it parallel). Past fanoutMax common prefixes one flat listing is
 // used instead. An object whose key equals the prefix (a folder marker) is
 // not listed.
-func (s *Store) List(ctx context.Context, fn func(adapters.ObjectInfo) error) error {
+func (s *Store) List(ctx context.Context, fn func(parity.ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var prefixes []string
@@ -62,7 +62,7 @@ func (s *Store) List(ctx context.Context, fn func(adapters.ObjectInfo) error) er
 	return s.listParallel(ctx, cancel, prefixes, fn)
 }
 
-func (s *Store) listParallel(ctx context.Context, cancel context.CancelFunc, prefixes []string, fn func(adapters.ObjectInfo) error) error {
+func (s *Store) listParallel(ctx context.Context, cancel context.CancelFunc, prefixes []string, fn func(parity.ObjectInfo) error) error {
 	todo := make(chan string, len(prefixes))
 	for _, p := range prefixes {
 		todo <- p

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters/blobtest"
-	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/storetest/blobtest"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 // faultProxy sits between the client and versitygw and breaks the first
@@ -115,12 +115,12 @@ func TestRetriesOn5xxAndTimeouts(t *testing.T) {
 		}
 	}
 	blobtest.Put(t, b, objs)
-	direct := build(t, b, verifier.ModeContent)
+	direct := build(t, b, blob.ModeContent)
 
 	p := newFaultProxy(t)
 	viaProxy := open(t, storeURL(b.Bucket(), "", "endpoint", p.srv.URL, "timeout", "300ms"))
 	start := time.Now()
-	m := build(t, viaProxy, verifier.ModeContent)
+	m := build(t, viaProxy, blob.ModeContent)
 	if m.Hash() != direct.Hash() || m.Objects != int64(len(objs)) {
 		t.Errorf("through faults: hash %s (%d objects), want %s (%d)", m.Hash().Hex(), m.Objects, direct.Hash().Hex(), len(objs))
 	}
@@ -134,7 +134,7 @@ func TestRetriesOn5xxAndTimeouts(t *testing.T) {
 	// A body that stalls on every attempt: a clear error after the retries.
 	blobtest.Put(t, b, map[string][]byte{"always-stall-x": blobtest.Data(7, 50_000)})
 	r := open(t, storeURL(b.Bucket(), "", "endpoint", p.srv.URL, "timeout", "200ms", "retries", "3"))
-	_, err := verifier.BuildManifest(t.Context(), r, verifier.ManifestOptions{Workers: 4})
+	_, err := blob.BuildManifest(t.Context(), r, blob.ManifestOptions{Workers: 4})
 	if err == nil || !strings.Contains(err.Error(), "always-stall-x") || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Errorf("always-stalling object: error = %v, want one naming the key and the 3 attempts", err)
 	}

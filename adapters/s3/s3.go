@@ -33,6 +33,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 )
 
 func init() { adapters.RegisterBlob("s3", Open) }
@@ -308,16 +309,16 @@ func contextErr(err error) error {
 
 // Stat is a HEAD with checksum mode: it reports the stored full-object
 // checksums (a composite multipart SHA-256 is not one and is left "").
-func (s *Store) Stat(ctx context.Context, key string) (adapters.ObjectInfo, error) {
+func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error) {
 	oi, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{Checksum: true})
 	if err != nil {
-		return adapters.ObjectInfo{}, s.mapErr("stat", key, err)
+		return parity.ObjectInfo{}, s.mapErr("stat", key, err)
 	}
 	return info(key, oi, true), nil
 }
 
-func info(key string, oi minio.ObjectInfo, checksums bool) adapters.ObjectInfo {
-	out := adapters.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified}
+func info(key string, oi minio.ObjectInfo, checksums bool) parity.ObjectInfo {
+	out := parity.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified}
 	if checksums {
 		full := strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT")
 		if v := oi.ChecksumSHA256; v != "" && (full || (oi.ChecksumMode == "" && !strings.Contains(v, "-"))) {

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/blobtest"
 	"github.com/ragparity/ragparity/adapters/s3"
-	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/blobtest"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 // storeURL is the s3:// URL of bucket/prefix on the test server.
@@ -50,7 +51,7 @@ func requireS3(t testing.TB) {
 		t.Fatalf("RAGPARITY_S3_ENDPOINT is not set and no services.env was found: start it with `make services` (scripts/services.sh s3)")
 	}
 	s := open(t, storeURL("rp-probe-missing", "", "retries", "1"))
-	err := s.List(context.Background(), func(adapters.ObjectInfo) error { return nil })
+	err := s.List(context.Background(), func(parity.ObjectInfo) error { return nil })
 	if err != nil && !errors.Is(err, adapters.ErrNotFound) {
 		t.Fatalf("S3 server not usable at %s: %v\nstart it with `make services` (scripts/services.sh s3)", blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT"), err)
 	}
@@ -134,9 +135,9 @@ func tamper(t *testing.T, path string, off int64) {
 	}
 }
 
-func build(t *testing.T, r adapters.BlobReader, mode verifier.BlobMode) *verifier.BlobManifest {
+func build(t *testing.T, r adapters.BlobReader, mode blob.BlobMode) *blob.BlobManifest {
 	t.Helper()
-	return blobtest.Manifest(t, r, verifier.ManifestOptions{Mode: mode, Workers: 8})
+	return blobtest.Manifest(t, r, blob.ManifestOptions{Mode: mode, Workers: 8})
 }
 
 func putWith(t *testing.T, s *s3.Store, key string, data []byte, o s3.PutOptions) {
@@ -175,19 +176,19 @@ func TestMultipartWithDifferentPartSizes(t *testing.T) {
 	}
 
 	t.Run("ContentModeEqual", func(t *testing.T) {
-		ma, mb, mc := build(t, a, verifier.ModeContent), build(t, b, verifier.ModeContent), build(t, c, verifier.ModeContent)
+		ma, mb, mc := build(t, a, blob.ModeContent), build(t, b, blob.ModeContent), build(t, c, blob.ModeContent)
 		for _, p := range []struct {
 			name string
-			x, y *verifier.BlobManifest
+			x, y *blob.BlobManifest
 		}{{"5MiB-vs-7MiB", ma, mb}, {"5MiB-vs-single", ma, mc}} {
-			if d := verifier.DiffManifests("x", "y", p.x, p.y); d.Verdict != verifier.VerdictEqual || !d.Equal {
+			if d := blob.DiffManifests("x", "y", p.x, p.y); d.Verdict != blob.VerdictEqual || !d.Equal {
 				t.Errorf("%s: verdict %s, changed %+v; want equal", p.name, d.Verdict, d.Changed)
 			}
 		}
 	})
 	t.Run("ETagModeInconclusive", func(t *testing.T) {
-		d := verifier.DiffManifests("a", "b", build(t, a, verifier.ModeETag), build(t, b, verifier.ModeETag))
-		if d.Verdict != verifier.VerdictInconclusive || d.Equal || len(d.Changed) != 0 {
+		d := blob.DiffManifests("a", "b", build(t, a, blob.ModeETag), build(t, b, blob.ModeETag))
+		if d.Verdict != blob.VerdictInconclusive || d.Equal || len(d.Changed) != 0 {
 			t.Fatalf("verdict %s, equal %v, changed %+v; want inconclusive with nothing changed", d.Verdict, d.Equal, d.Changed)
 		}
 		why := map[string]string{}
@@ -225,17 +226,17 @@ func TestChecksumMode(t *testing.T) {
 		t.Fatalf("Stat(sha/doc) = %+v, %v; want a stored SHA-256", oi, err)
 	}
 
-	ms := make([]*verifier.BlobManifest, 2)
+	ms := make([]*blob.BlobManifest, 2)
 	for i, s := range []*s3.Store{a, b} {
-		m, err := verifier.ListManifest(t.Context(), s, verifier.ManifestOptions{Mode: verifier.ModeChecksum})
+		m, err := blob.ListManifest(t.Context(), s, blob.ManifestOptions{Mode: blob.ModeChecksum})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ms[i] = m
 	}
-	verifier.PlanBlobChecksums(ms)
+	blob.PlanBlobChecksums(ms)
 	for i, s := range []*s3.Store{a, b} {
-		if err := ms[i].HashPending(t.Context(), s, verifier.ManifestOptions{Mode: verifier.ModeChecksum}); err != nil {
+		if err := ms[i].HashPending(t.Context(), s, blob.ManifestOptions{Mode: blob.ModeChecksum}); err != nil {
 			t.Fatal(err)
 		}
 		if err := ms[i].Finish(); err != nil {
@@ -248,12 +249,12 @@ func TestChecksumMode(t *testing.T) {
 	if got, want := ms[0].ChecksumsTrusted, int64(4); got != want {
 		t.Errorf("checksums trusted = %d, want %d", got, want)
 	}
-	d := verifier.DiffManifests("a", "b", ms[0], ms[1])
+	d := blob.DiffManifests("a", "b", ms[0], ms[1])
 	got := map[string]string{}
 	for _, c := range d.Changed {
 		got[c.Key] = c.Reason
 	}
-	if want := map[string]string{"crc/changed": "checksum", "sha/changed": "checksum"}; fmt.Sprint(got) != fmt.Sprint(want) || d.Verdict != verifier.VerdictDifferent {
+	if want := map[string]string{"crc/changed": "checksum", "sha/changed": "checksum"}; fmt.Sprint(got) != fmt.Sprint(want) || d.Verdict != blob.VerdictDifferent {
 		t.Errorf("checksum-mode diff: verdict %s, changed %v; want different with %v", d.Verdict, got, want)
 	}
 
@@ -261,7 +262,7 @@ func TestChecksumMode(t *testing.T) {
 	c := newBucket(t)
 	putWith(t, c, "x", doc, s3.PutOptions{Checksum: "SHA256"})
 	putWith(t, c, "y", other, s3.PutOptions{Checksum: "SHA256"})
-	mc, mx := build(t, c, verifier.ModeChecksum), build(t, c, verifier.ModeContent)
+	mc, mx := build(t, c, blob.ModeChecksum), build(t, c, blob.ModeContent)
 	if !mc.Exact() || mc.Hash() != mx.Hash() || mc.ObjectsRead != 0 {
 		t.Errorf("SHA-256 checksums only: exact %v, read %d, hash %s vs content %s; want exact, 0 reads, equal hashes",
 			mc.Exact(), mc.ObjectsRead, mc.Hash().Hex(), mx.Hash().Hex())
@@ -295,7 +296,7 @@ func TestOpenURLErrorsNameTheProblemAndHideSecrets(t *testing.T) {
 	if strings.Contains(s.Location(), secret) || strings.Contains(s.Location(), "access_key") {
 		t.Errorf("Location %q carries credentials", s.Location())
 	}
-	err := s.List(context.Background(), func(adapters.ObjectInfo) error { return nil })
+	err := s.List(context.Background(), func(parity.ObjectInfo) error { return nil })
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("List error = %v: want an error without the secret", err)
 	}
@@ -304,13 +305,13 @@ func TestOpenURLErrorsNameTheProblemAndHideSecrets(t *testing.T) {
 func TestMissingBucketAndDeniedMessages(t *testing.T) {
 	requireS3(t)
 	s := open(t, storeURL("rp-missing-bucket-x", ""))
-	err := s.List(context.Background(), func(adapters.ObjectInfo) error { return nil })
+	err := s.List(context.Background(), func(parity.ObjectInfo) error { return nil })
 	if !errors.Is(err, adapters.ErrNotFound) || !strings.Contains(err.Error(), `bucket "rp-missing-bucket-x" does not exist`) {
 		t.Errorf("missing bucket: error = %v, want ErrNotFound naming the bucket", err)
 	}
 	b := newBucket(t)
 	d := open(t, storeURL(b.Bucket(), "", "access_key", "nobody", "secret_key", "wrong", "retries", "1"))
-	err = d.List(context.Background(), func(adapters.ObjectInfo) error { return nil })
+	err = d.List(context.Background(), func(parity.ObjectInfo) error { return nil })
 	if !errors.Is(err, adapters.ErrDenied) || !strings.Contains(err.Error(), "access denied") || !strings.Contains(err.Error(), b.Bucket()) {
 		t.Errorf("wrong credentials: error = %v, want ErrDenied naming the bucket", err)
 	}
@@ -328,7 +329,7 @@ func TestEnvCredentials(t *testing.T) {
 	raw := (&url.URL{Scheme: "s3", Host: b.Bucket(), RawQuery: url.Values{"endpoint": {blobtest.ServiceEnv("RAGPARITY_S3_ENDPOINT")}}.Encode()}).String()
 	s := open(t, raw)
 	n := 0
-	if err := s.List(context.Background(), func(adapters.ObjectInfo) error { n++; return nil }); err != nil || n != 1 {
+	if err := s.List(context.Background(), func(parity.ObjectInfo) error { n++; return nil }); err != nil || n != 1 {
 		t.Errorf("List with AWS_* credentials from the environment: %d objects, %v; want 1, nil", n, err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // benchAdmitServer serves, for scripts/bench-admit.sh under wrk:

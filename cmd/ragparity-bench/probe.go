@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
-	_ "github.com/ragparity/ragparity/adapters/embed/all"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/embed"
+	_ "github.com/ragparity/ragparity/embed/all"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
-	"github.com/ragparity/ragparity/verifier/probe"
 )
 
 // benchProbe prints the time of a probe over 3 embedded regions loaded
@@ -74,7 +75,7 @@ func benchProbe(args []string) error {
 	}
 	t0 := time.Now()
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{Source: src, Embedder: e, RunID: "bench", Promote: true,
-		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: adapters.IDUUID}})
+		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}})
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
-	_ "github.com/ragparity/ragparity/adapters/embed/all"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
 	"github.com/ragparity/ragparity/adapters/pgvector"
+	"github.com/ragparity/ragparity/embed"
+	_ "github.com/ragparity/ragparity/embed/all"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -36,13 +37,13 @@ func benchRebuild(args []string) error {
 	}
 	a := replicate.DefaultAnalyzer
 	// Collect chunks of the corpus.
-	var pts []adapters.Point
+	var pts []parity.Point
 	var texts []string
 	src.Each(ctx, func(d replicate.Document) error {
 		for i, c := range a.Chunk(d.Text) {
 			if len(texts) < *rows {
 				texts = append(texts, c)
-				pts = append(pts, adapters.Point{ID: adapters.ID{Kind: adapters.IDUUID, S: replicate.ChunkID(d.SourceID, i)}, Payload: []byte(`{"source_id":"` + d.SourceID + `"}`), Text: c, HasText: true})
+				pts = append(pts, parity.Point{ID: parity.ID{Kind: parity.IDUUID, S: replicate.ChunkID(d.SourceID, i)}, Payload: []byte(`{"source_id":"` + d.SourceID + `"}`), Text: c, HasText: true})
 			}
 		}
 		return nil
@@ -52,7 +53,7 @@ func benchRebuild(args []string) error {
 		return err
 	}
 	for i := range pts {
-		pts[i].Vectors = []adapters.NamedVector{{Values: vecs[i]}}
+		pts[i].Vectors = []parity.NamedVector{{Values: vecs[i]}}
 	}
 	fmt.Printf("## rebuild writes (pgvector, %d chunks of %s, %d dims)\n\n", len(pts), filepath.Base(*beir), e.Dim())
 	fmt.Printf("| method | seconds | chunks/s |\n|---|---|---|\n")
@@ -64,7 +65,7 @@ func benchRebuild(args []string) error {
 		if err != nil {
 			return err
 		}
-		spec := adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: adapters.IDUUID}
+		spec := adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}
 		// Rebuilds write into a stage (no ANN index while loading).
 		st, err := s.(adapters.Stager).Stage(ctx, "bench", spec)
 		if err != nil {
@@ -109,7 +110,7 @@ func benchRebuild(args []string) error {
 	}
 	t0 := time.Now()
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{Source: src, Embedder: counter, RunID: "bench",
-		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: adapters.IDUUID}})
+		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}})
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/reports"
-	"github.com/ragparity/ragparity/verifier"
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 func init() {
@@ -39,8 +39,8 @@ func blobCheck(cfg *config.Config) func(ctx context.Context) (gate.Check, map[st
 			return c, nil
 		}
 		regions, _ := selectRegions(cfg, nil)
-		bf := &blobFlags{mode: string(verifier.ModeContent), workers: 16, cacheDir: filepath.Join(cfg.CacheRoot(), "blobs")}
-		ms := buildBlobManifests(ctx, cfg, regions, verifier.ModeContent, bf, io.Discard, true)
+		bf := &blobFlags{mode: string(blob.ModeContent), workers: 16, cacheDir: filepath.Join(cfg.CacheRoot(), "blobs")}
+		ms := buildBlobManifests(ctx, cfg, regions, blob.ModeContent, bf, io.Discard, true)
 		hashes := map[string]string{}
 		var errs []string
 		for _, m := range ms {
@@ -56,7 +56,7 @@ func blobCheck(cfg *config.Config) func(ctx context.Context) (gate.Check, map[st
 			return c, hashes
 		}
 		ref := gateReference(cfg, hashes)
-		var refM *verifier.BlobManifest
+		var refM *blob.BlobManifest
 		var refName string
 		for _, m := range ms {
 			if hashes[m.Region.Name] == ref && refM == nil {
@@ -70,7 +70,7 @@ func blobCheck(cfg *config.Config) func(ctx context.Context) (gate.Check, map[st
 				continue
 			}
 			c.FailedRegions = append(c.FailedRegions, m.Region.Name)
-			d := verifier.DiffManifests(refName, m.Region.Name, refM, m.M)
+			d := blob.DiffManifests(refName, m.Region.Name, refM, m.M)
 			bd := reports.BlobDiff{From: d.From, To: d.To, OnlyInFrom: d.OnlyInFrom, OnlyInTo: d.OnlyInTo}
 			for _, ch := range d.Changed {
 				bd.Changed = append(bd.Changed, reports.BlobChange{Key: ch.Key, Reason: ch.Reason})

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -35,22 +36,22 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // embeddedRegion loads pts into a fresh embedded store and returns its URL.
-func embeddedRegion(t *testing.T, pts []adapters.Point) string {
+func embeddedRegion(t *testing.T, pts []parity.Point) string {
 	t.Helper()
 	u := fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir())
 	s, err := adapters.OpenVector(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDString), pts)
+	vectortest.Load(t, s, vectortest.Spec(parity.IDString), pts)
 	return u
 }
 
 func TestHashAndDiffExitCodes(t *testing.T) {
-	pts := adaptertest.Points(adapters.IDString, 400, 7)
+	pts := vectortest.Points(parity.IDString, 400, 7)
 	a := embeddedRegion(t, pts)
 	b := embeddedRegion(t, pts)
-	changed := adaptertest.Points(adapters.IDString, 400, 7)
+	changed := vectortest.Points(parity.IDString, 400, 7)
 	changed[10].Payload = []byte(`{"doc":"other"}`)
 	changed[20].Text = "replaced text"
 	changed = append(changed[:30], changed[31:]...) // doc-00030 missing
@@ -219,9 +220,9 @@ func TestStoreStopsAnswering(t *testing.T) {
 		t.Fatalf("PostgreSQL with pgvector is not reachable: %v\nstart it with `make services`", err)
 	}
 	t.Cleanup(func() { s.Drop(context.Background()) })
-	adaptertest.Load(t, s, adaptertest.Spec(adapters.IDInt), adaptertest.Points(adapters.IDInt, 3000, 1))
+	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 1))
 	stalled := *base
-	stalled.Host = adaptertest.StallProxy(t, base.Host, 64<<10)
+	stalled.Host = vectortest.StallProxy(t, base.Host, 64<<10)
 	cfg := writeConfig(t, fmt.Sprintf("timeout: 1s\nregions:\n  - name: healthy\n    vectors: %q\n  - name: eu-stalled\n    vectors: %q\n", base.String(), stalled.String()))
 	start := time.Now()
 	code, out, errOut := runCLI(t, "hash", "--config", cfg, "--json")

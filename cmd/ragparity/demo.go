@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -273,14 +274,14 @@ func injectStaleChunks(ctx context.Context, folder string, docs ...string) (int,
 	for _, d := range docs {
 		want[d] = true
 	}
-	var pts, others []adapters.Point
-	err = s.Scan(ctx, func(p *adapters.Point) error {
+	var pts, others []parity.Point
+	err = s.Scan(ctx, func(p *parity.Point) error {
 		var pl struct {
 			SourceID string `json:"source_id"`
 		}
 		json.Unmarshal(p.Payload, &pl)
 		cp := *p
-		cp.Vectors = []adapters.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
+		cp.Vectors = []parity.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
 		cp.Payload = append([]byte(nil), p.Payload...)
 		if want[pl.SourceID] {
 			pts = append(pts, cp)

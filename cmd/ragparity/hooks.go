@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // blobGateCheck returns the blob manifest check for the gate, or nil when

@@ -18,7 +18,7 @@ import (
 	"syscall"
 
 	_ "github.com/ragparity/ragparity/adapters/all"
-	_ "github.com/ragparity/ragparity/adapters/embed/all"
+	_ "github.com/ragparity/ragparity/embed/all"
 )
 
 // Exit codes shared by every command.

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/verifier"
-	"github.com/ragparity/ragparity/verifier/config"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/verifier/blob"
 	"golang.org/x/term"
 )
 
@@ -63,8 +63,8 @@ func blobFlagsFor(fs *flag.FlagSet) *blobFlags {
 	return b
 }
 
-func (b *blobFlags) check() (verifier.BlobMode, error) {
-	mode, err := verifier.ParseBlobMode(b.mode)
+func (b *blobFlags) check() (blob.BlobMode, error) {
+	mode, err := blob.ParseBlobMode(b.mode)
 	if err != nil {
 		return "", err
 	}
@@ -96,7 +96,7 @@ type RegionManifestJSON struct {
 // ManifestJSON is the `manifest --json` document.
 type ManifestJSON struct {
 	Release string               `json:"release"`
-	Mode    verifier.BlobMode    `json:"mode"`
+	Mode    blob.BlobMode        `json:"mode"`
 	Equal   bool                 `json:"equal"`
 	Verdict string               `json:"verdict"`
 	Regions []RegionManifestJSON `json:"regions"`
@@ -154,34 +154,34 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if len(errs) > 0 {
 		out.Error = errors.Join(errs...).Error()
-		out.Verdict = verifier.VerdictInconclusive
+		out.Verdict = blob.VerdictInconclusive
 	} else {
-		out.Verdict = verifier.VerdictEqual
+		out.Verdict = blob.VerdictEqual
 		for _, r := range res[1:] {
-			d := verifier.DiffManifests(res[0].Region.Name, r.Region.Name, res[0].M, r.M)
+			d := blob.DiffManifests(res[0].Region.Name, r.Region.Name, res[0].M, r.M)
 			switch d.Verdict {
-			case verifier.VerdictDifferent:
-				out.Verdict = verifier.VerdictDifferent
-			case verifier.VerdictInconclusive:
-				if out.Verdict == verifier.VerdictEqual {
-					out.Verdict = verifier.VerdictInconclusive
+			case blob.VerdictDifferent:
+				out.Verdict = blob.VerdictDifferent
+			case blob.VerdictInconclusive:
+				if out.Verdict == blob.VerdictEqual {
+					out.Verdict = blob.VerdictInconclusive
 				}
 			}
-			if d.Verdict != verifier.VerdictEqual {
+			if d.Verdict != blob.VerdictEqual {
 				out.Differences = append(out.Differences, summarizeBlobDiff(d))
 			}
 		}
-		if mode == verifier.ModeETag && out.Verdict != verifier.VerdictDifferent {
-			out.Verdict = verifier.VerdictInconclusive
-			out.Note = "no difference found by the ETag pre-filter; " + verifier.ETagNote
+		if mode == blob.ModeETag && out.Verdict != blob.VerdictDifferent {
+			out.Verdict = blob.VerdictInconclusive
+			out.Note = "no difference found by the ETag pre-filter; " + blob.ETagNote
 		}
 	}
-	out.Equal = out.Verdict == verifier.VerdictEqual
+	out.Equal = out.Verdict == blob.VerdictEqual
 	return printManifest(out, cf.json, stdout, stderr)
 }
 
-func summarizeBlobDiff(d *verifier.BlobDiff) string {
-	if d.Verdict == verifier.VerdictInconclusive && len(d.Inconclusive) == 0 {
+func summarizeBlobDiff(d *blob.BlobDiff) string {
+	if d.Verdict == blob.VerdictInconclusive && len(d.Inconclusive) == 0 {
 		return fmt.Sprintf("%s vs %s: no difference found, could not tell", d.From, d.To)
 	}
 	return fmt.Sprintf("%s vs %s: %d only in %s, %d only in %s, %d changed, %d inconclusive",
@@ -190,9 +190,9 @@ func summarizeBlobDiff(d *verifier.BlobDiff) string {
 
 func verdictExit(v string) int {
 	switch v {
-	case verifier.VerdictEqual:
+	case blob.VerdictEqual:
 		return ExitEqual
-	case verifier.VerdictDifferent:
+	case blob.VerdictDifferent:
 		return ExitDiffer
 	}
 	return ExitUnknown
@@ -296,7 +296,7 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	if len(errs) > 0 {
 		return failJSON(errors.Join(errs...))
 	}
-	d := verifier.DiffManifests(from, to, res[0].M, res[1].M)
+	d := blob.DiffManifests(from, to, res[0].M, res[1].M)
 	code := verdictExit(d.Verdict)
 	if cf.json {
 		if err := printJSON(stdout, d); err != nil {
@@ -308,11 +308,11 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	return code
 }
 
-func printBlobDiff(d *verifier.BlobDiff, w io.Writer) {
-	state := map[string]string{verifier.VerdictEqual: "EQUAL", verifier.VerdictDifferent: "DIFFERENT",
-		verifier.VerdictInconclusive: "COULD NOT TELL"}[d.Verdict]
+func printBlobDiff(d *blob.BlobDiff, w io.Writer) {
+	state := map[string]string{blob.VerdictEqual: "EQUAL", blob.VerdictDifferent: "DIFFERENT",
+		blob.VerdictInconclusive: "COULD NOT TELL"}[d.Verdict]
 	fmt.Fprintf(w, "%s -> %s: %s (blobs, mode %s; %d of %d buckets differ; %d entries examined)\n",
-		d.From, d.To, state, d.Mode, d.BucketsDiffering, verifier.ManifestBuckets, d.EntriesExamined)
+		d.From, d.To, state, d.Mode, d.BucketsDiffering, blob.ManifestBuckets, d.EntriesExamined)
 	list := func(title string, keys []string) {
 		if len(keys) == 0 {
 			return
@@ -324,7 +324,7 @@ func printBlobDiff(d *verifier.BlobDiff, w io.Writer) {
 	}
 	list("only in "+d.From, d.OnlyInFrom)
 	list("only in "+d.To, d.OnlyInTo)
-	changes := func(title string, cs []verifier.BlobChange) {
+	changes := func(title string, cs []blob.BlobChange) {
 		if len(cs) == 0 {
 			return
 		}
@@ -357,15 +357,15 @@ func checkBlobURLs(cfg *config.Config, regions []*config.Region) error {
 // regionManifest is one region's manifest or error.
 type regionManifest struct {
 	Region  *config.Region
-	M       *verifier.BlobManifest
+	M       *blob.BlobManifest
 	Warning string
 	Err     error
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	store  adapters.BlobStore
-	cache  *verifier.BlobCache
-	opts   verifier.ManifestOptions
+	cache  *blob.BlobCache
+	opts   blob.ManifestOptions
 }
 
 func (r *regionManifest) fail(cfg *config.Config, err error) {
@@ -378,7 +378,7 @@ func (r *regionManifest) fail(cfg *config.Config, err error) {
 // buildBlobManifests lists every region at once, plans checksum mode's
 // trust across them, then hashes what is left, each region under the
 // config's timeout.
-func buildBlobManifests(ctx context.Context, cfg *config.Config, regions []*config.Region, mode verifier.BlobMode, bf *blobFlags, stderr io.Writer, quiet bool) []regionManifest {
+func buildBlobManifests(ctx context.Context, cfg *config.Config, regions []*config.Region, mode blob.BlobMode, bf *blobFlags, stderr io.Writer, quiet bool) []regionManifest {
 	prog := newBlobProgress(stderr, quiet)
 	out := make([]regionManifest, len(regions))
 	each := func(fn func(r *regionManifest)) {
@@ -415,17 +415,17 @@ func buildBlobManifests(ctx context.Context, cfg *config.Config, regions []*conf
 			return
 		}
 		r.store = store
-		r.opts = verifier.ManifestOptions{Mode: mode, Workers: bf.workers, NoCacheRead: bf.noCache,
+		r.opts = blob.ManifestOptions{Mode: mode, Workers: bf.workers, NoCacheRead: bf.noCache,
 			Progress: prog.fn(r.Region.Name)}
-		if mode != verifier.ModeETag {
+		if mode != blob.ModeETag {
 			dir := bf.cacheDir
 			if dir == "" {
-				if dir, err = verifier.DefaultBlobCacheDir(); err != nil {
+				if dir, err = blob.DefaultBlobCacheDir(); err != nil {
 					r.Warning = fmt.Sprintf("region %s: %v; running without a cache", r.Region.Name, err)
 				}
 			}
 			if dir != "" {
-				c, err := verifier.OpenBlobCache(dir, store.Location())
+				c, err := blob.OpenBlobCache(dir, store.Location())
 				switch {
 				case err != nil:
 					r.Warning = fmt.Sprintf("region %s: %v; running without a cache", r.Region.Name, err)
@@ -438,20 +438,20 @@ func buildBlobManifests(ctx context.Context, cfg *config.Config, regions []*conf
 				r.opts.Cache = r.cache
 			}
 		}
-		r.M, err = verifier.ListManifest(r.ctx, store, r.opts)
+		r.M, err = blob.ListManifest(r.ctx, store, r.opts)
 		if err != nil {
 			r.saveCache(false)
 			r.fail(cfg, err)
 		}
 	})
-	if mode == verifier.ModeChecksum {
-		var ms []*verifier.BlobManifest
+	if mode == blob.ModeChecksum {
+		var ms []*blob.BlobManifest
 		for i := range out {
 			if out[i].Err == nil {
 				ms = append(ms, out[i].M)
 			}
 		}
-		verifier.PlanBlobChecksums(ms)
+		blob.PlanBlobChecksums(ms)
 	}
 	each(func(r *regionManifest) {
 		err := r.M.HashPending(r.ctx, r.store, r.opts)

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/blobtest"
 	"github.com/ragparity/ragparity/adapters/s3"
+	"github.com/ragparity/ragparity/storetest/blobtest"
 )
 
 // folderRegion writes objs into a fresh folder and returns its file:// URL.

@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/adaptertest"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 // freePort returns a loopback address nobody listens on (yet).
@@ -182,7 +183,7 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 		if err != nil {
 			t.Fatal(err)
 		}
-		adaptertest.Load(t, s, adaptertest.Spec(adapters.IDString), adaptertest.Points(adapters.IDString, 200, 5))
+		vectortest.Load(t, s, vectortest.Spec(parity.IDString), vectortest.Points(parity.IDString, 200, 5))
 		s.Close()
 		g.vectors[r] = u
 		fence := "file://" + filepath.Join(t.TempDir(), "fence.db")
@@ -223,9 +224,9 @@ func (g *gateRegions) drift(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	p := adaptertest.Points(adapters.IDString, 200, 5)[17]
+	p := vectortest.Points(parity.IDString, 200, 5)[17]
 	p.Vectors[0].Values[0] += 0.25
-	if err := s.Upsert(ctx, []adapters.Point{p}); err != nil {
+	if err := s.Upsert(ctx, []parity.Point{p}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/probe"
+	"github.com/ragparity/ragparity/probe"
 )
 
 func init() {

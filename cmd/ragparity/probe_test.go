@@ -13,7 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/ragparity/ragparity/verifier/probe"
+	"github.com/ragparity/ragparity/probe"
 )
 
 // TestProbeCLI loads the SciFact subset with `ragparity rebuild` into a

@@ -8,12 +8,12 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/reports"
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
-	"github.com/ragparity/ragparity/verifier/probe"
 )
 
 func init() {

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
-	"github.com/ragparity/ragparity/verifier/config"
 )
 
 func init() {
@@ -124,7 +125,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		metric = "cosine"
 	}
 	cspec := adapters.CollectionSpec{Vectors: map[string]int{"": dim}, Metric: metric, HNSWM: cfg.Index.M,
-		HNSWEfConstruction: cfg.Index.EfConstruction, IDKind: adapters.IDUUID}
+		HNSWEfConstruction: cfg.Index.EfConstruction, IDKind: parity.IDUUID}
 	id := *runID
 	if id == "" {
 		id = replicate.DeriveRunID(cfg.Release, src, inner.ModelTag(), cspec, targets)

@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/adapters/blobtest"
 	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/storetest/blobtest"
 )
 
 var (

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // storedVerdict writes a signed verdict, as 'verify --json' prints it, and

@@ -3,8 +3,8 @@ package main
 import (
 	"sync"
 
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/reports"
-	"github.com/ragparity/ragparity/verifier/gate"
 )
 
 // lastDetail holds the detail behind the latest verdict's checks (probe

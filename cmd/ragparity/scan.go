@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/verifier"
-	"github.com/ragparity/ragparity/verifier/config"
 	"golang.org/x/term"
 )
 

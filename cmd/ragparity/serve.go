@@ -14,8 +14,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 )
 
 func init() {

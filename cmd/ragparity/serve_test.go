@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's log writes.

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/ragparity/ragparity/adapters/embed"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/replicate"
-	"github.com/ragparity/ragparity/verifier/config"
 )
 
 // embedders memoises opened embedders by spec (opening glove loads a model).

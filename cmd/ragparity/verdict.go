@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/verifier/gate"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // signedVerdictFile writes a verdict signed by the key in dir and returns

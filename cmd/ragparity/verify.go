@@ -7,9 +7,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/reports"
-	"github.com/ragparity/ragparity/verifier/config"
-	"github.com/ragparity/ragparity/verifier/gate"
 )
 
 func init() {

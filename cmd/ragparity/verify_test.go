@@ -14,9 +14,9 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
-	"github.com/ragparity/ragparity/verifier/gate"
-	"github.com/ragparity/ragparity/verifier/probe"
 )
 
 // TestVerifyCLI runs `ragparity verify` as a nightly job would: two

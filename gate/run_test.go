@@ -1,0 +1,337 @@
+package gate_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ragparity/ragparity/adapters"
+	_ "github.com/ragparity/ragparity/adapters/embedded"
+	_ "github.com/ragparity/ragparity/adapters/qdrant"
+	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/replicate"
+	"github.com/ragparity/ragparity/storetest/vectortest"
+	"github.com/ragparity/ragparity/verifier"
+)
+
+type fixture struct {
+	t       *testing.T
+	vectors map[string]string
+	fences  map[string]string
+	health  map[string]http.HandlerFunc
+	extra   string
+}
+
+func newFixture(t *testing.T, regions ...string) *fixture {
+	f := &fixture{t: t, vectors: map[string]string{}, fences: map[string]string{}, health: map[string]http.HandlerFunc{}}
+	for _, r := range regions {
+		f.load(r, vectortest.Points(parity.IDString, 300, 11))
+		p := filepath.Join(t.TempDir(), "fence.db")
+		fe, err := replicate.OpenFence("file://"+p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe.MarkWarm(context.Background(), replicate.DedupeStat{Hits: 7, Misses: 300})
+		fe.Close()
+		f.fences[r] = "file://" + p
+	}
+	for _, r := range regions {
+		f.health[r] = f.contract(r, nil)
+	}
+	return f
+}
+
+func (f *fixture) load(region string, pts []parity.Point) {
+	u := fmt.Sprintf("embedded://%s?collection=chunks", f.t.TempDir())
+	s, err := adapters.OpenVector(context.Background(), u)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	vectortest.Load(f.t, s, vectortest.Spec(parity.IDString), pts)
+	f.vectors[region] = u
+}
+
+func (f *fixture) indexHash(region string) string {
+	s, _ := adapters.OpenVector(context.Background(), f.vectors[region])
+	sc, err := verifier.HashStore(context.Background(), s, verifier.Options{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sc.IndexHash().Hex()
+}
+
+// contract answers the health contract with the region's real index hash,
+// with overrides (a value of "" removes the field).
+func (f *fixture) contract(region string, over map[string]string) http.HandlerFunc {
+	ih := f.indexHash(region)
+	return func(w http.ResponseWriter, r *http.Request) {
+		m := map[string]string{"schema_rev": "s7", "model_tag": "m1", "secrets_rev": "k3", "index_hash": ih}
+		for k, v := range over {
+			if v == "" {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+		json.NewEncoder(w).Encode(m)
+	}
+}
+
+func (f *fixture) config(extra string) *config.Config {
+	var b strings.Builder
+	fmt.Fprintf(&b, "release: r1\ngate:\n  skip: [blobs, probes]\n  timeouts: {health: 500ms, dedupe_kv: 2s, index_hash: 5s}\n%s\nregions:\n", extra)
+	for _, r := range []string{"us", "eu", "ap"} {
+		if _, ok := f.vectors[r]; !ok {
+			continue
+		}
+		h := f.health[r]
+		srv := httptest.NewServer(h)
+		f.t.Cleanup(srv.Close)
+		fmt.Fprintf(&b, "  - name: %s\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n", r, f.vectors[r], srv.URL, f.fences[r])
+	}
+	c, err := config.Parse("gate.yaml", []byte(b.String()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+var key = func() ed25519.PrivateKey { _, k, _ := ed25519.GenerateKey(rand.Reader); return k }()
+
+func run(t *testing.T, c *config.Config) *gate.Verdict {
+	t.Helper()
+	v, err := gate.Run(context.Background(), c, gate.Options{Signer: &gate.Signer{Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(key.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("verdict signature: %v", err)
+	}
+	return v
+}
+
+func check(v *gate.Verdict, name string) gate.Check {
+	for _, c := range v.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return gate.Check{}
+}
+
+func admitted(v *gate.Verdict) string {
+	var s []string
+	for _, r := range v.Regions {
+		if r.Admit {
+			s = append(s, r.Name)
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func TestGatePasses(t *testing.T) {
+	f := newFixture(t, "us", "eu")
+	v := run(t, f.config(""))
+	if v.Decision != gate.Pass || admitted(v) != "us,eu" {
+		t.Fatalf("decision %s, admitted %q; checks %+v", v.Decision, admitted(v), v.Checks)
+	}
+	if got := check(v, gate.CheckBlobs).Status; got != gate.Skipped {
+		t.Errorf("blobs status %s, want skipped", got)
+	}
+	if v.Regions[0].SchemaRev != "s7" || v.Regions[0].IndexHash == "" || v.InputsDigest == "" {
+		t.Errorf("region verdict %+v, inputs digest %q", v.Regions[0], v.InputsDigest)
+	}
+	if !v.ExpiresAt.After(v.CreatedAt) {
+		t.Errorf("expires_at %v not after created_at %v", v.ExpiresAt, v.CreatedAt)
+	}
+	// The dedupe check reports each region's running hit/miss totals.
+	got := map[string]float64{}
+	for _, m := range check(v, gate.CheckDedupeKV).Measures {
+		got[m.Name+"/"+m.Region] = m.Value
+	}
+	for _, r := range []string{"us", "eu"} {
+		if got[gate.MeasureDedupeHits+"/"+r] != 7 || got[gate.MeasureDedupeMisses+"/"+r] != 300 {
+			t.Errorf("dedupe measures %v, want hits 7 misses 300 for %s", got, r)
+		}
+	}
+	// Tampering breaks the signature.
+	v.Regions[0].Admit = false
+	if err := v.Verify(key.Public().(ed25519.PublicKey)); err == nil {
+		t.Errorf("a tampered verdict still verifies")
+	}
+}
+
+func TestGateIndexDriftBlocksOnlyTheDriftedRegion(t *testing.T) {
+	f := newFixture(t, "us", "eu", "ap")
+	pts := vectortest.Points(parity.IDString, 300, 11)
+	pts[42].Text = "stale text after a partial reindex"
+	f.load("ap", pts)
+	f.health["ap"] = f.contract("ap", nil)
+	v := run(t, f.config(""))
+	if v.Decision != gate.Fail {
+		t.Fatalf("decision %s, want fail", v.Decision)
+	}
+	if got := admitted(v); got != "us,eu" {
+		t.Errorf("admitted %q, want us,eu", got)
+	}
+	c := check(v, gate.CheckIndexHash)
+	if c.Status != gate.Fail || fmt.Sprint(c.FailedRegions) != "[ap]" || !strings.Contains(strings.Join(c.Evidence, "\n"), "ap: id doc-00042 differs in text") {
+		t.Errorf("index check %+v", c)
+	}
+}
+
+func TestGateHealthContract(t *testing.T) {
+	cases := []struct {
+		name     string
+		handler  func(f *fixture) http.HandlerFunc
+		decision gate.Status
+		evidence string
+	}{
+		{"Bare200", func(*fixture) http.HandlerFunc { return func(http.ResponseWriter, *http.Request) {} }, gate.Fail, "bare 200"},
+		{"NotJSON", func(*fixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("OK")) }
+		}, gate.Fail, "not a JSON object"},
+		{"MissingField", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"secrets_rev": ""}) }, gate.Fail, "missing secrets_rev"},
+		{"Disagrees", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"schema_rev": "s8"}) }, gate.Fail, `schema_rev "s8" disagrees`},
+		{"WrongIndexHash", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"index_hash": "abc"}) }, gate.Fail, "claims index_hash abc"},
+		{"Answers503", func(*fixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }
+		}, gate.Inconclusive, ""},
+		{"TimesOut", func(*fixture) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(3 * time.Second):
+				}
+			}
+		}, gate.Inconclusive, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "us", "eu")
+			f.health["eu"] = tc.handler(f)
+			start := time.Now()
+			v := run(t, f.config(""))
+			if v.Decision != tc.decision {
+				t.Fatalf("decision %s, want %s; health %+v", v.Decision, tc.decision, check(v, gate.CheckHealth))
+			}
+			if tc.decision == gate.Inconclusive && admitted(v) != "" {
+				t.Errorf("an inconclusive verdict admits %q", admitted(v))
+			}
+			if tc.decision == gate.Fail && admitted(v) != "us" {
+				t.Errorf("admitted %q, want us", admitted(v))
+			}
+			if ev := strings.Join(check(v, gate.CheckHealth).Evidence, "\n"); !strings.Contains(ev, tc.evidence) {
+				t.Errorf("health evidence %q does not contain %q", ev, tc.evidence)
+			}
+			if time.Since(start) > 2500*time.Millisecond {
+				t.Errorf("verify took %v with a 500ms health timeout", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestGateInconclusiveFaults(t *testing.T) {
+	t.Run("RedisDown", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		f.fences["eu"] = "redis://127.0.0.1:1/0"
+		v := run(t, f.config(""))
+		if v.Decision != gate.Inconclusive || admitted(v) != "" || check(v, gate.CheckDedupeKV).Status != gate.Inconclusive {
+			t.Errorf("decision %s admitted %q dedupe %+v", v.Decision, admitted(v), check(v, gate.CheckDedupeKV))
+		}
+	})
+	t.Run("ColdFenceFails", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		f.fences["eu"] = "file://" + filepath.Join(t.TempDir(), "cold.db")
+		v := run(t, f.config(""))
+		if v.Decision != gate.Fail || admitted(v) != "us" {
+			t.Errorf("decision %s admitted %q", v.Decision, admitted(v))
+		}
+	})
+	t.Run("StoreHangs", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		srv := qdranttest.Start(t)
+		s, _ := adapters.OpenVector(context.Background(), srv.URL("hang")+"?text=content&page_size=50")
+		vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 300, 1))
+		srv.ScrollHook = func(ctx context.Context, page int) error {
+			if page > 0 {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}
+		f.vectors["eu"] = srv.URL("hang") + "?text=content&page_size=50"
+		start := time.Now()
+		v := run(t, f.config("timeout: 1s"))
+		if v.Decision != gate.Inconclusive || admitted(v) != "" {
+			t.Errorf("decision %s admitted %q", v.Decision, admitted(v))
+		}
+		c := check(v, gate.CheckIndexHash)
+		if c.Status != gate.Inconclusive || !strings.Contains(c.Error, "region eu") {
+			t.Errorf("index check %+v", c)
+		}
+		if el := time.Since(start); el > 8*time.Second {
+			t.Errorf("took %v", el)
+		}
+	})
+	t.Run("UnconfiguredChecksAreInconclusive", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		c := f.config("")
+		c.Gate.Skip = nil
+		v := run(t, c)
+		if v.Decision != gate.Inconclusive || check(v, gate.CheckBlobs).Status != gate.Inconclusive || check(v, gate.CheckProbes).Status != gate.Inconclusive {
+			t.Errorf("decision %s blobs %s probes %s", v.Decision, check(v, gate.CheckBlobs).Status, check(v, gate.CheckProbes).Status)
+		}
+	})
+}
+
+func TestAdmitter(t *testing.T) {
+	now := time.Now()
+	v := &gate.Verdict{Release: "r1", Decision: gate.Fail, CreatedAt: now, ExpiresAt: now.Add(time.Minute), Regions: []gate.RegionVerdict{
+		{Name: "us", Admit: true, IndexHash: "h1", SchemaRev: "s1"},
+		{Name: "eu", Admit: false, IndexHash: "h2", SchemaRev: "s1"},
+		{Name: "ap", Admit: true, IndexHash: "h1", SchemaRev: "s1"},
+	}}
+	a := gate.NewAdmitter(v, map[string][]string{"eu-client": {"eu", "ap", "us"}})
+	cases := []struct {
+		q      gate.AdmitRequest
+		code   int
+		region string
+	}{
+		{gate.AdmitRequest{Pin: "us"}, 200, "us"},
+		{gate.AdmitRequest{Pin: "eu", ClientRegion: "eu-client"}, 200, "ap"},
+		{gate.AdmitRequest{ClientRegion: "eu-client"}, 200, "ap"},
+		{gate.AdmitRequest{Pin: "us", IndexHash: "h2"}, 503, ""},
+		{gate.AdmitRequest{Pin: "us", SchemaRev: "s2"}, 503, ""},
+		{gate.AdmitRequest{Release: "r2"}, 409, ""},
+		{gate.AdmitRequest{Release: "r1", Pin: "ap"}, 200, "ap"},
+	}
+	for _, c := range cases {
+		got := a.Admit(&c.q, now)
+		if got.Code != c.code || got.Region != c.region {
+			t.Errorf("Admit(%+v) = %+v, want %d %q", c.q, got, c.code, c.region)
+		}
+	}
+	if got := a.Admit(&gate.AdmitRequest{Pin: "us"}, now.Add(2*time.Minute)); got.Code != 503 || !strings.Contains(got.Reason, "expired") {
+		t.Errorf("expired verdict: %+v", got)
+	}
+	v2 := *v
+	v2.Decision = gate.Inconclusive
+	if got := gate.NewAdmitter(&v2, nil).Admit(&gate.AdmitRequest{Pin: "us"}, now); got.Code != 503 {
+		t.Errorf("inconclusive verdict admitted: %+v", got)
+	}
+	if got := gate.NewAdmitter(nil, nil).Admit(&gate.AdmitRequest{}, now); got.Code != 503 {
+		t.Errorf("no verdict admitted: %+v", got)
+	}
+}

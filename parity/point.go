@@ -1,0 +1,72 @@
+package parity
+
+import "time"
+
+// IDKind says how an id was typed in its store. The canonical string form
+// alone takes part in hashing (see README "Hash format").
+type IDKind uint8
+
+const (
+	IDString IDKind = iota
+	IDInt
+	IDUUID
+)
+
+// ID is a point id in canonical string form: integers in decimal, UUIDs in
+// lower-case hyphenated form, text as stored.
+type ID struct {
+	Kind IDKind
+	S    string
+}
+
+func (id ID) String() string { return id.S }
+
+// NamedVector is one vector of a point. The unnamed (default) vector has
+// Name "".
+type NamedVector struct {
+	Name   string
+	Values []float32
+}
+
+// Point is one stored point as a reader returns it.
+type Point struct {
+	ID ID
+	// Vectors sorted by Name (readers must return them sorted).
+	Vectors []NamedVector
+	// Payload is the point's payload as JSON (any key order or spacing),
+	// nil when the store has no payload for it. The text field, when the
+	// region names one, is NOT part of Payload.
+	Payload []byte
+	// Text is the chunk text; HasText is false when the region has no text
+	// field configured or the point has none.
+	Text    string
+	HasText bool
+}
+
+// Settings is what a store says about a collection. Hashed settings change
+// what retrieval returns and go into the settings digest; Info settings
+// (on_disk, shard counts, engine) are reported but never hashed.
+type Settings struct {
+	Hashed map[string]any
+	Info   map[string]any
+}
+
+// NewSettings returns empty, non-nil Settings.
+func NewSettings() Settings {
+	return Settings{Hashed: map[string]any{}, Info: map[string]any{}}
+}
+
+// ObjectInfo describes one object as a listing (or a Stat) reports it.
+type ObjectInfo struct {
+	// Key is relative to the store's prefix, '/'-separated.
+	Key  string
+	Size int64
+	// ETag as the store reports it, without quotes; "" when the store has
+	// none. Not a content hash: see verifier (README "Blob manifest parity").
+	ETag         string
+	LastModified time.Time
+	// Stored full-object checksums, base64 as S3 reports them; "" when the
+	// store did not report one. A listing usually carries none: they come
+	// from BlobStater.Stat.
+	ChecksumSHA256, ChecksumCRC64NVME string
+}
