@@ -16,8 +16,8 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -593,7 +593,7 @@ func dedupeCheck(ctx context.Context, cfg *config.Config) Check {
 			incon = append(incon, r.Name+": no dedupe_kv configured")
 			continue
 		}
-		f, err := replicate.OpenFence(r.DedupeKV, "")
+		f, err := fence.Open(r.DedupeKV, "")
 		if err != nil {
 			incon = append(incon, r.Name+": "+err.Error())
 			continue

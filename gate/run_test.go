@@ -18,9 +18,9 @@ import (
 	_ "github.com/ragparity/ragparity/adapters/qdrant"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
 )
@@ -38,11 +38,11 @@ func newFixture(t *testing.T, regions ...string) *fixture {
 	for _, r := range regions {
 		f.load(r, vectortest.Points(parity.IDString, 300, 11))
 		p := filepath.Join(t.TempDir(), "fence.db")
-		fe, err := replicate.OpenFence("file://"+p, "")
+		fe, err := fence.Open("file://"+p, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fe.MarkWarm(context.Background(), replicate.DedupeStat{Hits: 7, Misses: 300})
+		fe.MarkWarm(context.Background(), fence.DedupeStat{Hits: 7, Misses: 300})
 		fe.Close()
 		f.fences[r] = "file://" + p
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/glove"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
@@ -154,7 +155,7 @@ func buildFixture() (*fixture, error) {
 		}
 		cleanups = append(cleanups, func() { s.Close() })
 		f.stores[name] = s
-		fence, err := replicate.OpenFence("", filepath.Join(dir, "fence-"+name+".db"))
+		fence, err := fence.Open("", filepath.Join(dir, "fence-"+name+".db"))
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/verifier"
 )
@@ -22,7 +23,7 @@ type Target struct {
 	Region string
 	// Store is the region's live store; it must implement adapters.Stager.
 	Store adapters.VectorStore
-	Fence Fence
+	Fence fence.Fence
 	// Declared are the settings hashed into the region's digest besides
 	// what the store reports (model_tag and analyzer included).
 	Declared map[string]any
@@ -54,25 +55,18 @@ type Options struct {
 
 // Result is the rebuild summary (the --json document).
 type Result struct {
-	RunID     string                `json:"run_id"`
-	Documents int                   `json:"documents"`
-	Chunks    int                   `json:"chunks"`
-	Embedded  int64                 `json:"embedded"`
-	Written   map[string]int        `json:"written"`
-	Deduped   int                   `json:"deduped"`
-	Dedupe    map[string]DedupeStat `json:"dedupe"`
-	IndexHash map[string]string     `json:"index_hash"`
-	Agree     bool                  `json:"agree"`
-	Promoted  bool                  `json:"promoted"`
-	Note      string                `json:"note,omitempty"`
-	ElapsedMS int64                 `json:"elapsed_ms"`
-}
-
-// DedupeStat counts, per region, chunk writes skipped by the fence (hits)
-// and done (misses).
-type DedupeStat struct {
-	Hits   int `json:"hits"`
-	Misses int `json:"misses"`
+	RunID     string                      `json:"run_id"`
+	Documents int                         `json:"documents"`
+	Chunks    int                         `json:"chunks"`
+	Embedded  int64                       `json:"embedded"`
+	Written   map[string]int              `json:"written"`
+	Deduped   int                         `json:"deduped"`
+	Dedupe    map[string]fence.DedupeStat `json:"dedupe"`
+	IndexHash map[string]string           `json:"index_hash"`
+	Agree     bool                        `json:"agree"`
+	Promoted  bool                        `json:"promoted"`
+	Note      string                      `json:"note,omitempty"`
+	ElapsedMS int64                       `json:"elapsed_ms"`
 }
 
 // NewOwner returns a random writer identity.
@@ -100,7 +94,7 @@ type tstate struct {
 	settingsD string
 	partition string
 	skip      bool // run already promoted in this region
-	stat      DedupeStat
+	stat      fence.DedupeStat
 	written   int
 	indexHash string
 	hashErr   error
@@ -132,7 +126,7 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		return nil, errors.New("rebuild: no target regions")
 	}
 	counter := embed.NewCounting(o.Embedder)
-	res := &Result{RunID: o.RunID, Written: map[string]int{}, Dedupe: map[string]DedupeStat{}, IndexHash: map[string]string{}}
+	res := &Result{RunID: o.RunID, Written: map[string]int{}, Dedupe: map[string]fence.DedupeStat{}, IndexHash: map[string]string{}}
 	ts := make([]*tstate, len(targets))
 	for i, t := range targets {
 		st := &tstate{t: t, partition: t.Region + "/" + o.RunID}
@@ -145,7 +139,7 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: region %s: %w", t.Region, err)
 		}
-		if state == AlreadyDone {
+		if state == fence.AlreadyDone {
 			st.skip = true
 			continue
 		}
@@ -295,10 +289,10 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 	return res, nil
 }
 
-func runKey(runID, region string) string { return FenceKey("\x00run", runID, "", region) }
+func runKey(runID, region string) string { return fence.Key("\x00run", runID, "", region) }
 
 func (st *tstate) key(d Document) string {
-	return FenceKey(d.SourceID, d.Revision, st.settingsD, st.partition)
+	return fence.Key(d.SourceID, d.Revision, st.settingsD, st.partition)
 }
 
 // writeBatch claims each document in each region, embeds the chunks any
@@ -321,8 +315,8 @@ func writeBatch(ctx context.Context, ts []*tstate, batch []pending, e embed.Embe
 				return fmt.Errorf("region %s: %w", st.t.Region, err)
 			}
 			n := len(p.chunks[st.t.Analyzer.Version()])
-			if state != Acquired {
-				if state == AlreadyDone {
+			if state != fence.Acquired {
+				if state == fence.AlreadyDone {
 					st.stat.Hits += n
 				}
 				continue
@@ -418,9 +412,9 @@ func awaitOthers(ctx context.Context, ts []*tstate, o Options, res *Result, e em
 					return err
 				}
 				switch state {
-				case HeldByOther:
+				case fence.HeldByOther:
 					held++
-				case Acquired:
+				case fence.Acquired:
 					// Nobody holds it and it is not done: a writer died
 					// between claim expiry and now. Write it ourselves.
 					p := pending{doc: d, chunks: map[string][]string{}}

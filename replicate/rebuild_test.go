@@ -16,6 +16,7 @@ import (
 	_ "github.com/ragparity/ragparity/adapters/embedded"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/hashembed"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/verifier"
@@ -92,7 +93,7 @@ func embeddedRegions(t *testing.T, names ...string) []region {
 
 var analyzer = replicate.Analyzer{ChunkSize: 24, Overlap: 4, Normalize: "NFKC"}
 
-func targets(t *testing.T, regs []region, fence func(region) replicate.Fence) []replicate.Target {
+func targets(t *testing.T, regs []region, fence func(region) fence.Fence) []replicate.Target {
 	var ts []replicate.Target
 	for _, r := range regs {
 		s, err := adapters.OpenVector(context.Background(), r.url)
@@ -107,10 +108,10 @@ func targets(t *testing.T, regs []region, fence func(region) replicate.Fence) []
 	return ts
 }
 
-func boltFence(t *testing.T) func(region) replicate.Fence {
+func boltFence(t *testing.T) func(region) fence.Fence {
 	dir := t.TempDir()
-	return func(r region) replicate.Fence {
-		f, err := replicate.OpenFence("", filepath.Join(dir, r.name+".db"))
+	return func(r region) fence.Fence {
+		f, err := fence.Open("", filepath.Join(dir, r.name+".db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,13 +209,13 @@ func TestReplayTwiceInARowWritesOnce(t *testing.T) {
 	}
 }
 
-func redisFence(t *testing.T) func(region) replicate.Fence {
+func redisFence(t *testing.T) func(region) fence.Fence {
 	u := os.Getenv("RAGPARITY_REDIS_URL")
 	if u == "" {
 		u = "redis://127.0.0.1:6379/0"
 	}
-	return func(r region) replicate.Fence {
-		f, err := replicate.OpenFence(u, "")
+	return func(r region) fence.Fence {
+		f, err := fence.Open(u, "")
 		if err != nil {
 			t.Fatal(err)
 		}

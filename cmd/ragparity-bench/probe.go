@@ -13,6 +13,7 @@ import (
 	_ "github.com/ragparity/ragparity/adapters/embedded"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/all"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
@@ -60,7 +61,7 @@ func benchProbe(args []string) error {
 		if err != nil {
 			return err
 		}
-		f, err := replicate.OpenFence("", filepath.Join(dir, r+".fence"))
+		f, err := fence.Open("", filepath.Join(dir, r+".fence"))
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/all"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -100,7 +101,7 @@ func benchRebuild(args []string) error {
 		if err != nil {
 			return err
 		}
-		f, err := replicate.OpenFence("", filepath.Join(dir, r+".fence"))
+		f, err := fence.Open("", filepath.Join(dir, r+".fence"))
 		if err != nil {
 			return err
 		}

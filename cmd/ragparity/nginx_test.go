@@ -19,9 +19,9 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
@@ -186,14 +186,14 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 		vectortest.Load(t, s, vectortest.Spec(parity.IDString), vectortest.Points(parity.IDString, 200, 5))
 		s.Close()
 		g.vectors[r] = u
-		fence := "file://" + filepath.Join(t.TempDir(), "fence.db")
-		f, err := replicate.OpenFence(fence, "")
+		kv := "file://" + filepath.Join(t.TempDir(), "fence.db")
+		f, err := fence.Open(kv, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.MarkWarm(ctx, replicate.DedupeStat{Misses: 200})
+		f.MarkWarm(ctx, fence.DedupeStat{Misses: 200})
 		f.Close()
-		cfgText += fmt.Sprintf("  - name: %s\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n", r, u, health.URL+"/"+r, fence)
+		cfgText += fmt.Sprintf("  - name: %s\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n", r, u, health.URL+"/"+r, kv)
 	}
 	cfg, err := config.Load(writeConfig(t, cfgText))
 	if err != nil {

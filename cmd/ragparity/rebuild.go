@@ -15,6 +15,7 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -104,7 +105,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
 		}
 		defer store.Close()
-		fence, err := replicate.OpenFence(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
+		fence, err := fence.Open(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
 		if err != nil {
 			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
 		}

@@ -1,4 +1,7 @@
-package replicate
+// Package fence is the idempotency fence of metrics.md: one key per
+// (source_id, revision, index_hash, partition), claimed set-if-absent with
+// a lease, marked done with a TTL, in Redis or an embedded bbolt file.
+package fence
 
 import (
 	"context"
@@ -47,9 +50,9 @@ type Fence interface {
 	Close() error
 }
 
-// FenceKey = sha256(source_id + revision + index_hash + partition), with
+// Key = sha256(source_id + revision + index_hash + partition), with
 // NUL separators so that no two tuples share a key.
-func FenceKey(sourceID, revision, indexHash, partition string) string {
+func Key(sourceID, revision, indexHash, partition string) string {
 	h := sha256.Sum256([]byte(sourceID + "\x00" + revision + "\x00" + indexHash + "\x00" + partition))
 	return hex.EncodeToString(h[:])
 }
@@ -63,9 +66,9 @@ type WarmState struct {
 	Hits, Misses int64
 }
 
-// OpenFence opens redis://host:port/db or, for "" , an embedded bbolt file
+// Open opens redis://host:port/db or, for "" , an embedded bbolt file
 // at fallback.
-func OpenFence(raw, fallback string) (Fence, error) {
+func Open(raw, fallback string) (Fence, error) {
 	if raw == "" {
 		return openBoltFence(fallback)
 	}
@@ -329,3 +332,10 @@ func (f *boltFence) Close() error {
 }
 
 var _ = strings.TrimSpace
+
+// DedupeStat counts, per region, chunk writes skipped by the fence (hits)
+// and done (misses).
+type DedupeStat struct {
+	Hits   int `json:"hits"`
+	Misses int `json:"misses"`
+}

@@ -1,4 +1,4 @@
-package replicate
+package fence
 
 import (
 	"context"
@@ -20,14 +20,14 @@ func redisURL() string {
 }
 
 func fences(t *testing.T) map[string]Fence {
-	r, err := OpenFence(redisURL(), "")
+	r, err := Open(redisURL(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Warm(context.Background()); err != nil {
 		t.Fatalf("Redis not reachable at %s (start it with `make services`): %v", redisURL(), err)
 	}
-	b, err := OpenFence("", filepath.Join(t.TempDir(), "fence.db"))
+	b, err := Open("", filepath.Join(t.TempDir(), "fence.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestFenceSemantics(t *testing.T) {
 	for name, f := range fences(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			key := FenceKey(fmt.Sprint(rand.Uint64()), "rev1", "ih", "us-east-1")
+			key := Key(fmt.Sprint(rand.Uint64()), "rev1", "ih", "us-east-1")
 			if st, _ := f.Claim(ctx, key, "A", time.Minute); st != Acquired {
 				t.Fatalf("first claim = %v, want Acquired", st)
 			}
@@ -56,7 +56,7 @@ func TestFenceSemantics(t *testing.T) {
 				t.Fatalf("claim after done = %v, want AlreadyDone", st)
 			}
 			// A dead writer's lease expires; another takes over.
-			k2 := FenceKey(fmt.Sprint(rand.Uint64()), "rev1", "ih", "p")
+			k2 := Key(fmt.Sprint(rand.Uint64()), "rev1", "ih", "p")
 			f.Claim(ctx, k2, "dead", 50*time.Millisecond)
 			time.Sleep(120 * time.Millisecond)
 			if st, _ := f.Claim(ctx, k2, "B", time.Minute); st != Acquired {
@@ -99,7 +99,7 @@ func TestFenceConcurrentClaimsExactlyOne(t *testing.T) {
 				go func(w int) {
 					defer wg.Done()
 					for i := 0; i < 100; i++ {
-						st, err := f.Claim(ctx, FenceKey(base, fmt.Sprint(i), "ih", "p"), fmt.Sprint("w", w), time.Minute)
+						st, err := f.Claim(ctx, Key(base, fmt.Sprint(i), "ih", "p"), fmt.Sprint("w", w), time.Minute)
 						if err != nil {
 							t.Error(err)
 							return
@@ -119,19 +119,19 @@ func TestFenceConcurrentClaimsExactlyOne(t *testing.T) {
 }
 
 func TestFenceKeySeparatesFields(t *testing.T) {
-	if FenceKey("ab", "c", "x", "p") == FenceKey("a", "bc", "x", "p") {
+	if Key("ab", "c", "x", "p") == Key("a", "bc", "x", "p") {
 		t.Errorf("fence key does not separate fields")
 	}
-	if len(FenceKey("a", "b", "c", "d")) != 64 {
+	if len(Key("a", "b", "c", "d")) != 64 {
 		t.Errorf("fence key is not a hex sha256")
 	}
 }
 
 func TestFenceBadURL(t *testing.T) {
-	if _, err := OpenFence("memcached://h:1", ""); err == nil {
+	if _, err := Open("memcached://h:1", ""); err == nil {
 		t.Errorf("unknown scheme accepted")
 	}
-	if _, err := OpenFence("", ""); err == nil {
+	if _, err := Open("", ""); err == nil {
 		t.Errorf("no Redis and no fallback accepted")
 	}
 }
