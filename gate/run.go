@@ -42,42 +42,34 @@ type RegionHash struct {
 
 // Options wire a gate run.
 type Options struct {
-	// Declared returns the settings hashed for a region besides what its
-	// store reports (model_tag, analyzer, ...).
-	Declared func(r *config.Region) (map[string]any, error)
-	// Blobs runs blob manifest parity and returns each region's manifest
-	// hash; nil leaves the check inconclusive unless skipped.
-	Blobs func(ctx context.Context) (Check, map[string]string)
-	// Probes runs the gold-set probes; nil leaves the check inconclusive
-	// unless skipped.
-	Probes func(ctx context.Context) Check
+	// Goldset is the gold set (YAML/JSONL, or a BEIR folder) for the
+	// probe check; "" leaves it inconclusive unless skipped.
+	Goldset string
 	// Signer signs the verdict (required; LoadSigner).
 	Signer *Signer
 	// HTTPClient fetches health URLs (default: a client with no redirects
 	// to other hosts and the check's timeout).
 	HTTPClient *http.Client
 	Now        func() time.Time
-	// MaxEvidence bounds the ids listed per region (default 20).
+	// MaxEvidence bounds the ids or keys listed per region (default 20).
 	MaxEvidence int
-	// OnIndexDiff, when set, receives the Merkle buckets whose leaves
-	// differ between the reference region and each region that differs
-	// (reports draw them).
-	OnIndexDiff func(from, to string, buckets int, differing []int)
 }
 
 // Run runs every check of the failover gate concurrently, each under its
-// own timeout, and returns the signed verdict. Any check that errors or
-// times out makes the verdict inconclusive; inconclusive admits nothing.
-func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
+// own timeout, and returns the signed verdict and the detail behind it
+// (for reports). Any check that errors or times out makes the verdict
+// inconclusive; inconclusive admits nothing.
+func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail, error) {
 	if o.Signer == nil || o.Signer.Key == nil {
-		return nil, errors.New("gate: no signing key")
+		return nil, nil, errors.New("gate: no signing key")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.MaxEvidence == 0 {
-		o.MaxEvidence = 20
+		o.MaxEvidence = defaultMaxEvidence
 	}
+	det := &Detail{}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
 	}
@@ -117,7 +109,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
 		defer wg.Done()
 		idx = timed(CheckIndexHash, func(ctx context.Context) Check {
 			var c Check
-			c, hashes = indexCheck(ctx, cfg, o)
+			c, hashes = indexCheck(ctx, cfg, o, det)
 			return c
 		})
 	}()
@@ -127,11 +119,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
 			if cfg.Skipped(CheckBlobs) {
 				return Check{Status: Skipped, Figure: "skipped by gate.skip"}
 			}
-			if o.Blobs == nil {
-				return Check{Status: Inconclusive, Error: "blob manifest parity is not available (configure regions[].blobs, or gate.skip: [blobs])"}
-			}
 			var c Check
-			c, manifests = o.Blobs(ctx)
+			c, manifests = blobCheck(ctx, cfg, o, det)
 			return c
 		})
 	}()
@@ -151,10 +140,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
 			if cfg.Skipped(CheckProbes) {
 				return Check{Status: Skipped, Figure: "skipped by gate.skip"}
 			}
-			if o.Probes == nil {
+			if o.Goldset == "" {
 				return Check{Status: Inconclusive, Error: "no gold set (pass --goldset, or gate.skip: [probes])"}
 			}
-			return o.Probes(ctx)
+			return probeCheck(ctx, cfg, o.Goldset, det)
 		})
 	}()
 	dedupe = timed(CheckDedupeKV, func(ctx context.Context) Check { return dedupeCheck(ctx, cfg) })
@@ -224,13 +213,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, error) {
 	}
 	d, err := inputsDigest(cfg, v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v.InputsDigest = d
 	if err := o.Signer.Sign(v); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return v, nil
+	return v, det, nil
 }
 
 func newID(t time.Time) string {
@@ -293,71 +282,25 @@ func short(h string) string {
 
 // indexCheck hashes every region, compares INDEX_HASHes with the reference
 // group and, for regions that differ, names the differing ids.
-func indexCheck(ctx context.Context, cfg *config.Config, o Options) (Check, map[string]RegionHash) {
-	type res struct {
-		scan  *verifier.Scan
-		spill *verifier.Spill
-		err   error
-	}
-	out := make([]res, len(cfg.Regions))
-	var wg sync.WaitGroup
-	for i := range cfg.Regions {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			r := &cfg.Regions[i]
-			if r.Vectors == "" {
-				out[i].err = fmt.Errorf("region %s has no vectors URL", r.Name)
-				return
-			}
-			declared := map[string]any{}
-			if o.Declared != nil {
-				d, err := o.Declared(r)
-				if err != nil {
-					out[i].err = err
-					return
-				}
-				declared = d
-			}
-			store, err := adapters.OpenVector(ctx, r.Vectors)
-			if err != nil {
-				out[i].err = fmt.Errorf("region %s: %w", r.Name, err)
-				return
-			}
-			defer store.Close()
-			sp, err := verifier.NewSpill("", cfg.Hash.Buckets)
-			if err != nil {
-				out[i].err = err
-				return
-			}
-			s, err := verifier.HashStore(ctx, store, verifier.Options{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Declared: declared, Spill: sp})
-			if err != nil {
-				sp.Close()
-				out[i].err = fmt.Errorf("region %s: %w", r.Name, err)
-				return
-			}
-			out[i] = res{scan: s, spill: sp}
-		}(i)
-	}
-	wg.Wait()
+func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) (Check, map[string]RegionHash) {
+	regions, _ := SelectRegions(cfg, nil)
+	out := ScanRegions(ctx, cfg, regions, ScanOptions{Spill: true})
 	defer func() {
-		for _, r := range out {
-			if r.spill != nil {
-				r.spill.Close()
-			}
+		for i := range out {
+			out[i].Close()
 		}
 	}()
 	hashes := map[string]RegionHash{}
 	var errs []string
 	vals := map[string]string{}
-	for i, r := range out {
-		name := cfg.Regions[i].Name
-		if r.err != nil {
-			errs = append(errs, r.err.Error())
+	for _, r := range out {
+		name := r.Region.Name
+		if r.Err != nil {
+			errs = append(errs, r.Err.Error())
 			continue
 		}
-		ih := r.scan.IndexHash().Hex()
-		mt, _ := r.scan.Settings.Hashed["model_tag"].(string)
+		ih := r.Scan.IndexHash().Hex()
+		mt, _ := r.Scan.Settings.Hashed["model_tag"].(string)
 		hashes[name] = RegionHash{IndexHash: ih, ModelTag: mt}
 		vals[name] = ih
 	}
@@ -369,35 +312,35 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options) (Check, map[
 	}
 	ref := reference(cfg, vals)
 	refIdx := -1
-	for i := range cfg.Regions {
-		if vals[cfg.Regions[i].Name] == ref {
+	for i, r := range out {
+		if vals[r.Region.Name] == ref {
 			refIdx = i
 			break
 		}
 	}
+	refName := out[refIdx].Region.Name
 	agree := 0
-	for i, r := range cfg.Regions {
-		if vals[r.Name] == ref {
+	for i, r := range out {
+		name := r.Region.Name
+		if vals[name] == ref {
 			agree++
 			continue
 		}
-		c.FailedRegions = append(c.FailedRegions, r.Name)
-		if o.OnIndexDiff != nil {
-			a, b := out[refIdx].scan, out[i].scan
-			var differing []int
-			for k := range a.Leaves {
-				if a.Leaves[k] != b.Leaves[k] {
-					differing = append(differing, k)
-				}
+		c.FailedRegions = append(c.FailedRegions, name)
+		a, b := out[refIdx].Scan, r.Scan
+		var differing []int
+		for k := range a.Leaves {
+			if a.Leaves[k] != b.Leaves[k] {
+				differing = append(differing, k)
 			}
-			o.OnIndexDiff(cfg.Regions[refIdx].Name, r.Name, a.Buckets, differing)
 		}
-		d, err := verifier.Diff(cfg.Regions[refIdx].Name, r.Name, out[refIdx].scan, out[i].scan, out[refIdx].spill, out[i].spill)
+		det.addBucketMap(BucketMap{From: refName, To: name, Buckets: a.Buckets, Differing: differing})
+		d, err := verifier.Diff(refName, name, a, b, out[refIdx].Spill, out[i].Spill)
 		if err != nil {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", r.Name, short(vals[r.Name]), short(ref), err))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", name, short(vals[name]), short(ref), err))
 			continue
 		}
-		c.Evidence = append(c.Evidence, diffEvidence(r.Name, d, o.MaxEvidence)...)
+		c.Evidence = append(c.Evidence, diffEvidence(name, d, o.MaxEvidence)...)
 	}
 	c.Figure = fmt.Sprintf("%d of %d regions agree (INDEX_HASH %s)", agree, len(cfg.Regions), short(ref))
 	c.Status = Pass
@@ -414,26 +357,17 @@ func diffEvidence(region string, d *verifier.DiffResult, max int) []string {
 			ev = append(ev, fmt.Sprintf("%s: setting %s: %v -> %v", region, s.Key, s.From, s.To))
 		}
 	}
-	n := 0
-	add := func(s string) {
-		if n < max {
-			ev = append(ev, s)
-		}
-		n++
-	}
+	var items []string
 	for _, id := range d.OnlyInFrom {
-		add(fmt.Sprintf("%s: id %s missing (present in %s)", region, id, d.From))
+		items = append(items, fmt.Sprintf("id %s missing (present in %s)", id, d.From))
 	}
 	for _, id := range d.OnlyInTo {
-		add(fmt.Sprintf("%s: id %s extra (absent from %s)", region, id, d.From))
+		items = append(items, fmt.Sprintf("id %s extra (absent from %s)", id, d.From))
 	}
 	for _, c := range d.Changed {
-		add(fmt.Sprintf("%s: id %s differs in %s", region, c.ID, strings.Join(c.Fields, ", ")))
+		items = append(items, fmt.Sprintf("id %s differs in %s", c.ID, strings.Join(c.Fields, ", ")))
 	}
-	if n > max {
-		ev = append(ev, fmt.Sprintf("%s: ... and %d more ids (run ragparity diff --from %s --to %s)", region, n-max, d.From, region))
-	}
-	return ev
+	return append(ev, capEvidence(region, items, max, fmt.Sprintf("ids (run ragparity diff --from %s --to %s)", d.From, region))...)
 }
 
 // contract fields every health answer must carry.

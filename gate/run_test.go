@@ -111,7 +111,7 @@ var key = func() ed25519.PrivateKey { _, k, _ := ed25519.GenerateKey(rand.Reader
 
 func run(t *testing.T, c *config.Config) *gate.Verdict {
 	t.Helper()
-	v, err := gate.Run(context.Background(), c, gate.Options{Signer: &gate.Signer{Key: key}})
+	v, _, err := gate.Run(context.Background(), c, gate.Options{Signer: &gate.Signer{Key: key}})
 	if err != nil {
 		t.Fatal(err)
 	}

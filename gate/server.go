@@ -26,8 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// VerifyFunc computes a verdict (gate.Run bound to a config).
-type VerifyFunc func(ctx context.Context) (*Verdict, error)
+// VerifyFunc computes a verdict and the detail behind it (gate.Run bound
+// to a config). The detail may be nil.
+type VerifyFunc func(ctx context.Context) (*Verdict, *Detail, error)
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
@@ -36,9 +37,9 @@ type ServerOptions struct {
 	// Store keeps verdict history and shares it between replicas; nil
 	// keeps only the latest verdict in memory.
 	Store Store
-	// Signer signs every verdict Verify returns (re-signing one already
-	// signed with the same key changes nothing). Nil leaves them as they
-	// are.
+	// Signer signs a verdict Verify returns unsigned; a verdict Verify
+	// signed already (gate.Run signs) must verify under Signer's key and is
+	// not signed again. Nil leaves verdicts as they are.
 	Signer *Signer
 	// TrustedKey must have signed a verdict read from the store for this
 	// replica to serve it. Nil serves any: only for tests and single-writer
@@ -46,7 +47,7 @@ type ServerOptions struct {
 	TrustedKey ed25519.PublicKey
 	// Published, when set, is called with each verdict this replica made,
 	// once it is stored and served (serve --report writes the report).
-	Published func(*Verdict)
+	Published func(*Verdict, *Detail)
 	// Token is the bearer token POST /v1/verify requires. Empty allows
 	// anyone: only for a server listening on loopback (CheckExposure).
 	Token string
@@ -376,7 +377,7 @@ func (s *Server) execute(ctx context.Context, r *verifyRun) {
 	defer close(r.done)
 	s.log.Info("verifying", "reason", r.reason)
 	t0 := time.Now()
-	v, err := s.o.Verify(ctx)
+	v, det, err := s.o.Verify(ctx)
 	if err == nil && v == nil {
 		err = errors.New("verification returned no verdict")
 	}
@@ -403,12 +404,22 @@ func (s *Server) execute(ctx context.Context, r *verifyRun) {
 	s.Install(v, "local")
 	r.v = v
 	if s.o.Published != nil {
-		s.o.Published(v)
+		s.o.Published(v, det)
 	}
 }
 
-// prepare gives a verdict an id and signs it.
+// prepare makes sure a verdict is signed exactly once: one that Verify
+// signed (gate.Run does) is checked against our key; an unsigned one (a
+// VerifyFunc of the library's user) gets an id and our signature.
 func (s *Server) prepare(v *Verdict) error {
+	if v.Signature != "" {
+		if s.o.Signer != nil {
+			if err := v.Verify(s.o.Signer.Public()); err != nil {
+				return fmt.Errorf("verdict %s: %w (signed by key %s, this server signs with %s)", v.ID, err, v.KeyID, s.o.Signer.KeyID())
+			}
+		}
+		return nil
+	}
 	if v.ID == "" {
 		b := make([]byte, 6)
 		rand.Read(b)

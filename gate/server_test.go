@@ -75,7 +75,12 @@ type fakeVerifier struct {
 
 func (f *fakeVerifier) set(v *Verdict) { f.mu.Lock(); f.next = v; f.mu.Unlock() }
 
-func (f *fakeVerifier) Verify(ctx context.Context) (*Verdict, error) {
+func (f *fakeVerifier) Verify(ctx context.Context) (*Verdict, *Detail, error) {
+	v, err := f.verdict(ctx)
+	return v, nil, err
+}
+
+func (f *fakeVerifier) verdict(ctx context.Context) (*Verdict, error) {
 	n := f.calls.Add(1)
 	if f.block != nil {
 		select {
@@ -448,7 +453,7 @@ func TestVerifyRequestsCoalesce(t *testing.T) {
 func TestSchedule(t *testing.T) {
 	fv := &fakeVerifier{}
 	var n atomic.Int64
-	verify := func(ctx context.Context) (*Verdict, error) {
+	verify := func(ctx context.Context) (*Verdict, *Detail, error) {
 		fv.set(testVerdict("", time.Now().Add(time.Duration(n.Add(1))), region("a")))
 		return fv.Verify(ctx)
 	}

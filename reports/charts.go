@@ -251,7 +251,7 @@ func (m *Model) charts() (checks chart, probes []chart, buckets []chart, err err
 			return
 		}
 		probes = append(probes, c)
-		if p.hasLambda() {
+		if hasLambda(p) {
 			if c, err = m.lambdaChart(); err != nil {
 				return
 			}
@@ -384,7 +384,7 @@ func (m *Model) deltaSChart() (chart, error) {
 // driftChart draws drift(q) per question against the threshold.
 func (m *Model) driftChart() (chart, error) {
 	pd := m.Probes
-	mx, over := pd.maxDrift()
+	mx, over := maxDrift(pd)
 	ch := chart{ID: "chart-drift", Title: fmt.Sprintf("ΔS drift across regions (max %s, threshold %s)", fmtNum(mx), fmtNum(pd.DriftThreshold))}
 	p := newPlot(ch.Title)
 	p.Y.Label.Text = "drift = max ΔS − min ΔS"
@@ -425,7 +425,7 @@ func (m *Model) lambdaChart() (chart, error) {
 	ch := chart{ID: "chart-lambda", Title: "λ state per question, per region and seed"}
 	p := newPlot(ch.Title)
 	regions := m.regionOrder()
-	seeds := pd.seedLabels()
+	seeds := seedLabels(pd)
 	type row struct {
 		region string
 		seed   int

@@ -71,7 +71,7 @@ func HTML(w io.Writer, m *Model) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	if err := m.Probes.checkFinite(); err != nil {
+	if err := checkFinite(m.Probes); err != nil {
 		return err
 	}
 	checksChart, probes, buckets, err := m.charts()

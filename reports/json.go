@@ -40,7 +40,7 @@ func JSON(w io.Writer, m *Model) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	if err := m.Probes.checkFinite(); err != nil {
+	if err := checkFinite(m.Probes); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(w)
@@ -50,7 +50,7 @@ func JSON(w io.Writer, m *Model) error {
 }
 
 // checkFinite rejects NaN and infinite figures, which JSON cannot carry.
-func (p *ProbeDetail) checkFinite() error {
+func checkFinite(p *ProbeDetail) error {
 	if p == nil {
 		return nil
 	}

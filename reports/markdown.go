@@ -103,7 +103,7 @@ func markdown(m *Model, limit int) string {
 func detailLines(m *Model, esc func(string) string) []string {
 	var out []string
 	if p := m.Probes; p != nil && len(p.Questions) > 0 {
-		mx, over := p.maxDrift()
+		mx, over := maxDrift(p)
 		line := fmt.Sprintf("Probes: max ΔS drift %s (threshold %s) on %d questions", fmtNum(mx), fmtNum(p.DriftThreshold), len(p.Questions))
 		if len(over) > 0 {
 			line += "; over threshold: " + esc(listCut(over, 10))

@@ -36,54 +36,23 @@ type Model struct {
 	Measures map[string]Measure
 }
 
-// ProbeDetail is the gold-set probe detail of a verdict.
-type ProbeDetail struct {
-	// DriftThreshold bounds drift(q) = max ΔS − min ΔS across regions
-	// (metrics.md: 0.03).
-	DriftThreshold float64 `json:"drift_threshold"`
-	// DeltaSMax is the per-question quality floor on ΔS (metrics.md: 0.45);
-	// 0 draws no line.
-	DeltaSMax float64 `json:"delta_s_max,omitempty"`
-	// Seeds names the seeds, in the order of QuestionDetail.Lambda's
-	// states; empty labels them 1, 2, ...
-	Seeds     []uint64         `json:"seeds,omitempty"`
-	Questions []QuestionDetail `json:"questions"`
-}
+// The detail types are the gate's (gate.Detail); reports draws them.
+type (
+	ProbeDetail    = gate.ProbeDetail
+	QuestionDetail = gate.QuestionDetail
+	BucketMap      = gate.BucketMap
+	BlobDiff       = gate.BlobDiff
+	BlobChange     = gate.BlobChange
+)
 
-// QuestionDetail is one gold question's probe result.
-type QuestionDetail struct {
-	ID string `json:"id"`
-	// DeltaS is ΔS per region.
-	DeltaS map[string]float64 `json:"delta_s"`
-	// Drift is max minus min of DeltaS.
-	Drift float64 `json:"drift"`
-	// Lambda is the λ state per seed, per region: "convergent",
-	// "recursive", "divergent" or "chaotic" (or →, <>, ←, ×).
-	Lambda map[string][]string `json:"lambda,omitempty"`
-}
-
-// BucketMap names the Merkle buckets whose leaves differ between two
-// regions.
-type BucketMap struct {
-	From      string `json:"from"`
-	To        string `json:"to"`
-	Buckets   int    `json:"buckets"`
-	Differing []int  `json:"differing"`
-}
-
-// BlobDiff is the blob manifest difference between two regions.
-type BlobDiff struct {
-	From       string       `json:"from"`
-	To         string       `json:"to"`
-	OnlyInFrom []string     `json:"only_in_from"`
-	OnlyInTo   []string     `json:"only_in_to"`
-	Changed    []BlobChange `json:"changed"`
-}
-
-// BlobChange is a key present in both regions whose object differs.
-type BlobChange struct {
-	Key    string `json:"key"`
-	Reason string `json:"reason"`
+// NewModel is the model of a verdict and the detail of the verification
+// that made it (d may be nil).
+func NewModel(v *gate.Verdict, d *gate.Detail) *Model {
+	m := &Model{Verdict: v}
+	if d != nil {
+		m.Probes, m.BucketMaps, m.BlobDiffs = d.Probes, d.BucketMaps, d.BlobDiffs
+	}
+	return m
 }
 
 // Measure is a check's figure as a number.
@@ -178,7 +147,7 @@ func (m *Model) probeRegions() []string {
 }
 
 // seedLabels labels each seed of the λ detail.
-func (p *ProbeDetail) seedLabels() []string {
+func seedLabels(p *ProbeDetail) []string {
 	n := len(p.Seeds)
 	for _, q := range p.Questions {
 		for _, st := range q.Lambda {
@@ -197,7 +166,7 @@ func (p *ProbeDetail) seedLabels() []string {
 }
 
 // hasLambda reports whether any question carries λ states.
-func (p *ProbeDetail) hasLambda() bool {
+func hasLambda(p *ProbeDetail) bool {
 	for _, q := range p.Questions {
 		if len(q.Lambda) > 0 {
 			return true
@@ -207,7 +176,7 @@ func (p *ProbeDetail) hasLambda() bool {
 }
 
 // maxDrift returns the largest drift and the questions over the threshold.
-func (p *ProbeDetail) maxDrift() (float64, []string) {
+func maxDrift(p *ProbeDetail) (float64, []string) {
 	mx := 0.0
 	var over []string
 	for _, q := range p.Questions {
@@ -227,7 +196,7 @@ func (m *Model) measure(c gate.Check) (Measure, bool) {
 		return x, true
 	}
 	if c.Name == gate.CheckProbes && m.Probes != nil && len(m.Probes.Questions) > 0 {
-		d, _ := m.Probes.maxDrift()
+		d, _ := maxDrift(m.Probes)
 		return Measure{Value: d, Threshold: m.Probes.DriftThreshold, Max: true, Unit: "ΔS drift"}, true
 	}
 	if sm := nOfM.FindStringSubmatch(c.Figure); sm != nil {

@@ -8,12 +8,12 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/searchtest"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 func TestSearchConformance(t *testing.T) {
-	probetest.RunSearch(t, harness(t), adapters.SearchParams{})
+	searchtest.RunSearch(t, harness(t), adapters.SearchParams{})
 }
 
 // TestSearchFollowsPromote: after a staged rebuild is promoted, Search
@@ -29,7 +29,7 @@ func TestSearchFollowsPromote(t *testing.T) {
 		fresh[i].ID.S = fmt.Sprintf("new-%02d", i)
 	}
 	vectortest.Populate(t, s.(adapters.Stager), "r2", vectortest.Spec(parity.IDString), fresh)
-	hits, err := probetest.Searcher(t, s).Search(t.Context(), fresh[9].Vectors[0].Values, 1, adapters.SearchParams{})
+	hits, err := searchtest.Searcher(t, s).Search(t.Context(), fresh[9].Vectors[0].Values, 1, adapters.SearchParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestSearchFollowsPromote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hits, err = probetest.Searcher(t, noText).Search(t.Context(), fresh[9].Vectors[0].Values, 2, adapters.SearchParams{})
+	hits, err = searchtest.Searcher(t, noText).Search(t.Context(), fresh[9].Vectors[0].Values, 2, adapters.SearchParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestSearchFollowsPromote(t *testing.T) {
 func TestSearchDimensionMismatch(t *testing.T) {
 	s := open(t, t.TempDir(), "chunks")
 	vectortest.Load(t, s, vectortest.Spec(parity.IDString), vectortest.Points(parity.IDString, 5, 1))
-	if _, err := probetest.Searcher(t, s).Search(t.Context(), []float32{1, 2, 3}, 2, adapters.SearchParams{}); err == nil {
+	if _, err := searchtest.Searcher(t, s).Search(t.Context(), []float32{1, 2, 3}, 2, adapters.SearchParams{}); err == nil {
 		t.Error("a 3-dim query on an 8-dim collection was accepted")
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/searchtest"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
 func TestSearchConformance(t *testing.T) {
 	// ef_search 100 over 300 points makes HNSW exact on the fixtures.
-	probetest.RunSearch(t, harness(t), adapters.SearchParams{EfSearch: 100})
+	searchtest.RunSearch(t, harness(t), adapters.SearchParams{EfSearch: 100})
 }
 
 func pgExec(t *testing.T, sqls ...string) {
@@ -184,7 +184,7 @@ func TestSearchAfterPromote(t *testing.T) {
 	t.Cleanup(func() { st.Drop(context.Background()) })
 	pts := vectortest.Points(parity.IDUUID, 100, 3)
 	vectortest.Populate(t, st.(adapters.Stager), "s1", vectortest.Spec(parity.IDUUID), pts)
-	hits, err := probetest.Searcher(t, st).Search(t.Context(), pts[42].Vectors[0].Values, 1, adapters.SearchParams{EfSearch: 64})
+	hits, err := searchtest.Searcher(t, st).Search(t.Context(), pts[42].Vectors[0].Values, 1, adapters.SearchParams{EfSearch: 64})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/probe/probetest"
+	"github.com/ragparity/ragparity/storetest/searchtest"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
 
@@ -48,7 +48,7 @@ func searchStore(t *testing.T, base, coll string) *Store {
 
 func TestSearchConformance(t *testing.T) {
 	base, target := searchBase(t)
-	probetest.RunSearch(t, vectortest.Harness{
+	searchtest.RunSearch(t, vectortest.Harness{
 		Name:   "qdrant",
 		Target: target,
 		New: func(t *testing.T) adapters.VectorStore {

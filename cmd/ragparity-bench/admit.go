@@ -124,7 +124,7 @@ func fixedVerdictServer() (*gate.Server, error) {
 		return nil, err
 	}
 	srv, err := gate.NewServer(gate.ServerOptions{
-		Verify:  func(ctx context.Context) (*gate.Verdict, error) { return v, nil },
+		Verify:  func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) { return v, nil, nil },
 		Release: v.Release, Token: "bench",
 		Routing: map[string][]string{"eu": {"eu-west", "eu-central", "us-east"}},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -11,9 +11,11 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/all"
 	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
@@ -54,10 +56,22 @@ func benchProbe(args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	a := replicate.DefaultAnalyzer
+	// The regions as a config, so that their declared settings come from
+	// the gate's own rule (gate.DeclaredSettings), as verify's would.
+	yml := "release: bench\nembedder: glove\nregions:\n"
+	for _, r := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
+		yml += fmt.Sprintf("  - name: %s\n    vectors: %q\n", r, fmt.Sprintf("embedded://%s?collection=chunks", filepath.Join(dir, r)))
+	}
+	bcfg, err := config.Parse("bench.yaml", []byte(yml))
+	if err != nil {
+		return err
+	}
 	var targets []replicate.Target
 	var regions []probe.Region
-	for _, r := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
-		s, err := adapters.OpenVector(ctx, fmt.Sprintf("embedded://%s?collection=chunks", filepath.Join(dir, r)))
+	for i := range bcfg.Regions {
+		reg := &bcfg.Regions[i]
+		r := reg.Name
+		s, err := adapters.OpenVector(ctx, reg.Vectors)
 		if err != nil {
 			return err
 		}
@@ -66,7 +80,10 @@ func benchProbe(args []string) error {
 			return err
 		}
 		defer f.Close()
-		declared := map[string]any{"model_tag": e.ModelTag(), "analyzer": a.Version()}
+		declared, err := gate.DeclaredSettings(bcfg, reg)
+		if err != nil {
+			return err
+		}
 		targets = append(targets, replicate.Target{Region: r, Store: s, Fence: f, Analyzer: a, Declared: declared})
 		pr, err := probe.RegionFromStore(r, s, declared)
 		if err != nil {

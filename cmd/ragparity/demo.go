@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -209,7 +210,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, r := range regions {
 		fmt.Fprintf(stdout, "   %-11s written %d, INDEX_HASH %s\n", r, rb.Written[r], short(rb.IndexHash[r]))
 	}
-	e, err := openEmbedder("glove")
+	e, err := gate.OpenEmbedder("glove")
 	if err != nil {
 		return fail(stderr, err)
 	}

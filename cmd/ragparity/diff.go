@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -43,11 +44,13 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := selectRegions(cfg, []string{*from, *to})
+	sel, err := gate.SelectRegions(cfg, []string{*from, *to})
 	if err != nil {
 		return fail(stderr, err)
 	}
-	res := scanRegions(ctx, cfg, sel, verifier.Shard{}, true, newProgress(stderr, cf.json))
+	prog := newProgress(stderr, cf.json)
+	res := gate.ScanRegions(ctx, cfg, sel, prog.scanOptions(verifier.Shard{}, true))
+	prog.done()
 	defer func() {
 		for _, r := range res {
 			if r.Spill != nil {

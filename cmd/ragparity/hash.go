@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -68,11 +69,13 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := selectRegions(cfg, regions)
+	sel, err := gate.SelectRegions(cfg, regions)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	res := scanRegions(ctx, cfg, sel, shard, false, newProgress(stderr, cf.json))
+	prog := newProgress(stderr, cf.json)
+	res := gate.ScanRegions(ctx, cfg, sel, prog.scanOptions(shard, false))
+	prog.done()
 	if shard.N > 0 {
 		return printShard(cfg.Release, verifierTol(cfg.Hash.Tolerance), shard, res, cf.json, stdout, stderr)
 	}

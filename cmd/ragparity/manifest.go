@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/verifier/blob"
 	"golang.org/x/term"
 )
@@ -128,14 +128,14 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := selectRegions(cfg, regions)
+	sel, err := gate.SelectRegions(cfg, regions)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	if err := checkBlobURLs(cfg, sel); err != nil {
 		return fail(stderr, err)
 	}
-	res := buildBlobManifests(ctx, cfg, sel, mode, bf, stderr, cf.json)
+	res := bf.build(ctx, cfg, sel, mode, stderr, cf.json)
 	out := ManifestJSON{Release: cfg.Release, Mode: mode}
 	var errs []error
 	for _, r := range res {
@@ -276,14 +276,14 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	if err != nil {
 		return failJSON(err)
 	}
-	sel, err := selectRegions(cfg, []string{from, to})
+	sel, err := gate.SelectRegions(cfg, []string{from, to})
 	if err != nil {
 		return failJSON(err)
 	}
 	if err := checkBlobURLs(cfg, sel); err != nil {
 		return failJSON(err)
 	}
-	res := buildBlobManifests(ctx, cfg, sel, mode, bf, stderr, cf.json)
+	res := bf.build(ctx, cfg, sel, mode, stderr, cf.json)
 	var errs []error
 	for _, r := range res {
 		if r.Warning != "" {
@@ -354,129 +354,15 @@ func checkBlobURLs(cfg *config.Config, regions []*config.Region) error {
 	return nil
 }
 
-// regionManifest is one region's manifest or error.
-type regionManifest struct {
-	Region  *config.Region
-	M       *blob.BlobManifest
-	Warning string
-	Err     error
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	store  adapters.BlobStore
-	cache  *blob.BlobCache
-	opts   blob.ManifestOptions
-}
-
-func (r *regionManifest) fail(cfg *config.Config, err error) {
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no complete answer within %v (timeout): %w", cfg.Timeout, err)
-	}
-	r.Err, r.M = fmt.Errorf("region %s: blobs: %w", r.Region.Name, err), nil
-}
-
-// buildBlobManifests lists every region at once, plans checksum mode's
-// trust across them, then hashes what is left, each region under the
-// config's timeout.
-func buildBlobManifests(ctx context.Context, cfg *config.Config, regions []*config.Region, mode blob.BlobMode, bf *blobFlags, stderr io.Writer, quiet bool) []regionManifest {
+// build builds the regions' manifests with these flags and a progress line.
+func (bf *blobFlags) build(ctx context.Context, cfg *config.Config, sel []*config.Region, mode blob.BlobMode, stderr io.Writer, quiet bool) []gate.RegionManifest {
 	prog := newBlobProgress(stderr, quiet)
-	out := make([]regionManifest, len(regions))
-	each := func(fn func(r *regionManifest)) {
-		var wg sync.WaitGroup
-		for i := range out {
-			if out[i].Err != nil {
-				continue
-			}
-			wg.Add(1)
-			go func(r *regionManifest) {
-				defer wg.Done()
-				fn(r)
-			}(&out[i])
-		}
-		wg.Wait()
+	defer prog.done()
+	o := gate.BlobOptions{Mode: mode, Workers: bf.workers, NoCache: bf.noCache, CacheDir: bf.cacheDir}
+	if prog.on {
+		o.Progress = prog.fn
 	}
-	for i, r := range regions {
-		out[i].Region = r
-		out[i].ctx, out[i].cancel = context.WithTimeout(ctx, cfg.Timeout)
-	}
-	defer func() {
-		for i := range out {
-			if out[i].store != nil {
-				out[i].store.Close()
-			}
-			out[i].cancel()
-		}
-		prog.done()
-	}()
-	each(func(r *regionManifest) {
-		store, err := adapters.OpenBlob(r.ctx, r.Region.Blobs)
-		if err != nil {
-			r.fail(cfg, err)
-			return
-		}
-		r.store = store
-		r.opts = blob.ManifestOptions{Mode: mode, Workers: bf.workers, NoCacheRead: bf.noCache,
-			Progress: prog.fn(r.Region.Name)}
-		if mode != blob.ModeETag {
-			dir := bf.cacheDir
-			if dir == "" {
-				if dir, err = blob.DefaultBlobCacheDir(); err != nil {
-					r.Warning = fmt.Sprintf("region %s: %v; running without a cache", r.Region.Name, err)
-				}
-			}
-			if dir != "" {
-				c, err := blob.OpenBlobCache(dir, store.Location())
-				switch {
-				case err != nil:
-					r.Warning = fmt.Sprintf("region %s: %v; running without a cache", r.Region.Name, err)
-				case c.Rebuilt != "":
-					r.Warning = fmt.Sprintf("region %s: blob cache %s not used (%s); rebuilding it", r.Region.Name, c.Path(), c.Rebuilt)
-					r.cache = c
-				default:
-					r.cache = c
-				}
-				r.opts.Cache = r.cache
-			}
-		}
-		r.M, err = blob.ListManifest(r.ctx, store, r.opts)
-		if err != nil {
-			r.saveCache(false)
-			r.fail(cfg, err)
-		}
-	})
-	if mode == blob.ModeChecksum {
-		var ms []*blob.BlobManifest
-		for i := range out {
-			if out[i].Err == nil {
-				ms = append(ms, out[i].M)
-			}
-		}
-		blob.PlanBlobChecksums(ms)
-	}
-	each(func(r *regionManifest) {
-		err := r.M.HashPending(r.ctx, r.store, r.opts)
-		if err == nil {
-			err = r.M.Finish()
-		}
-		r.saveCache(err == nil)
-		if err != nil {
-			r.fail(cfg, err)
-		}
-	})
-	return out
-}
-
-func (r *regionManifest) saveCache(complete bool) {
-	if r.cache == nil {
-		return
-	}
-	if err := r.cache.Save(complete); err != nil {
-		w := fmt.Sprintf("region %s: could not save the blob cache: %v", r.Region.Name, err)
-		if r.Warning != "" {
-			w = r.Warning + "; " + w
-		}
-		r.Warning = w
-	}
+	return gate.BuildManifests(ctx, cfg, sel, o)
 }
 
 // blobProgress prints one status line on stderr when it is a terminal.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/verifier"
 )
 
@@ -16,7 +17,7 @@ func init() {
 	register("merge", "combine 'hash --shard i/N --json' outputs into the whole run's INDEX_HASH", runMerge)
 }
 
-func printShard(release string, tol float64, shard verifier.Shard, res []regionScan, asJSON bool, stdout, stderr io.Writer) int {
+func printShard(release string, tol float64, shard verifier.Shard, res []gate.RegionScan, asJSON bool, stdout, stderr io.Writer) int {
 	out := verifier.ShardJSON{Format: verifier.ShardFormat, Release: release, Shard: shard.String(), Tolerance: tol}
 	code := ExitEqual
 	for _, r := range res {

@@ -142,13 +142,13 @@ func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) {
 	f.mu.Unlock()
 }
 func (f *nginxVerifier) useGate(real gate.VerifyFunc) { f.mu.Lock(); f.real = real; f.mu.Unlock() }
-func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, error) {
+func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 	f.mu.Lock()
 	real := f.real
 	if real == nil {
 		defer f.mu.Unlock()
 		f.n++
-		return f.v(time.Now().UTC().Add(time.Duration(f.n) * time.Millisecond)), nil
+		return f.v(time.Now().UTC().Add(time.Duration(f.n) * time.Millisecond)), nil, nil
 	}
 	f.mu.Unlock()
 	return real(ctx)
@@ -202,7 +202,7 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 	if g.verify, err = newVerifier(cfg, "", signer); err != nil {
 		t.Fatal(err)
 	}
-	v, err := g.verify(ctx)
+	v, _, err := g.verify(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/probe"
 )
@@ -130,11 +130,11 @@ could not run.
 	if cfg.Embedder == "" {
 		return fail(stderr, fmt.Errorf("%s: probe needs an embedder (e.g. `embedder: glove`): ΔS re-embeds questions and retrieved texts with the model the indexes declare", cfg.File))
 	}
-	inner, err := openEmbedder(cfg.Embedder)
+	inner, err := gate.OpenEmbedder(cfg.Embedder)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := selectRegions(cfg, regions)
+	sel, err := gate.SelectRegions(cfg, regions)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -144,7 +144,7 @@ could not run.
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	prs, closeAll, err := probeRegions(ctx, cfg, sel, len(regions) > 0)
+	prs, closeAll, err := gate.ProbeRegions(ctx, cfg, sel, len(regions) > 0)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -285,48 +285,4 @@ func printProbe(rep *probe.Report, w io.Writer) {
 		parts = append(parts, fmt.Sprintf("%s (questions: %s)", ch.Name, evidence(ch.Evidence)))
 	}
 	fmt.Fprintf(w, "FAIL: %s\n", strings.Join(parts, "; "))
-}
-
-// probeRegions opens the probe's view of each region: its store as a
-// Searcher and the model tag it declares (the same declared settings hash
-// and rebuild use).
-func probeRegions(ctx context.Context, cfg *config.Config, sel []*config.Region, strict bool) ([]probe.Region, func(), error) {
-	var prs []probe.Region
-	var stores []adapters.VectorStore
-	closeAll := func() {
-		for _, s := range stores {
-			s.Close()
-		}
-	}
-	for _, r := range sel {
-		if r.Vectors == "" {
-			if strict {
-				closeAll()
-				return nil, nil, fmt.Errorf("region %s has no vectors URL in %s", r.Name, cfg.File)
-			}
-			continue
-		}
-		declared, err := declaredSettings(cfg, r)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		store, err := adapters.OpenVector(ctx, r.Vectors)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
-		}
-		stores = append(stores, store)
-		pr, err := probe.RegionFromStore(r.Name, store, declared)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		prs = append(prs, pr)
-	}
-	if len(prs) == 0 {
-		closeAll()
-		return nil, nil, fmt.Errorf("%s: no region has a vectors URL", cfg.File)
-	}
-	return prs, closeAll, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -70,7 +71,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if cfg.Embedder == "" {
 		return fail(stderr, fmt.Errorf("%s: rebuild needs an embedder (add `embedder: glove` for the offline default); its model tag is hashed into every region's settings", cfg.File))
 	}
-	inner, err := openEmbedder(cfg.Embedder)
+	inner, err := gate.OpenEmbedder(cfg.Embedder)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -87,7 +88,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		dim = len(v[0])
 	}
-	sel, err := selectRegions(cfg, regions)
+	sel, err := gate.SelectRegions(cfg, regions)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -110,11 +111,11 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
 		}
 		defer fence.Close()
-		declared, err := declaredSettings(cfg, r)
+		declared, err := gate.DeclaredSettings(cfg, r)
 		if err != nil {
 			return fail(stderr, err)
 		}
-		a, _ := analyzerFor(cfg, r)
+		a, _ := gate.AnalyzerFor(cfg, r)
 		targets = append(targets, replicate.Target{Region: r.Name, Store: store, Fence: fence, Declared: declared, Analyzer: a})
 		names = append(names, r.Name)
 	}

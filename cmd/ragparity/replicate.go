@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -40,7 +41,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := selectRegions(cfg, []string{*from, *to})
+	sel, err := gate.SelectRegions(cfg, []string{*from, *to})
 	if err != nil {
 		return fail(stderr, err)
 	}

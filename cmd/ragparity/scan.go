@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/verifier"
 	"golang.org/x/term"
 )
@@ -99,88 +98,13 @@ func (p *progress) done() {
 	}
 }
 
-// regionScan is one region's result or error.
-type regionScan struct {
-	Region *config.Region
-	Scan   *verifier.Scan
-	Spill  *verifier.Spill
-	Err    error
-}
-
-// scanRegions hashes the named regions concurrently, each under the
-// config's timeout.
-func scanRegions(ctx context.Context, cfg *config.Config, regions []*config.Region, shard verifier.Shard, spill bool, prog *progress) []regionScan {
-	out := make([]regionScan, len(regions))
-	var wg sync.WaitGroup
-	for i, r := range regions {
-		out[i].Region = r
-		wg.Add(1)
-		go func(rs *regionScan) {
-			defer wg.Done()
-			rs.Scan, rs.Spill, rs.Err = scanRegion(ctx, cfg, rs.Region, shard, spill, prog.fn(rs.Region.Name))
-		}(&out[i])
+// scanOptions are gate.ScanOptions with this command's progress line.
+func (p *progress) scanOptions(shard verifier.Shard, spill bool) gate.ScanOptions {
+	o := gate.ScanOptions{Shard: shard, Spill: spill}
+	if p.on {
+		o.Progress = p.fn
 	}
-	wg.Wait()
-	prog.done()
-	return out
-}
-
-func scanRegion(ctx context.Context, cfg *config.Config, r *config.Region, shard verifier.Shard, spill bool, prog func(int64)) (*verifier.Scan, *verifier.Spill, error) {
-	if r.Vectors == "" {
-		return nil, nil, fmt.Errorf("region %s: no vectors URL in %s", r.Name, cfg.File)
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	store, err := adapters.OpenVector(ctx, r.Vectors)
-	if err != nil {
-		return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
-	}
-	defer store.Close()
-	declared, err := declaredSettings(cfg, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := verifier.Options{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Shard: shard,
-		Declared: declared, Progress: prog}
-	var sp *verifier.Spill
-	if spill {
-		sp, err = verifier.NewSpill("", cfg.Hash.Buckets)
-		if err != nil {
-			return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
-		}
-		opts.Spill = sp
-	}
-	s, err := verifier.HashStore(ctx, store, opts)
-	if err != nil {
-		if sp != nil {
-			sp.Close()
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, fmt.Errorf("region %s: no complete answer within %v (timeout): %w", r.Name, cfg.Timeout, err)
-		}
-		return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
-	}
-	return s, sp, nil
-}
-
-// selectRegions returns the regions named (all when names is empty).
-func selectRegions(cfg *config.Config, names []string) ([]*config.Region, error) {
-	if len(names) == 0 {
-		out := make([]*config.Region, len(cfg.Regions))
-		for i := range cfg.Regions {
-			out[i] = &cfg.Regions[i]
-		}
-		return out, nil
-	}
-	var out []*config.Region
-	for _, n := range names {
-		r, err := cfg.Region(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return o
 }
 
 // listFlag collects a repeatable or comma-separated flag.

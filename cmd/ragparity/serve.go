@@ -16,19 +16,18 @@ import (
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/reports"
 )
 
 func init() {
 	register("serve", "serve router admission (/v1/admit) from a verdict kept fresh on a schedule", runServe)
 }
 
-// newVerifier builds the function verify and serve call to compute a verdict: the
-// gate (gate.Run) with this binary's embedders, probes and blob checks.
-// Tests replace it with a fake.
+// newVerifier builds the function verify and serve call to compute a
+// verdict: gate.Run bound to the config. Tests replace it with a fake.
 var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
-	o := gateOptions(cfg, goldset, signer)
-	return func(ctx context.Context) (*gate.Verdict, error) {
-		resetDetail() // the report's detail is this verification's only
+	o := gate.Options{Signer: signer, Goldset: goldset}
+	return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 		return gate.Run(ctx, cfg, o)
 	}, nil
 }
@@ -253,11 +252,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
 		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing,
 		Schedule: cfg.Gate.Schedule, Logger: log,
-		Published: func(v *gate.Verdict) {
+		Published: func(v *gate.Verdict, det *gate.Detail) {
 			if gf.report == "" {
 				return
 			}
-			if err := writeReport(gf.report, v); err != nil {
+			if err := reports.WriteFile(gf.report, reports.NewModel(v, det)); err != nil {
 				log.Error("writing the report", "path", gf.report, "err", err)
 				return
 			}

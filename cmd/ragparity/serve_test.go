@@ -51,7 +51,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 		}
 		var mu sync.Mutex
 		n := 0
-		return func(ctx context.Context) (*gate.Verdict, error) {
+		return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 			mu.Lock()
 			n++
 			created := time.Now().UTC().Add(time.Duration(n) * time.Millisecond)
@@ -60,7 +60,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 			for _, r := range cfg.Regions {
 				v.Regions = append(v.Regions, gate.RegionVerdict{Name: r.Name, Admit: admit[r.Name], IndexHash: "h1"})
 			}
-			return v, nil
+			return v, nil, nil
 		}, nil
 	}
 }

@@ -54,19 +54,6 @@ func loadSigner(cfg *config.Config, stderr io.Writer) (*gate.Signer, error) {
 	return signer, nil
 }
 
-// gateOptions wires the gate to this binary's embedders, probes and blobs.
-func gateOptions(cfg *config.Config, goldset string, signer *gate.Signer) gate.Options {
-	o := gate.Options{Signer: signer, Declared: func(r *config.Region) (map[string]any, error) { return declaredSettings(cfg, r) },
-		OnIndexDiff: addBucketMap}
-	if b := blobGateCheck(cfg); b != nil {
-		o.Blobs = b
-	}
-	if goldset != "" {
-		o.Probes = probeGateCheck(cfg, goldset)
-	}
-	return o
-}
-
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var gf gateFlags
@@ -93,12 +80,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, err)
 	}
-	v, err := verify(ctx)
+	v, det, err := verify(ctx)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	if gf.report != "" {
-		if err := writeReport(gf.report, v); err != nil {
+		if err := reports.WriteFile(gf.report, reports.NewModel(v, det)); err != nil {
 			return fail(stderr, err)
 		}
 	}

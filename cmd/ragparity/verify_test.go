@@ -14,6 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
@@ -70,7 +71,7 @@ func TestVerifyCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rb); err != nil {
 		t.Fatal(err)
 	}
-	e, err := openEmbedder("glove")
+	e, err := gate.OpenEmbedder("glove")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +177,47 @@ func TestVerifyCLI(t *testing.T) {
 			}
 			if got[gate.MeasureDedupeMisses+"/"+r] != float64(rb.Written[r]) {
 				t.Errorf("region %s: dedupe misses %v, want the %d chunks the rebuild wrote", r, got[gate.MeasureDedupeMisses+"/"+r], rb.Written[r])
+			}
+		}
+	})
+
+	// gate.Run as a library (no hooks, nothing of package main) decides
+	// exactly what the CLI decides: the same INDEX_HASH as `hash`, the
+	// same blob manifests and the same probe result.
+	t.Run("LibraryAgreesWithCLI", func(t *testing.T) {
+		cli := verify(t, ExitEqual)
+		c, err := config.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := gate.LoadSigner("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lib, det, err := gate.Run(context.Background(), c, gate.Options{Signer: signer, Goldset: gold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lib.Decision != cli.Decision || det == nil || det.Probes == nil || len(det.Probes.Questions) != 20 {
+			t.Fatalf("library decision %s (detail %+v), CLI %s", lib.Decision, det, cli.Decision)
+		}
+		_, out, _ := runCLI(t, "hash", "--config", cfg, "--json")
+		var h HashJSON
+		if err := json.Unmarshal([]byte(out), &h); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range lib.Regions {
+			if r.IndexHash == "" || r.IndexHash != cli.Regions[i].IndexHash || r.IndexHash != h.Regions[i].IndexHash {
+				t.Errorf("region %s: INDEX_HASH library %s, verify %s, hash %s", r.Name, r.IndexHash, cli.Regions[i].IndexHash, h.Regions[i].IndexHash)
+			}
+			if r.ManifestHash == "" || r.ManifestHash != cli.Regions[i].ManifestHash {
+				t.Errorf("region %s: manifest library %s, verify %s", r.Name, r.ManifestHash, cli.Regions[i].ManifestHash)
+			}
+		}
+		for _, name := range []string{gate.CheckBlobs, gate.CheckProbes} {
+			l, v := checkOf(lib, name), checkOf(cli, name)
+			if l.Status != gate.Pass || l.Status != v.Status || l.Figure != v.Figure {
+				t.Errorf("%s: library %s %q, verify %s %q", name, l.Status, l.Figure, v.Status, v.Figure)
 			}
 		}
 	})

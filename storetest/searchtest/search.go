@@ -1,8 +1,8 @@
-// Package probetest is the conformance suite for adapters.Searcher: every
+// Package searchtest is the conformance suite for adapters.Searcher: every
 // vector backend's search_test.go runs RunSearch on its vectortest
 // Harness, so that ordering, tie-breaking, scores, texts and payloads mean
 // the same in every engine (the probe compares regions across engines).
-package probetest
+package searchtest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package main
+package gate
 
 import (
 	"fmt"
@@ -15,7 +15,8 @@ var (
 	embedders = map[string]embed.Embedder{}
 )
 
-func openEmbedder(spec string) (embed.Embedder, error) {
+// OpenEmbedder opens the embedder of a spec once per process and shares it.
+func OpenEmbedder(spec string) (embed.Embedder, error) {
 	embMu.Lock()
 	defer embMu.Unlock()
 	if e, ok := embedders[spec]; ok {
@@ -29,9 +30,9 @@ func openEmbedder(spec string) (embed.Embedder, error) {
 	return e, nil
 }
 
-// analyzerFor returns the region's analyzer, the default when the config
+// AnalyzerFor returns the region's analyzer, the default when the config
 // names an embedder but no analyzer, and ok=false when neither is set.
-func analyzerFor(cfg *config.Config, r *config.Region) (replicate.Analyzer, bool) {
+func AnalyzerFor(cfg *config.Config, r *config.Region) (replicate.Analyzer, bool) {
 	if a := cfg.AnalyzerFor(r); a != nil {
 		return replicate.Analyzer{ChunkSize: a.ChunkSize, Overlap: a.Overlap, Normalize: a.Normalize, Lowercase: a.Lowercase}, true
 	}
@@ -41,14 +42,14 @@ func analyzerFor(cfg *config.Config, r *config.Region) (replicate.Analyzer, bool
 	return replicate.Analyzer{}, false
 }
 
-// declaredSettings are the settings hashed for a region besides what its
+// DeclaredSettings are the settings hashed for a region besides what its
 // store reports: the config's settings, plus model_tag from the embedder
-// and analyzer from the analyzer, so that hash and rebuild agree and two
-// regions chunked or embedded differently never hash equal.
-func declaredSettings(cfg *config.Config, r *config.Region) (map[string]any, error) {
+// and analyzer from the analyzer, so that hash, verify and rebuild agree
+// and two regions chunked or embedded differently never hash equal.
+func DeclaredSettings(cfg *config.Config, r *config.Region) (map[string]any, error) {
 	d := cfg.DeclaredSettings(r)
 	if cfg.Embedder != "" {
-		e, err := openEmbedder(cfg.Embedder)
+		e, err := OpenEmbedder(cfg.Embedder)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
@@ -57,7 +58,7 @@ func declaredSettings(cfg *config.Config, r *config.Region) (map[string]any, err
 		}
 		d["model_tag"] = e.ModelTag()
 	}
-	if a, ok := analyzerFor(cfg, r); ok {
+	if a, ok := AnalyzerFor(cfg, r); ok {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: region %s: analyzer: %w", cfg.File, r.Name, err)
 		}
