@@ -4,7 +4,7 @@ BIN     ?= bin/ragparity
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test test-race test-short bench lint fmt services services-stop demo clean fuzz
+.PHONY: build test test-race bench lint fmt services services-stop demo clean fuzz
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ragparity

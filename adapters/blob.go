@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"sort"
 	"strings"
 
+	"github.com/ragparity/ragparity/internal/registry"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -67,27 +67,14 @@ type BlobStore interface {
 // BlobOpener opens a blob store from a parsed URL.
 type BlobOpener func(ctx context.Context, u *url.URL) (BlobStore, error)
 
-var blobOpeners = map[string]BlobOpener{}
+var blobOpeners registry.Registry[BlobOpener]
 
 // RegisterBlob registers a blob opener for a URL scheme. Backends call it
 // from init().
-func RegisterBlob(scheme string, o BlobOpener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	blobOpeners[scheme] = o
-}
+func RegisterBlob(scheme string, o BlobOpener) { blobOpeners.Register(scheme, o) }
 
 // BlobSchemes lists registered blob schemes, sorted.
-func BlobSchemes() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	s := make([]string, 0, len(blobOpeners))
-	for k := range blobOpeners {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
+func BlobSchemes() []string { return blobOpeners.Schemes() }
 
 // OpenBlob opens the blob store a URL names (s3://bucket/prefix?...,
 // file:///path).
@@ -96,9 +83,7 @@ func OpenBlob(ctx context.Context, raw string) (BlobStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob store URL: %w", RedactErr(err))
 	}
-	regMu.RLock()
-	o, ok := blobOpeners[strings.ToLower(u.Scheme)]
-	regMu.RUnlock()
+	o, ok := blobOpeners.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("blob store URL %q: unknown scheme %q (known: %s)", Redact(raw), u.Scheme, strings.Join(BlobSchemes(), ", "))
 	}

@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/ragparity/ragparity/internal/registry"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -160,30 +160,14 @@ type VectorStore interface {
 // Opener opens a vector store from a parsed URL.
 type Opener func(ctx context.Context, u *url.URL) (VectorStore, error)
 
-var (
-	regMu   sync.RWMutex
-	openers = map[string]Opener{}
-)
+var vectorOpeners registry.Registry[Opener]
 
 // RegisterVector registers an opener for a URL scheme. Backends call it from
 // init().
-func RegisterVector(scheme string, o Opener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	openers[scheme] = o
-}
+func RegisterVector(scheme string, o Opener) { vectorOpeners.Register(scheme, o) }
 
 // VectorSchemes lists registered schemes, sorted.
-func VectorSchemes() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	s := make([]string, 0, len(openers))
-	for k := range openers {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
+func VectorSchemes() []string { return vectorOpeners.Schemes() }
 
 // OpenVector opens the store a URL names.
 func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
@@ -191,9 +175,7 @@ func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vector store URL: %w", RedactErr(err))
 	}
-	regMu.RLock()
-	o, ok := openers[strings.ToLower(u.Scheme)]
-	regMu.RUnlock()
+	o, ok := vectorOpeners.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("vector store URL %q: unknown scheme %q (known: %s)", Redact(raw), u.Scheme, strings.Join(VectorSchemes(), ", "))
 	}

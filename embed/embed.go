@@ -21,8 +21,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
+
+	"github.com/ragparity/ragparity/internal/registry"
 )
 
 // Embedder turns texts into vectors.
@@ -65,29 +66,13 @@ var ErrUnknownParam = errors.New("unknown parameter")
 // name; the query holds the parameters.
 type Opener func(u *url.URL) (Embedder, error)
 
-var (
-	regMu   sync.RWMutex
-	openers = map[string]Opener{}
-)
+var openers registry.Registry[Opener]
 
 // Register registers an opener for a scheme. Backends call it from init().
-func Register(scheme string, o Opener) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	openers[strings.ToLower(scheme)] = o
-}
+func Register(scheme string, o Opener) { openers.Register(scheme, o) }
 
 // Schemes lists registered schemes, sorted.
-func Schemes() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	s := make([]string, 0, len(openers))
-	for k := range openers {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
+func Schemes() []string { return openers.Schemes() }
 
 // Open opens the embedder a spec names. A spec is either a bare backend
 // name ("glove", "hash") or a URL whose scheme is the backend name and
@@ -112,9 +97,7 @@ func Open(spec string) (Embedder, error) {
 		}
 		return nil, fmt.Errorf("embedder spec: %w", err)
 	}
-	regMu.RLock()
-	o, ok := openers[strings.ToLower(u.Scheme)]
-	regMu.RUnlock()
+	o, ok := openers.Lookup(u.Scheme)
 	if !ok {
 		return nil, fmt.Errorf("embedder spec %q: unknown backend %q (known: %s)", redact(spec), u.Scheme, strings.Join(Schemes(), ", "))
 	}

@@ -30,9 +30,6 @@ const (
 	CheckDedupeKV  = "dedupe_kv"
 )
 
-// Skipped is the status of a check the config deliberately skips.
-const Skipped Status = "skipped"
-
 // RegionHash is what the index check found for one region; later checks
 // (health) compare against it.
 type RegionHash struct {

@@ -14,13 +14,15 @@ import (
 	"github.com/ragparity/ragparity/parity"
 )
 
-// Status of a check or decision of a verdict.
-type Status string
+// Status of a check, a region or the decision of a verdict (one type for
+// the whole project: parity.Status).
+type Status = parity.Status
 
 const (
-	Pass         Status = "pass"
-	Fail         Status = "fail"
-	Inconclusive Status = "inconclusive"
+	Pass         = parity.Pass
+	Fail         = parity.Fail
+	Inconclusive = parity.Inconclusive
+	Skipped      = parity.Skipped
 )
 
 // Check is one gate check's result.

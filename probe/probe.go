@@ -35,6 +35,7 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // Region is one region to probe.
@@ -54,14 +55,14 @@ var ErrModelMismatch = errors.New("embedding model tags differ")
 // min_questions.
 var ErrTooFewQuestions = errors.New("too few gold questions")
 
-// Status of a check.
-type Status string
+// Status of a check (parity.Status, the project's one status type).
+type Status = parity.Status
 
 const (
-	Pass Status = "pass"
-	Fail Status = "fail"
+	Pass = parity.Pass
+	Fail = parity.Fail
 	// Warn reports without failing (Jaccard, Kendall).
-	Warn Status = "warn"
+	Warn = parity.Warn
 )
 
 // Check is one probe check.

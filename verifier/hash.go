@@ -4,7 +4,6 @@ package verifier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -268,6 +267,3 @@ func copyPoint(dst, src *parity.Point) {
 	dst.Text = src.Text
 	dst.HasText = src.HasText
 }
-
-// ErrTimeout is wrapped when a region does not answer in time.
-var ErrTimeout = errors.New("timed out")
