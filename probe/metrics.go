@@ -6,8 +6,6 @@ import (
 	"sort"
 
 	"gonum.org/v1/gonum/stat"
-
-	"github.com/ragparity/ragparity/embed/beir"
 )
 
 // Zone bounds of ΔS (metrics.md; lower bound inclusive).
@@ -213,8 +211,8 @@ func quality(hitIDs, sourceIDs []string, gold map[string]bool, k int) (recall, n
 	for g := range gold {
 		rel[g] = 1
 	}
-	ndcg10, _, _ = beir.Score(keys, rel, 10)
-	_, recall, mrr = beir.Score(keys, rel, k)
+	ndcg10, _, _ = Score(keys, rel, 10)
+	_, recall, mrr = Score(keys, rel, k)
 	return recall, ndcg10, mrr, covered
 }
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/embed"
-	"github.com/ragparity/ragparity/embed/beir"
+	"github.com/ragparity/ragparity/probe/beir"
 	"github.com/ragparity/ragparity/embed/hashembed"
 )
 

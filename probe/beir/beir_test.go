@@ -2,7 +2,6 @@ package beir
 
 import (
 	"context"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,31 +9,6 @@ import (
 
 	"github.com/ragparity/ragparity/embed/hashembed"
 )
-
-func TestScore(t *testing.T) {
-	rel := map[string]int{"a": 1, "b": 1, "x": 0}
-	ndcg, recall, rr := Score([]string{"z", "a", "x", "b"}, rel, 10)
-	wantDCG := 1/math.Log2(3) + 1/math.Log2(5)
-	wantIDCG := 1 + 1/math.Log2(3)
-	if math.Abs(ndcg-wantDCG/wantIDCG) > 1e-12 || recall != 1 || rr != 0.5 {
-		t.Fatalf("Score = %v %v %v, want %v 1 0.5", ndcg, recall, rr, wantDCG/wantIDCG)
-	}
-	if _, recall, rr := Score([]string{"z", "a", "b"}, rel, 2); recall != 0.5 || rr != 0.5 {
-		t.Fatalf("cut-off 2: recall %v, rr %v", recall, rr)
-	}
-	if n, r, m := Score([]string{"a"}, map[string]int{}, 10); n != 0 || r != 0 || m != 0 {
-		t.Fatal("no relevant documents should score 0")
-	}
-}
-
-func write(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func TestLoadAndEvaluate(t *testing.T) {
 	dir := t.TempDir()
@@ -71,5 +45,14 @@ func TestLoadRejectsDanglingJudgement(t *testing.T) {
 	})
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "d9") {
 		t.Fatalf("err = %v, want a missing-document error", err)
+	}
+}
+
+func write(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

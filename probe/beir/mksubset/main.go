@@ -1,7 +1,7 @@
 // Command mksubset cuts a small BEIR test set out of a large one for unit
 // tests (testdata/scifact was made with it):
 //
-//	go run ./embed/beir/mksubset -src /path/to/scifact -dst testdata/scifact -queries 60 -distractors 400
+//	go run ./probe/beir/mksubset -src /path/to/scifact -dst testdata/scifact -queries 60 -distractors 400
 //
 // It keeps every judged query at positions 0, step, 2*step, ... of
 // queries.jsonl (step = judged queries / -queries), all their judgements
