@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/embed"
-	"github.com/ragparity/ragparity/probe/beir"
 	"github.com/ragparity/ragparity/embed/hashembed"
+	"github.com/ragparity/ragparity/probe/beir"
 )
 
 // BenchmarkSciFact measures retrieval quality on a BEIR folder: every

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/ragparity/ragparity/embed"
-	"github.com/ragparity/ragparity/probe/beir"
 	"github.com/ragparity/ragparity/embed/hashembed"
+	"github.com/ragparity/ragparity/probe/beir"
 )
 
 func mustNew(t *testing.T) *Embedder {
