@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadSigner(t *testing.T) {
@@ -133,4 +134,38 @@ func TestSignatureTamper(t *testing.T) {
 			}
 		})
 	}
+}
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func region(name string) RegionVerdict {
+	return RegionVerdict{Name: name, Admit: true, IndexHash: "h1", SchemaRev: "s1", ModelTag: "m1", SecretsRev: "k1"}
+}
+
+func blocked(r RegionVerdict, why string) RegionVerdict {
+	r.Admit = false
+	r.Reasons = []string{why}
+	return r
+}
+
+func testVerdict(id string, created time.Time, regions ...RegionVerdict) *Verdict {
+	v := &Verdict{
+		ID: id, Release: "r1", CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
+		Decision: Pass, Regions: regions, InputsDigest: "d",
+		Checks: []Check{
+			{Name: CheckIndexHash, Status: Pass, Figure: "equal", Evidence: []string{}, ElapsedMS: 1200},
+			{Name: CheckProbes, Status: Pass, Evidence: []string{}, Measures: []Measure{
+				{Name: MeasureDeltaSDrift, Value: 0.012},
+				{Name: MeasureDeltaS, Region: "a", Value: 0.31},
+			}},
+		},
+	}
+	for _, r := range regions {
+		if !r.Admit {
+			v.Decision = Fail
+			v.Checks[0].Status = Fail
+			v.Checks[0].FailedRegions = append(v.Checks[0].FailedRegions, r.Name)
+		}
+	}
+	return v
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
@@ -303,19 +304,19 @@ func TestAdmitter(t *testing.T) {
 		{Name: "eu", Admit: false, IndexHash: "h2", SchemaRev: "s1"},
 		{Name: "ap", Admit: true, IndexHash: "h1", SchemaRev: "s1"},
 	}}
-	a := gate.NewAdmitter(v, map[string][]string{"eu-client": {"eu", "ap", "us"}})
+	a := server.NewAdmitter(v, map[string][]string{"eu-client": {"eu", "ap", "us"}})
 	cases := []struct {
-		q      gate.AdmitRequest
+		q      server.AdmitRequest
 		code   int
 		region string
 	}{
-		{gate.AdmitRequest{Pin: "us"}, 200, "us"},
-		{gate.AdmitRequest{Pin: "eu", ClientRegion: "eu-client"}, 200, "ap"},
-		{gate.AdmitRequest{ClientRegion: "eu-client"}, 200, "ap"},
-		{gate.AdmitRequest{Pin: "us", IndexHash: "h2"}, 503, ""},
-		{gate.AdmitRequest{Pin: "us", SchemaRev: "s2"}, 503, ""},
-		{gate.AdmitRequest{Release: "r2"}, 409, ""},
-		{gate.AdmitRequest{Release: "r1", Pin: "ap"}, 200, "ap"},
+		{server.AdmitRequest{Pin: "us"}, 200, "us"},
+		{server.AdmitRequest{Pin: "eu", ClientRegion: "eu-client"}, 200, "ap"},
+		{server.AdmitRequest{ClientRegion: "eu-client"}, 200, "ap"},
+		{server.AdmitRequest{Pin: "us", IndexHash: "h2"}, 503, ""},
+		{server.AdmitRequest{Pin: "us", SchemaRev: "s2"}, 503, ""},
+		{server.AdmitRequest{Release: "r2"}, 409, ""},
+		{server.AdmitRequest{Release: "r1", Pin: "ap"}, 200, "ap"},
 	}
 	for _, c := range cases {
 		got := a.Admit(&c.q, now)
@@ -323,15 +324,15 @@ func TestAdmitter(t *testing.T) {
 			t.Errorf("Admit(%+v) = %+v, want %d %q", c.q, got, c.code, c.region)
 		}
 	}
-	if got := a.Admit(&gate.AdmitRequest{Pin: "us"}, now.Add(2*time.Minute)); got.Code != 503 || !strings.Contains(got.Reason, "expired") {
+	if got := a.Admit(&server.AdmitRequest{Pin: "us"}, now.Add(2*time.Minute)); got.Code != 503 || !strings.Contains(got.Reason, "expired") {
 		t.Errorf("expired verdict: %+v", got)
 	}
 	v2 := *v
 	v2.Decision = gate.Inconclusive
-	if got := gate.NewAdmitter(&v2, nil).Admit(&gate.AdmitRequest{Pin: "us"}, now); got.Code != 503 {
+	if got := server.NewAdmitter(&v2, nil).Admit(&server.AdmitRequest{Pin: "us"}, now); got.Code != 503 {
 		t.Errorf("inconclusive verdict admitted: %+v", got)
 	}
-	if got := gate.NewAdmitter(nil, nil).Admit(&gate.AdmitRequest{}, now); got.Code != 503 {
+	if got := server.NewAdmitter(nil, nil).Admit(&server.AdmitRequest{}, now); got.Code != 503 {
 		t.Errorf("no verdict admitted: %+v", got)
 	}
 }

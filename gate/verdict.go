@@ -143,3 +143,23 @@ func (v *Verdict) Verify(pub ed25519.PublicKey) error {
 	}
 	return nil
 }
+
+// Measure names that get their own metric families (Check.Measures). Any
+// other name is exported as ragparity_gate_check_measure{check,name,region}.
+const (
+	// MeasureDeltaS is a region's largest ΔS over the gold set.
+	MeasureDeltaS = "delta_s"
+	// MeasureDeltaSDrift is the largest cross-region ΔS drift (region "").
+	MeasureDeltaSDrift = "delta_s_drift"
+	// MeasureLambdaPrefix + state (convergent, recursive, divergent,
+	// chaotic) counts a region's probe runs in that λ state.
+	MeasureLambdaPrefix = "lambda_"
+	// MeasureDedupeHits and MeasureDedupeMisses count a region's replayed
+	// fence keys found / not found in its dedupe KV.
+	MeasureDedupeHits   = "dedupe_hits"
+	MeasureDedupeMisses = "dedupe_misses"
+	// MeasureHashUnix is when a region's index hash was computed (Unix
+	// seconds), for hashes reused from a cache; without it the hash age is
+	// the verdict's age.
+	MeasureHashUnix = "hash_unix"
+)

@@ -196,7 +196,7 @@ for n in admit bare bhdr nginx; do
 	printf '%-5s rounds (requests/s, p99 ms): %s\n' "$n" "$(awk '{ printf "%s%.0f/%.2f", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/res.$n")"
 done
 echo "load average before/after: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews p99 most)"
-inproc=$(go test ./gate -run '^$' -bench 'BenchmarkAdmitHandler$' -benchmem -count 1 2>/dev/null | awk '/^BenchmarkAdmitHandler/ { print $3 " ns/op, " $5 " B/op, " $7 " allocs/op" }')
+inproc=$(go test ./gate/server -run '^$' -bench 'BenchmarkAdmitHandler$' -benchmem -count 1 2>/dev/null | awk '/^BenchmarkAdmitHandler/ { print $3 " ns/op, " $5 " B/op, " $7 " allocs/op" }')
 echo "admission logic alone, in process (go test -bench AdmitHandler): ${inproc:-not measured}"
 awk -v r="$admit_ratio" -v p="$admit_p99" 'BEGIN { exit !(r >= 0.9 && p < 1.5) }' ||
 	{ echo "bench-admit: target missed (>= 0.90x the bare handler, p99 < 1.5 ms)"; exit 1; }

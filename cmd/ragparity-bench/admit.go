@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 )
 
 // benchAdmitServer serves, for scripts/bench-admit.sh under wrk:
 //
-//	--mode admit  ragparity's API (the gate.Server handler, with the
+//	--mode admit  ragparity's API (the server.Server handler, with the
 //	              http.Server settings and GC percent of 'ragparity
 //	              serve') answering /v1/admit from a fixed signed verdict;
 //	--mode bare   a net/http handler that only returns 200;
@@ -101,7 +102,7 @@ func benchAdmitServer(args []string) error {
 
 // fixedVerdictServer is a gate server holding one signed verdict: regions
 // eu-west (blocked: index drifted) and us-east, eu-central (admitted).
-func fixedVerdictServer() (*gate.Server, error) {
+func fixedVerdictServer() (*server.Server, error) {
 	signer, err := gate.LoadSigner("")
 	if err != nil {
 		return nil, err
@@ -123,7 +124,7 @@ func fixedVerdictServer() (*gate.Server, error) {
 	if err := v.Verify(signer.Public()); err != nil {
 		return nil, err
 	}
-	srv, err := gate.NewServer(gate.ServerOptions{
+	srv, err := server.NewServer(server.ServerOptions{
 		Verify:  func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) { return v, nil, nil },
 		Release: v.Release, Token: "bench",
 		Routing: map[string][]string{"eu": {"eu-west", "eu-central", "us-east"}},

@@ -21,6 +21,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
@@ -133,7 +134,7 @@ type nginxVerifier struct {
 	mu   sync.Mutex
 	n    int
 	v    func(created time.Time) *gate.Verdict
-	real gate.VerifyFunc
+	real server.VerifyFunc
 }
 
 func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) {
@@ -141,7 +142,7 @@ func (f *nginxVerifier) set(v func(time.Time) *gate.Verdict) {
 	f.v, f.real = v, nil
 	f.mu.Unlock()
 }
-func (f *nginxVerifier) useGate(real gate.VerifyFunc) { f.mu.Lock(); f.real = real; f.mu.Unlock() }
+func (f *nginxVerifier) useGate(real server.VerifyFunc) { f.mu.Lock(); f.real = real; f.mu.Unlock() }
 func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 	f.mu.Lock()
 	real := f.real
@@ -159,7 +160,7 @@ func (f *nginxVerifier) Verify(ctx context.Context) (*gate.Verdict, *gate.Detail
 // claim what the gate computed at set-up (as the regions' deploys would).
 type gateRegions struct {
 	vectors map[string]string
-	verify  gate.VerifyFunc
+	verify  server.VerifyFunc
 }
 
 func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateRegions {
@@ -277,7 +278,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	fv := &nginxVerifier{}
 	fv.set(nginxVerdict(map[string]bool{"a": true, "b": true}))
 	signer, _ := gate.LoadSigner("")
-	srv, err := gate.NewServer(gate.ServerOptions{
+	srv, err := server.NewServer(server.ServerOptions{
 		Verify: fv.Verify, Signer: signer, Token: "tok", Release: "r1",
 		Routing: map[string][]string{"eu": {"a", "b"}, "us": {"b", "a"}},
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
 )
 
@@ -25,7 +26,7 @@ func init() {
 
 // newVerifier builds the function verify and serve call to compute a
 // verdict: gate.Run bound to the config. Tests replace it with a fake.
-var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
+var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (server.VerifyFunc, error) {
 	o := gate.Options{Signer: signer, Goldset: goldset}
 	return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 		return gate.Run(ctx, cfg, o)
@@ -208,7 +209,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	log := newLogger(stderr, gf.json)
-	if err := gate.CheckExposure(*addr, cfg.Gate.Token); err != nil {
+	if err := server.CheckExposure(*addr, cfg.Gate.Token); err != nil {
 		return fail(stderr, err)
 	}
 	if cfg.Gate.Token == "" {
@@ -242,13 +243,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := gate.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
 	cancel()
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer store.Close()
-	srv, err := gate.NewServer(gate.ServerOptions{
+	srv, err := server.NewServer(server.ServerOptions{
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
 		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing,
 		Schedule: cfg.Gate.Schedule, Logger: log,

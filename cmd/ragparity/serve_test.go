@@ -25,6 +25,7 @@ import (
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's log writes.
@@ -45,7 +46,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 	t.Helper()
 	old := newVerifier
 	t.Cleanup(func() { newVerifier = old })
-	newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (gate.VerifyFunc, error) {
+	newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (server.VerifyFunc, error) {
 		if goldset == "missing" {
 			return nil, fmt.Errorf("goldset %s: no such file", goldset)
 		}

@@ -1,4 +1,4 @@
-package gate
+package server
 
 import (
 	"strings"
@@ -6,26 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
-
-// Measure names that get their own metric families (Check.Measures). Any
-// other name is exported as ragparity_gate_check_measure{check,name,region}.
-const (
-	// MeasureDeltaS is a region's largest ΔS over the gold set.
-	MeasureDeltaS = "delta_s"
-	// MeasureDeltaSDrift is the largest cross-region ΔS drift (region "").
-	MeasureDeltaSDrift = "delta_s_drift"
-	// MeasureLambdaPrefix + state (convergent, recursive, divergent,
-	// chaotic) counts a region's probe runs in that λ state.
-	MeasureLambdaPrefix = "lambda_"
-	// MeasureDedupeHits and MeasureDedupeMisses count a region's replayed
-	// fence keys found / not found in its dedupe KV.
-	MeasureDedupeHits   = "dedupe_hits"
-	MeasureDedupeMisses = "dedupe_misses"
-	// MeasureHashUnix is when a region's index hash was computed (Unix
-	// seconds), for hashes reused from a cache; without it the hash age is
-	// the verdict's age.
-	MeasureHashUnix = "hash_unix"
+	"github.com/ragparity/ragparity/gate"
 )
 
 // Metric labels: release_id is the verdict's release and revision its id,
@@ -66,7 +47,7 @@ var (
 		"Other figures a check measured.", append(lblVerdict, "check", "name", "region"), nil)
 )
 
-var allStatuses = []Status{Pass, Fail, Inconclusive, Skipped}
+var allStatuses = []gate.Status{gate.Pass, gate.Fail, gate.Inconclusive, gate.Skipped}
 
 // verdictCollector exports the served verdict at scrape time.
 type verdictCollector struct{ s *Server }
@@ -103,7 +84,7 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descVerdictAge, now.Sub(v.CreatedAt).Seconds())
 	gauge(descVerdictExpires, float64(v.ExpiresAt.UnixMilli())/1e3)
-	live := !v.Expired(now) && v.Decision != Inconclusive
+	live := !v.Expired(now) && v.Decision != gate.Inconclusive
 	hashAt := map[string]float64{}
 	for _, ck := range v.Checks {
 		for _, s := range allStatuses {
@@ -116,8 +97,8 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, r := range v.Regions {
 			rs := ck.Status
-			if ck.Status == Fail && len(failed) > 0 && !failed[r.Name] {
-				rs = Pass
+			if ck.Status == gate.Fail && len(failed) > 0 && !failed[r.Name] {
+				rs = gate.Pass
 			}
 			for _, s := range allStatuses {
 				gauge(descRegionCheck, oneHot(rs == s), r.Name, ck.Name, string(s))
@@ -125,17 +106,17 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, m := range ck.Measures {
 			switch {
-			case m.Name == MeasureDeltaS:
+			case m.Name == gate.MeasureDeltaS:
 				gauge(descDeltaS, m.Value, m.Region)
-			case m.Name == MeasureDeltaSDrift:
+			case m.Name == gate.MeasureDeltaSDrift:
 				gauge(descDeltaSDrift, m.Value)
-			case strings.HasPrefix(m.Name, MeasureLambdaPrefix):
-				gauge(descLambda, m.Value, m.Region, strings.TrimPrefix(m.Name, MeasureLambdaPrefix))
-			case m.Name == MeasureDedupeHits:
+			case strings.HasPrefix(m.Name, gate.MeasureLambdaPrefix):
+				gauge(descLambda, m.Value, m.Region, strings.TrimPrefix(m.Name, gate.MeasureLambdaPrefix))
+			case m.Name == gate.MeasureDedupeHits:
 				gauge(descDedupe, m.Value, m.Region, "hit")
-			case m.Name == MeasureDedupeMisses:
+			case m.Name == gate.MeasureDedupeMisses:
 				gauge(descDedupe, m.Value, m.Region, "miss")
-			case m.Name == MeasureHashUnix:
+			case m.Name == gate.MeasureHashUnix:
 				hashAt[m.Region] = m.Value
 			default:
 				gauge(descMeasure, m.Value, ck.Name, m.Name, m.Region)
@@ -265,7 +246,7 @@ func (m *metrics) resolve(release, revision string, regions []string) *admitCoun
 }
 
 // observeVerify records one verification.
-func (m *metrics) observeVerify(release string, v *Verdict, err error, d time.Duration) {
+func (m *metrics) observeVerify(release string, v *gate.Verdict, err error, d time.Duration) {
 	result := "error"
 	if err == nil && v != nil {
 		result = string(v.Decision)

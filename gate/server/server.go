@@ -1,4 +1,8 @@
-package gate
+// Package server serves the gate to routers: it verifies on a schedule and
+// on request (gate.Run), keeps the latest signed verdict in memory and
+// answers admission from it with no I/O, shares verdicts between replicas
+// through a verdict store (SQLite or PostgreSQL), and exports metrics.
+package server
 
 import (
 	"context"
@@ -22,13 +26,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ragparity/ragparity/gate"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // VerifyFunc computes a verdict and the detail behind it (gate.Run bound
 // to a config). The detail may be nil.
-type VerifyFunc func(ctx context.Context) (*Verdict, *Detail, error)
+type VerifyFunc func(ctx context.Context) (*gate.Verdict, *gate.Detail, error)
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
@@ -40,14 +46,14 @@ type ServerOptions struct {
 	// Signer signs a verdict Verify returns unsigned; a verdict Verify
 	// signed already (gate.Run signs) must verify under Signer's key and is
 	// not signed again. Nil leaves verdicts as they are.
-	Signer *Signer
+	Signer *gate.Signer
 	// TrustedKey must have signed a verdict read from the store for this
 	// replica to serve it. Nil serves any: only for tests and single-writer
 	// set-ups; ragparity serve always sets it (its own key).
 	TrustedKey ed25519.PublicKey
 	// Published, when set, is called with each verdict this replica made,
 	// once it is stored and served (serve --report writes the report).
-	Published func(*Verdict, *Detail)
+	Published func(*gate.Verdict, *gate.Detail)
 	// Token is the bearer token POST /v1/verify requires. Empty allows
 	// anyone: only for a server listening on loopback (CheckExposure).
 	Token string
@@ -113,7 +119,7 @@ type Server struct {
 // pre-resolved counters.
 type serveState struct {
 	adm        *Admitter
-	v          *Verdict
+	v          *gate.Verdict
 	source     string
 	route      map[string][]string
 	verdictHdr []string
@@ -125,7 +131,7 @@ type serveState struct {
 type verifyRun struct {
 	reason string
 	done   chan struct{}
-	v      *Verdict
+	v      *gate.Verdict
 	err    error
 }
 
@@ -180,7 +186,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Current returns the verdict being served (nil before the first).
-func (s *Server) Current() *Verdict { return s.state.Load().v }
+func (s *Server) Current() *gate.Verdict { return s.state.Load().v }
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
@@ -200,7 +206,7 @@ func (s *Server) routes() {
 	s.mux = mux
 }
 
-func (s *Server) newState(v *Verdict, source string) *serveState {
+func (s *Server) newState(v *gate.Verdict, source string) *serveState {
 	st := &serveState{adm: NewAdmitter(v, s.o.Routing), v: v, source: source, route: map[string][]string{}}
 	release, revision := s.o.Release, "none"
 	var regions []string
@@ -217,7 +223,7 @@ func (s *Server) newState(v *Verdict, source string) *serveState {
 }
 
 // newer reports whether a was made after b.
-func newer(a, b *Verdict) bool {
+func newer(a, b *gate.Verdict) bool {
 	if b == nil {
 		return true
 	}
@@ -229,7 +235,7 @@ func newer(a, b *Verdict) bool {
 
 // Install serves v if it is newer than the verdict being served, and
 // reports whether it did. source is "local" or "store".
-func (s *Server) Install(v *Verdict, source string) bool {
+func (s *Server) Install(v *gate.Verdict, source string) bool {
 	s.installMu.Lock()
 	defer s.installMu.Unlock()
 	cur := s.state.Load().v
@@ -267,7 +273,7 @@ func (s *Server) trigger(reason string) *verifyRun {
 }
 
 // VerifyNow queues a verification and waits for it.
-func (s *Server) VerifyNow(ctx context.Context, reason string) (*Verdict, error) {
+func (s *Server) VerifyNow(ctx context.Context, reason string) (*gate.Verdict, error) {
 	r := s.trigger(reason)
 	select {
 	case <-r.done:
@@ -411,7 +417,7 @@ func (s *Server) execute(ctx context.Context, r *verifyRun) {
 // prepare makes sure a verdict is signed exactly once: one that Verify
 // signed (gate.Run does) is checked against our key; an unsigned one (a
 // VerifyFunc of the library's user) gets an id and our signature.
-func (s *Server) prepare(v *Verdict) error {
+func (s *Server) prepare(v *gate.Verdict) error {
 	if v.Signature != "" {
 		if s.o.Signer != nil {
 			if err := v.Verify(s.o.Signer.Public()); err != nil {
@@ -542,7 +548,7 @@ func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) {
 			rc.none.Inc()
 		case st.v.Expired(now):
 			rc.expired.Inc()
-		case st.v.Decision == Inconclusive:
+		case st.v.Decision == gate.Inconclusive:
 			rc.inconclusive.Inc()
 		default:
 			rc.noMatch.Inc()
@@ -580,12 +586,12 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 
 // ReadyState is the body of /readyz.
 type ReadyState struct {
-	Ready    bool   `json:"ready"`
-	Reason   string `json:"reason,omitempty"`
-	Verdict  string `json:"verdict,omitempty"`
-	Decision Status `json:"decision,omitempty"`
-	Expired  bool   `json:"expired,omitempty"`
-	Source   string `json:"source,omitempty"`
+	Ready    bool        `json:"ready"`
+	Reason   string      `json:"reason,omitempty"`
+	Verdict  string      `json:"verdict,omitempty"`
+	Decision gate.Status `json:"decision,omitempty"`
+	Expired  bool        `json:"expired,omitempty"`
+	Source   string      `json:"source,omitempty"`
 }
 
 // handleReadyz is ready once a verdict is held. An expired or failed
@@ -651,7 +657,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		release = q.Get("release")
 	}
 	if s.o.Store == nil {
-		out := []*Verdict{}
+		out := []*gate.Verdict{}
 		if v := s.state.Load().v; v != nil && (release == "" || v.Release == release) {
 			out = append(out, v)
 		}
@@ -668,7 +674,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if vs == nil {
-		vs = []*Verdict{}
+		vs = []*gate.Verdict{}
 	}
 	writeJSON(w, http.StatusOK, vs)
 }

@@ -1,4 +1,4 @@
-package gate
+package server
 
 import (
 	"bufio"
@@ -14,45 +14,47 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ragparity/ragparity/gate"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // region returns an admitted region with the common identity.
-func region(name string) RegionVerdict {
-	return RegionVerdict{Name: name, Admit: true, IndexHash: "h1", SchemaRev: "s1", ModelTag: "m1", SecretsRev: "k1"}
+func region(name string) gate.RegionVerdict {
+	return gate.RegionVerdict{Name: name, Admit: true, IndexHash: "h1", SchemaRev: "s1", ModelTag: "m1", SecretsRev: "k1"}
 }
 
-func blocked(r RegionVerdict, why string) RegionVerdict {
+func blocked(r gate.RegionVerdict, why string) gate.RegionVerdict {
 	r.Admit = false
 	r.Reasons = []string{why}
 	return r
 }
 
 // testVerdict is a pass verdict for release r1 made at created, valid 15 minutes.
-func testVerdict(id string, created time.Time, regions ...RegionVerdict) *Verdict {
-	v := &Verdict{
+func testVerdict(id string, created time.Time, regions ...gate.RegionVerdict) *gate.Verdict {
+	v := &gate.Verdict{
 		ID: id, Release: "r1", CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
-		Decision: Pass, Regions: regions, InputsDigest: "d",
-		Checks: []Check{
-			{Name: CheckIndexHash, Status: Pass, Figure: "equal", Evidence: []string{}, ElapsedMS: 1200},
-			{Name: CheckProbes, Status: Pass, Evidence: []string{}, Measures: []Measure{
-				{Name: MeasureDeltaSDrift, Value: 0.012},
-				{Name: MeasureDeltaS, Region: "a", Value: 0.31},
+		Decision: gate.Pass, Regions: regions, InputsDigest: "d",
+		Checks: []gate.Check{
+			{Name: gate.CheckIndexHash, Status: gate.Pass, Figure: "equal", Evidence: []string{}, ElapsedMS: 1200},
+			{Name: gate.CheckProbes, Status: gate.Pass, Evidence: []string{}, Measures: []gate.Measure{
+				{Name: gate.MeasureDeltaSDrift, Value: 0.012},
+				{Name: gate.MeasureDeltaS, Region: "a", Value: 0.31},
 				{Name: "lambda_convergent", Region: "a", Value: 19},
 				{Name: "lambda_chaotic", Region: "a", Value: 0},
 				{Name: "recall_at_10", Region: "a", Value: 0.9},
 			}},
-			{Name: CheckDedupeKV, Status: Pass, Evidence: []string{}, Measures: []Measure{
-				{Name: MeasureDedupeHits, Region: "a", Value: 1000},
-				{Name: MeasureDedupeMisses, Region: "a", Value: 0},
+			{Name: gate.CheckDedupeKV, Status: gate.Pass, Evidence: []string{}, Measures: []gate.Measure{
+				{Name: gate.MeasureDedupeHits, Region: "a", Value: 1000},
+				{Name: gate.MeasureDedupeMisses, Region: "a", Value: 0},
 			}},
 		},
 	}
 	for _, r := range regions {
-		if !r.Admit && v.Decision == Pass {
-			v.Decision = Fail
-			v.Checks[0].Status = Fail
+		if !r.Admit && v.Decision == gate.Pass {
+			v.Decision = gate.Fail
+			v.Checks[0].Status = gate.Fail
 		}
 		if !r.Admit {
 			v.Checks[0].FailedRegions = append(v.Checks[0].FailedRegions, r.Name)
@@ -64,7 +66,7 @@ func testVerdict(id string, created time.Time, regions ...RegionVerdict) *Verdic
 // fakeVerifier returns the verdicts set with next, counting calls.
 type fakeVerifier struct {
 	mu    sync.Mutex
-	next  *Verdict
+	next  *gate.Verdict
 	err   error
 	calls atomic.Int64
 	block chan struct{} // when set, Verify waits on it
@@ -73,14 +75,14 @@ type fakeVerifier struct {
 	step time.Duration
 }
 
-func (f *fakeVerifier) set(v *Verdict) { f.mu.Lock(); f.next = v; f.mu.Unlock() }
+func (f *fakeVerifier) set(v *gate.Verdict) { f.mu.Lock(); f.next = v; f.mu.Unlock() }
 
-func (f *fakeVerifier) Verify(ctx context.Context) (*Verdict, *Detail, error) {
+func (f *fakeVerifier) Verify(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 	v, err := f.verdict(ctx)
 	return v, nil, err
 }
 
-func (f *fakeVerifier) verdict(ctx context.Context) (*Verdict, error) {
+func (f *fakeVerifier) verdict(ctx context.Context) (*gate.Verdict, error) {
 	n := f.calls.Add(1)
 	if f.block != nil {
 		select {
@@ -100,7 +102,7 @@ func (f *fakeVerifier) verdict(ctx context.Context) (*Verdict, error) {
 	c := *f.next // a copy: the server signs it
 	c.CreatedAt = c.CreatedAt.Add(time.Duration(n) * f.step)
 	c.ExpiresAt = c.ExpiresAt.Add(time.Duration(n) * f.step)
-	c.Regions = append([]RegionVerdict(nil), f.next.Regions...)
+	c.Regions = append([]gate.RegionVerdict(nil), f.next.Regions...)
 	return &c, nil
 }
 
@@ -164,7 +166,7 @@ func TestAdmitMatrix(t *testing.T) {
 	drifted.IndexHash = "h2"
 	cases := []struct {
 		name       string
-		verdict    *Verdict // nil: no verdict yet
+		verdict    *gate.Verdict // nil: no verdict yet
 		now        time.Time
 		target     string
 		hdr        map[string]string
@@ -195,9 +197,9 @@ func TestAdmitMatrix(t *testing.T) {
 			hdr: map[string]string{"X-Region-Pin": "a", "X-Release": "r0"}, wantCode: 409, wantReason: "verdict is for release r1"},
 		{name: "Expired", verdict: testVerdict("v1", t0, region("a")), now: t0.Add(15 * time.Minute),
 			hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 503, wantReason: "verdict expired"},
-		{name: "Inconclusive", verdict: func() *Verdict {
+		{name: "Inconclusive", verdict: func() *gate.Verdict {
 			v := testVerdict("v1", t0, region("a"), region("b"))
-			v.Decision = Inconclusive
+			v.Decision = gate.Inconclusive
 			return v
 		}(), hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 503, wantReason: "verdict inconclusive"},
 		{name: "NoVerdict", hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 503, wantReason: "no verdict yet"},
@@ -284,7 +286,7 @@ func BenchmarkAdmitHandler(b *testing.B) {
 func TestVerifyEndpoint(t *testing.T) {
 	fv := &fakeVerifier{step: time.Second}
 	fv.set(testVerdict("", t0, region("a"), region("b")))
-	signer, err := LoadSigner("")
+	signer, err := gate.LoadSigner("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,14 +369,14 @@ func TestVerifyEndpoint(t *testing.T) {
 		if got, want := rec.Code, http.StatusOK; got != want {
 			t.Fatalf("code = %d, want %d: %s", got, want, rec.Body)
 		}
-		var v Verdict
+		var v gate.Verdict
 		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 			t.Fatal(err)
 		}
 		if fv.calls.Load() <= before {
 			t.Fatal("verifier did not run")
 		}
-		if v.ID == "" || !strings.HasPrefix(v.KeyID, EphemeralKeyPrefix) {
+		if v.ID == "" || !strings.HasPrefix(v.KeyID, gate.EphemeralKeyPrefix) {
 			t.Fatalf("id %q key_id %q: want an id and an ephemeral key id", v.ID, v.KeyID)
 		}
 		if err := v.Verify(signer.Public()); err != nil {
@@ -384,7 +386,7 @@ func TestVerifyEndpoint(t *testing.T) {
 			t.Fatalf("serving %v, want %s", got, v.ID)
 		}
 		latest := do(t, h, "GET", "/v1/verdicts/latest", nil, nil)
-		var lv Verdict
+		var lv gate.Verdict
 		json.Unmarshal(latest.Body.Bytes(), &lv)
 		if latest.Code != 200 || lv.ID != v.ID || lv.Signature != v.Signature {
 			t.Fatalf("latest = %d %s", latest.Code, latest.Body)
@@ -453,7 +455,7 @@ func TestVerifyRequestsCoalesce(t *testing.T) {
 func TestSchedule(t *testing.T) {
 	fv := &fakeVerifier{}
 	var n atomic.Int64
-	verify := func(ctx context.Context) (*Verdict, *Detail, error) {
+	verify := func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
 		fv.set(testVerdict("", time.Now().Add(time.Duration(n.Add(1))), region("a")))
 		return fv.Verify(ctx)
 	}

@@ -1,4 +1,4 @@
-package gate
+package server
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ragparity/ragparity/gate"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -23,16 +24,16 @@ import (
 type Store interface {
 	// Put appends a verdict. Putting the same verdict twice is a no-op;
 	// another verdict under an existing id is ErrConflict.
-	Put(ctx context.Context, v *Verdict) error
+	Put(ctx context.Context, v *gate.Verdict) error
 	// Latest returns the newest verdict (by created_at, then id) for the
 	// release, or for any release when release is "". ErrNotFound when
 	// there is none.
-	Latest(ctx context.Context, release string) (*Verdict, error)
+	Latest(ctx context.Context, release string) (*gate.Verdict, error)
 	// Get returns the verdict with that id, or ErrNotFound.
-	Get(ctx context.Context, id string) (*Verdict, error)
+	Get(ctx context.Context, id string) (*gate.Verdict, error)
 	// List returns up to limit verdicts of the release ("" = any), newest
 	// first.
-	List(ctx context.Context, release string, limit int) ([]*Verdict, error)
+	List(ctx context.Context, release string, limit int) ([]*gate.Verdict, error)
 	Close() error
 }
 
@@ -98,7 +99,7 @@ func OpenStore(ctx context.Context, raw, cacheRoot string) (Store, error) {
 	}
 }
 
-func marshalVerdict(v *Verdict) (string, error) {
+func marshalVerdict(v *gate.Verdict) (string, error) {
 	if v.ID == "" {
 		return "", errors.New("verdict has no id")
 	}
@@ -106,8 +107,8 @@ func marshalVerdict(v *Verdict) (string, error) {
 	return string(b), err
 }
 
-func unmarshalVerdict(doc string) (*Verdict, error) {
-	v := new(Verdict)
+func unmarshalVerdict(doc string) (*gate.Verdict, error) {
+	v := new(gate.Verdict)
 	if err := json.Unmarshal([]byte(doc), v); err != nil {
 		return nil, fmt.Errorf("stored verdict: %w", err)
 	}
@@ -155,7 +156,7 @@ func openSQLite(ctx context.Context, path, table string) (*sqliteStore, error) {
 
 func (s *sqliteStore) String() string { return "sqlite://" + s.path }
 
-func (s *sqliteStore) Put(ctx context.Context, v *Verdict) error {
+func (s *sqliteStore) Put(ctx context.Context, v *gate.Verdict) error {
 	doc, err := marshalVerdict(v)
 	if err != nil {
 		return fmt.Errorf("sqlite: put: %w", err)
@@ -178,7 +179,7 @@ func (s *sqliteStore) Put(ctx context.Context, v *Verdict) error {
 	return nil
 }
 
-func (s *sqliteStore) one(ctx context.Context, query string, args ...any) (*Verdict, error) {
+func (s *sqliteStore) one(ctx context.Context, query string, args ...any) (*gate.Verdict, error) {
 	var doc string
 	err := s.db.QueryRowContext(ctx, query, args...).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -190,25 +191,25 @@ func (s *sqliteStore) one(ctx context.Context, query string, args ...any) (*Verd
 	return unmarshalVerdict(doc)
 }
 
-func (s *sqliteStore) Latest(ctx context.Context, release string) (*Verdict, error) {
+func (s *sqliteStore) Latest(ctx context.Context, release string) (*gate.Verdict, error) {
 	if release == "" {
 		return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s ORDER BY created_at DESC, id DESC LIMIT 1`, s.table))
 	}
 	return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s WHERE release = ? ORDER BY created_at DESC, id DESC LIMIT 1`, s.table), release)
 }
 
-func (s *sqliteStore) Get(ctx context.Context, id string) (*Verdict, error) {
+func (s *sqliteStore) Get(ctx context.Context, id string) (*gate.Verdict, error) {
 	return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s WHERE id = ?`, s.table), id)
 }
 
-func (s *sqliteStore) List(ctx context.Context, release string, limit int) ([]*Verdict, error) {
+func (s *sqliteStore) List(ctx context.Context, release string, limit int) ([]*gate.Verdict, error) {
 	q := fmt.Sprintf(`SELECT doc FROM %s WHERE (? = '' OR release = ?) ORDER BY created_at DESC, id DESC LIMIT ?`, s.table)
 	rows, err := s.db.QueryContext(ctx, q, release, release, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
 	defer rows.Close()
-	var out []*Verdict
+	var out []*gate.Verdict
 	for rows.Next() {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {
@@ -281,7 +282,7 @@ func openPostgres(ctx context.Context, dsn, table string) (*pgStore, error) {
 
 func (s *pgStore) String() string { return "postgres://" + s.host + " table " + s.table }
 
-func (s *pgStore) Put(ctx context.Context, v *Verdict) error {
+func (s *pgStore) Put(ctx context.Context, v *gate.Verdict) error {
 	doc, err := marshalVerdict(v)
 	if err != nil {
 		return fmt.Errorf("postgres: put: %w", err)
@@ -304,7 +305,7 @@ func (s *pgStore) Put(ctx context.Context, v *Verdict) error {
 	return nil
 }
 
-func (s *pgStore) one(ctx context.Context, query string, args ...any) (*Verdict, error) {
+func (s *pgStore) one(ctx context.Context, query string, args ...any) (*gate.Verdict, error) {
 	var doc string
 	err := s.pool.QueryRow(ctx, query, args...).Scan(&doc)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -316,18 +317,18 @@ func (s *pgStore) one(ctx context.Context, query string, args ...any) (*Verdict,
 	return unmarshalVerdict(doc)
 }
 
-func (s *pgStore) Latest(ctx context.Context, release string) (*Verdict, error) {
+func (s *pgStore) Latest(ctx context.Context, release string) (*gate.Verdict, error) {
 	if release == "" {
 		return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s ORDER BY created_at DESC, id DESC LIMIT 1`, s.table))
 	}
 	return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s WHERE release = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, s.table), release)
 }
 
-func (s *pgStore) Get(ctx context.Context, id string) (*Verdict, error) {
+func (s *pgStore) Get(ctx context.Context, id string) (*gate.Verdict, error) {
 	return s.one(ctx, fmt.Sprintf(`SELECT doc FROM %s WHERE id = $1`, s.table), id)
 }
 
-func (s *pgStore) List(ctx context.Context, release string, limit int) ([]*Verdict, error) {
+func (s *pgStore) List(ctx context.Context, release string, limit int) ([]*gate.Verdict, error) {
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT doc FROM %s WHERE ($1 = '' OR release = $1)
 		ORDER BY created_at DESC, id DESC LIMIT $2`, s.table), release, limit)
 	if err != nil {
@@ -337,7 +338,7 @@ func (s *pgStore) List(ctx context.Context, release string, limit int) ([]*Verdi
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}
-	out := make([]*Verdict, 0, len(docs))
+	out := make([]*gate.Verdict, 0, len(docs))
 	for _, d := range docs {
 		v, err := unmarshalVerdict(d)
 		if err != nil {

@@ -1,7 +1,9 @@
-package gate
+package server
 
 import (
 	"time"
+
+	"github.com/ragparity/ragparity/gate"
 )
 
 // AdmitRequest is what a router asks.
@@ -24,8 +26,8 @@ type AdmitResult struct {
 // Admitter answers admission from one verdict, without I/O. It is
 // immutable; build a new one for each verdict.
 type Admitter struct {
-	v          *Verdict
-	admitted   map[string]*RegionVerdict
+	v          *gate.Verdict
+	admitted   map[string]*gate.RegionVerdict
 	preference map[string][]string
 	fallback   []string
 }
@@ -33,15 +35,15 @@ type Admitter struct {
 // NewAdmitter precomputes the admission table of a verdict. preference maps
 // a client region to the regions to try in order; regions without an entry
 // use the verdict's region order.
-func NewAdmitter(v *Verdict, preference map[string][]string) *Admitter {
-	a := &Admitter{v: v, admitted: map[string]*RegionVerdict{}, preference: preference}
+func NewAdmitter(v *gate.Verdict, preference map[string][]string) *Admitter {
+	a := &Admitter{v: v, admitted: map[string]*gate.RegionVerdict{}, preference: preference}
 	if v == nil {
 		return a
 	}
 	for i := range v.Regions {
 		r := &v.Regions[i]
 		a.fallback = append(a.fallback, r.Name)
-		if r.Admit && v.Decision != Inconclusive {
+		if r.Admit && v.Decision != gate.Inconclusive {
 			a.admitted[r.Name] = r
 		}
 	}
@@ -49,9 +51,9 @@ func NewAdmitter(v *Verdict, preference map[string][]string) *Admitter {
 }
 
 // Verdict returns the verdict the admitter answers from.
-func (a *Admitter) Verdict() *Verdict { return a.v }
+func (a *Admitter) Verdict() *gate.Verdict { return a.v }
 
-func (a *Admitter) matches(r *RegionVerdict, q *AdmitRequest) bool {
+func (a *Admitter) matches(r *gate.RegionVerdict, q *AdmitRequest) bool {
 	return (q.IndexHash == "" || q.IndexHash == r.IndexHash) &&
 		(q.SchemaRev == "" || q.SchemaRev == r.SchemaRev) &&
 		(q.ModelTag == "" || q.ModelTag == r.ModelTag)
@@ -68,7 +70,7 @@ func (a *Admitter) Admit(q *AdmitRequest, now time.Time) AdmitResult {
 	if a.v.Expired(now) {
 		return AdmitResult{Code: 503, Reason: "verdict expired"}
 	}
-	if a.v.Decision == Inconclusive {
+	if a.v.Decision == gate.Inconclusive {
 		return AdmitResult{Code: 503, Reason: "verdict inconclusive"}
 	}
 	if q.Pin != "" {

@@ -1,4 +1,4 @@
-package gate
+package server
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ragparity/ragparity/gate"
 )
 
 func pgURL() string {
@@ -77,7 +79,7 @@ func openTestStore(t *testing.T, u string) Store {
 // storeSuite is the contract every Store meets.
 func storeSuite(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
-	signer, _ := LoadSigner("")
+	signer, _ := gate.LoadSigner("")
 	t.Run("EmptyStore", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.Latest(ctx, ""); !errors.Is(err, ErrNotFound) {
@@ -246,7 +248,7 @@ func TestOpenStoreURLs(t *testing.T) {
 // polled the store (never on the request path).
 func TestReplicasSharePostgres(t *testing.T) {
 	u := pgStoreURL(t)
-	signer, err := LoadSigner("")
+	signer, err := gate.LoadSigner("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +300,7 @@ func TestReplicasSharePostgres(t *testing.T) {
 	// A verdict in the store not signed by the trusted key is ignored.
 	forged := testVerdict("", t0.Add(time.Hour), region("a"), region("b"))
 	forged.ID = "forged"
-	other, _ := LoadSigner("")
+	other, _ := gate.LoadSigner("")
 	other.Sign(forged)
 	st := openTestStore(t, u)
 	if err := st.Put(context.Background(), forged); err != nil {
