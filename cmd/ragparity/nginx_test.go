@@ -300,9 +300,9 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 
 	listen := freePort(t)
-	body, err := renderNginx(nginxConfig{
+	body, err := server.RenderNginx(server.NginxConfig{
 		Listen: listen, Ragparity: strings.TrimPrefix(rp.URL, "http://"), Refused: freePort(t),
-		Regions: []nginxRegion{{Name: "a", Addr: strings.TrimPrefix(ra.URL, "http://")}, {Name: "b", Addr: strings.TrimPrefix(rb.URL, "http://")}},
+		Regions: []server.NginxRegion{{Name: "a", Addr: strings.TrimPrefix(ra.URL, "http://")}, {Name: "b", Addr: strings.TrimPrefix(rb.URL, "http://")}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/ragparity/ragparity/config"
@@ -86,95 +84,6 @@ reply mapper rewrites them.
 
 `
 
-// nginxTemplate is the nginx configuration documented above and tested by
-// TestNginxAuthRequest.
-var nginxTemplate = template.Must(template.New("nginx").Parse(`# ragparity admission in front of the regions (nginx auth_request).
-# nginx allows on 2xx, denies on 401/403 and turns any other auth answer
-# (ragparity's 503 "no admitted region", 409 "other release", or ragparity
-# down) into 500: error_page catches that 500 so no 5xx reaches clients.
-# keepalive_timeout stays under ragparity's 2 min idle timeout, so nginx
-# never reuses a connection ragparity is closing (that would refuse).
-upstream ragparity { server {{.Ragparity}}; keepalive 32; keepalive_timeout 60s; }
-upstream rp_refused { server {{.Refused}}; }
-{{range .Regions}}upstream {{.Upstream}} { server {{.Addr}}; }{{if .Comment}}  # {{.Comment}}{{end}}
-{{end}}
-# X-Route-Region -> upstream; an unknown name is refused.
-map $rp_route $rp_upstream {
-    default rp_refused;
-{{range .Regions}}    "{{.Name}}" {{.Upstream}};
-{{end}}}
-
-server {
-    listen {{.Listen}};
-
-    location / {
-        auth_request     /_ragparity_admit;
-        auth_request_set $rp_route  $upstream_http_x_route_region;
-        auth_request_set $rp_status $upstream_status;
-        auth_request_set $rp_reason $upstream_http_x_ragparity_reason;
-        error_page 500 = @ragparity_refused;
-        proxy_pass http://$rp_upstream;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header X-Route-Region $rp_route;
-    }
-
-    location = /_ragparity_admit {
-        internal;
-        # The client's URI goes after /v1/admit (as Envoy's path_prefix
-        # does), so ?client_region= reaches ragparity.
-        proxy_pass http://ragparity/v1/admit$request_uri;
-        proxy_pass_request_body off;
-        proxy_set_header Content-Length "";
-        proxy_set_header X-Original-URI $request_uri;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_connect_timeout 1s;
-        proxy_read_timeout 2s;
-    }
-
-    # ragparity refused (503), named another release (409) or is down.
-    location @ragparity_refused {
-        add_header X-Ragparity-Reason $rp_reason always;
-        if ($rp_status = 409) {
-            return 409 "release mismatch: $rp_reason\n";
-        }
-        return 421 "no admitted region: $rp_reason\n";
-    }
-}
-
-# Answers requests whose X-Route-Region nginx does not know.
-server {
-    listen {{.Refused}};
-    return 421 "no admitted region\n";
-}
-`))
-
-// nginxRegion is one region upstream in the nginx configuration.
-type nginxRegion struct{ Name, Upstream, Addr, Comment string }
-
-// nginxConfig fills nginxTemplate.
-type nginxConfig struct {
-	Listen, Ragparity, Refused string
-	Regions                    []nginxRegion
-}
-
-var notUpstreamChar = regexp.MustCompile(`[^A-Za-z0-9_]`)
-
-func renderNginx(c nginxConfig) (string, error) {
-	for i := range c.Regions {
-		if c.Regions[i].Upstream == "" {
-			c.Regions[i].Upstream = "region_" + notUpstreamChar.ReplaceAllString(c.Regions[i].Name, "_")
-		}
-		if strings.ContainsAny(c.Regions[i].Name, "\"\\\n") {
-			return "", fmt.Errorf("region name %q cannot be written in an nginx map", c.Regions[i].Name)
-		}
-	}
-	var b strings.Builder
-	err := nginxTemplate.Execute(&b, c)
-	return b.String(), err
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var gf gateFlags
@@ -197,11 +106,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	if *printNginx {
-		c := nginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
+		c := server.NginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
 		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, nginxRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+			c.Regions = append(c.Regions, server.NginxRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
 		}
-		out, err := renderNginx(c)
+		out, err := server.RenderNginx(c)
 		if err != nil {
 			return fail(stderr, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
@@ -92,7 +91,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if gf.json {
 		printJSON(stdout, v)
 	} else {
-		printVerdict(v, stdout)
+		reports.WriteText(stdout, v)
 	}
 	return gateExit(v)
 }
@@ -105,39 +104,6 @@ func gateExit(v *gate.Verdict) int {
 		return ExitDiffer
 	}
 	return ExitUnknown
-}
-
-func printVerdict(v *gate.Verdict, w io.Writer) {
-	fmt.Fprintf(w, "verdict %s for release %s: %s (expires %s)\n\n", v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
-	for _, c := range v.Checks {
-		fmt.Fprintf(w, "  %-10s %-12s %s", c.Name, strings.ToUpper(string(c.Status)), c.Figure)
-		if c.Threshold != "" {
-			fmt.Fprintf(w, "  [threshold: %s]", c.Threshold)
-		}
-		fmt.Fprintln(w)
-		if c.Error != "" {
-			fmt.Fprintf(w, "             error: %s\n", c.Error)
-		}
-		for _, e := range c.Evidence {
-			fmt.Fprintf(w, "             - %s\n", e)
-		}
-	}
-	fmt.Fprintln(w)
-	for _, r := range v.Regions {
-		state := "ADMIT"
-		if !r.Admit {
-			state = "BLOCK"
-		}
-		fmt.Fprintf(w, "  %-12s %s", r.Name, state)
-		if r.IndexHash != "" {
-			fmt.Fprintf(w, "  index_hash=%s", short(r.IndexHash))
-		}
-		if len(r.Reasons) > 0 {
-			fmt.Fprintf(w, "  (%s)", strings.Join(r.Reasons, "; "))
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "\nsigned by key %s\n", v.KeyID)
 }
 
 func short(h string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/demo"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
@@ -257,9 +258,9 @@ func TestVerifyCLI(t *testing.T) {
 	})
 
 	t.Run("StaleChunksFailIndexHash", func(t *testing.T) {
-		n, err := injectStaleChunks(context.Background(), filepath.Join(dir, "vectors", "b"), "7912", "18670")
+		n, err := demo.InjectStaleChunks(context.Background(), filepath.Join(dir, "vectors", "b"), "7912", "18670")
 		if err != nil || n == 0 {
-			t.Fatalf("injectStaleChunks: %d, %v", n, err)
+			t.Fatalf("InjectStaleChunks: %d, %v", n, err)
 		}
 		v := verify(t, ExitDiffer)
 		c := checkOf(v, gate.CheckIndexHash)

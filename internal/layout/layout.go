@@ -5,6 +5,7 @@
 // or of its own family (the same top-level folder):
 //
 //	cmd/...                       flags, printing, exit codes
+//	demo                          `ragparity demo`, driven through the CLI
 //	reports                       renders a verdict and its detail
 //	gate (gate/...)               the five checks, verdicts, serve
 //	config                        the application config

@@ -21,7 +21,8 @@ var layers = map[string]int{
 	"config":  4,
 	"gate":    5,
 	"reports": 6,
-	"cmd":     7,
+	"demo":    7,
+	"cmd":     8,
 }
 
 type pkg struct {

@@ -1,0 +1,50 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ragparity/ragparity/gate"
+)
+
+// WriteText writes a verdict as the text `ragparity verify` prints.
+func WriteText(w io.Writer, v *gate.Verdict) {
+	fmt.Fprintf(w, "verdict %s for release %s: %s (expires %s)\n\n", v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.ExpiresAt.Format("2006-01-02 15:04:05Z07:00"))
+	for _, c := range v.Checks {
+		fmt.Fprintf(w, "  %-10s %-12s %s", c.Name, strings.ToUpper(string(c.Status)), c.Figure)
+		if c.Threshold != "" {
+			fmt.Fprintf(w, "  [threshold: %s]", c.Threshold)
+		}
+		fmt.Fprintln(w)
+		if c.Error != "" {
+			fmt.Fprintf(w, "             error: %s\n", c.Error)
+		}
+		for _, e := range c.Evidence {
+			fmt.Fprintf(w, "             - %s\n", e)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, r := range v.Regions {
+		state := "ADMIT"
+		if !r.Admit {
+			state = "BLOCK"
+		}
+		fmt.Fprintf(w, "  %-12s %s", r.Name, state)
+		if r.IndexHash != "" {
+			fmt.Fprintf(w, "  index_hash=%s", short(r.IndexHash))
+		}
+		if len(r.Reasons) > 0 {
+			fmt.Fprintf(w, "  (%s)", strings.Join(r.Reasons, "; "))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nsigned by key %s\n", v.KeyID)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
