@@ -4,6 +4,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -100,8 +102,17 @@ type Gate struct {
 	// Routing maps a client region to the regions to route it to, in order
 	// of preference.
 	Routing map[string][]string `yaml:"routing"`
-	// Primary breaks ties when regions split into equal groups.
+	// Primary is the reference without a baseline when no strict majority
+	// of the regions agrees (and it is reachable).
 	Primary string `yaml:"primary"`
+	// Baseline is a release baseline file (as `baseline export` writes
+	// it); without it, verify and serve use the verdict store's newest
+	// baseline of the release, and without one of those the agreeing
+	// majority of the regions.
+	Baseline string `yaml:"baseline"`
+	// BaselineKeys are PEM public-key files whose baselines are trusted
+	// besides those signed with signing_key.
+	BaselineKeys []string `yaml:"baseline_keys"`
 	// Store is where verdicts are kept: sqlite:///path (default, under
 	// cache_dir) or postgres://... (shared by replicas).
 	Store string `yaml:"store"`
@@ -513,4 +524,13 @@ func (c *Config) CheckTimeout(check string) time.Duration {
 		return 5 * time.Second
 	}
 	return c.Timeout
+}
+
+// SourceDigest is the SHA-256 (hex) of the config file's text as written
+// (before ${ENV} expansion, so it holds no secret): a verdict records it
+// among its inputs, so that a changed config is never served a verdict
+// computed over another.
+func (c *Config) SourceDigest() string {
+	h := sha256.Sum256(c.src)
+	return hex.EncodeToString(h[:])
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/ragparity/ragparity/adapters"
@@ -150,60 +149,77 @@ func (r *RegionManifest) saveCache(complete bool) {
 	}
 }
 
-// blobCheck is the gate's blob manifest parity check: content mode, as the
-// playbook requires (ETags are not content hashes).
+// blobCheck is the gate's blob manifest parity check, per region: content
+// mode, as the playbook requires (ETags are not content hashes), each
+// region's manifest hash against the reference (the baseline's, else the
+// agreeing majority's), the differing keys named.
 func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) (Check, map[string]string) {
-	var with, without []string
-	for _, r := range cfg.Regions {
-		if r.Blobs != "" {
-			with = append(with, r.Name)
-		} else {
-			without = append(without, r.Name)
+	c := Check{Threshold: "every region's blob manifest (key, size, sha256 of content) equal to the reference's"}
+	res := newResults(cfg)
+	var with []*config.Region
+	for i := range cfg.Regions {
+		r := &cfg.Regions[i]
+		if r.Blobs == "" {
+			res.inconclusive(r.Name, "no blobs URL (configure regions[].blobs, or gate.skip: [blobs])")
+			continue
 		}
+		with = append(with, r)
 	}
-	c := Check{Threshold: "every region's blob manifest (key, size, sha256 of content) equal"}
-	if len(with) == 0 {
-		c.Status = Inconclusive
-		c.Error = "blob manifest parity is not available (configure regions[].blobs, or gate.skip: [blobs])"
-		return c, nil
-	}
-	if len(without) > 0 {
-		c.Status = Inconclusive
-		c.Error = "regions without a blobs URL: " + strings.Join(without, ", ")
-		return c, nil
-	}
-	regions, _ := SelectRegions(cfg, nil)
-	ms := BuildManifests(ctx, cfg, regions, BlobOptions{Mode: blob.ModeContent, Workers: 16, CacheDir: filepath.Join(cfg.CacheRoot(), "blobs")})
+	ms := BuildManifests(ctx, cfg, with, BlobOptions{Mode: blob.ModeContent, Workers: 16, CacheDir: filepath.Join(cfg.CacheRoot(), "blobs")})
 	hashes := map[string]string{}
-	var errs []string
+	byName := map[string]*blob.BlobManifest{}
 	for _, m := range ms {
 		if m.Err != nil {
-			errs = append(errs, m.Err.Error())
+			res.inconclusive(m.Region.Name, m.Err.Error())
 			continue
 		}
 		hashes[m.Region.Name] = m.M.Hash().Hex()
+		byName[m.Region.Name] = m.M
 	}
-	if len(errs) > 0 {
-		c.Status = Inconclusive
-		c.Error = strings.Join(errs, "; ")
-		return c, hashes
-	}
-	ref := reference(cfg, hashes)
+	var ref string
 	var refM *blob.BlobManifest
-	var refName string
-	for _, m := range ms {
-		if hashes[m.Region.Name] == ref && refM == nil {
-			refM, refName = m.M, m.Region.Name
+	refName := "baseline"
+	if b := o.Baseline; b != nil && b.Blobs != nil {
+		ref = b.Blobs.ManifestHash
+		m, err := b.Blobs.manifest()
+		if err != nil {
+			res.all(Inconclusive, err.Error())
+			res.apply(&c)
+			return c, hashes
+		}
+		refM = m
+	} else {
+		r, ok, why := majority(cfg, hashes, "the blob manifest")
+		if o.Baseline != nil {
+			why = "the baseline records no blob manifest (re-create it with regions[].blobs configured); " + why
+		}
+		if !ok {
+			res.all(Inconclusive, why)
+			res.apply(&c)
+			c.Figure = "undecided: " + why
+			return c, hashes
+		}
+		ref = r
+	}
+	faithful := 0
+	for _, r := range cfg.Regions {
+		if hashes[r.Name] == ref && byName[r.Name] != nil {
+			faithful++
+			if refM == nil {
+				refM, refName = byName[r.Name], r.Name
+			}
 		}
 	}
-	agree := 0
-	for _, m := range ms {
-		if hashes[m.Region.Name] == ref {
-			agree++
+	for _, r := range cfg.Regions {
+		m := byName[r.Name]
+		if m == nil {
 			continue
 		}
-		c.FailedRegions = append(c.FailedRegions, m.Region.Name)
-		d := blob.DiffManifests(refName, m.Region.Name, refM, m.M)
+		if hashes[r.Name] == ref {
+			res.pass(r.Name)
+			continue
+		}
+		d := blob.DiffManifests(refName, r.Name, refM, m)
 		bd := BlobDiff{From: d.From, To: d.To, OnlyInFrom: d.OnlyInFrom, OnlyInTo: d.OnlyInTo}
 		for _, ch := range d.Changed {
 			bd.Changed = append(bd.Changed, BlobChange{Key: ch.Key, Reason: ch.Reason})
@@ -219,13 +235,12 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 		for _, ch := range d.Changed {
 			items = append(items, fmt.Sprintf("key %q differs (%s)", ch.Key, ch.Reason))
 		}
-		c.Evidence = append(c.Evidence, capEvidence(m.Region.Name, items, o.MaxEvidence,
-			fmt.Sprintf("keys (ragparity diff --blobs --from %s --to %s)", refName, m.Region.Name))...)
+		c.Evidence = append(c.Evidence, capEvidence(r.Name, items, o.MaxEvidence,
+			fmt.Sprintf("keys (ragparity diff --blobs --from %s --to %s)", refName, r.Name))...)
+		res.fail(r.Name, fmt.Sprintf("manifest %s, the reference is %s: %d missing, %d extra, %d changed keys against %s",
+			short(hashes[r.Name]), short(ref), len(d.OnlyInFrom), len(d.OnlyInTo), len(d.Changed), refName))
 	}
-	c.Figure = fmt.Sprintf("%d of %d regions agree (manifest %s)", agree, len(ms), short(ref))
-	c.Status = Pass
-	if len(c.FailedRegions) > 0 {
-		c.Status = Fail
-	}
+	res.apply(&c)
+	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (manifest %s)", faithful, len(cfg.Regions), short(ref))
 	return c, hashes
 }

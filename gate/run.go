@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +17,8 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/parity"
-	"github.com/ragparity/ragparity/verifier"
 )
 
 // Check names, in verdict order.
@@ -30,18 +30,16 @@ const (
 	CheckDedupeKV  = "dedupe_kv"
 )
 
-// RegionHash is what the index check found for one region; later checks
-// (health) compare against it.
-type RegionHash struct {
-	IndexHash string
-	ModelTag  string
-}
-
 // Options wire a gate run.
 type Options struct {
 	// Goldset is the gold set (YAML/JSONL, or a BEIR folder) for the
 	// probe check; "" leaves it inconclusive unless skipped.
 	Goldset string
+	// Baseline is the release baseline every region is compared with; nil
+	// compares regions with their agreeing majority. It must be signed by
+	// the Signer's key or one of BaselineKeys, and be of cfg.Release.
+	Baseline     *Baseline
+	BaselineKeys []ed25519.PublicKey
 	// Signer signs the verdict (required; LoadSigner).
 	Signer *Signer
 	// HTTPClient fetches health URLs (default: a client with no redirects
@@ -53,9 +51,10 @@ type Options struct {
 }
 
 // Run runs every check of the failover gate concurrently, each under its
-// own timeout, and returns the signed verdict and the detail behind it
-// (for reports). Any check that errors or times out makes the verdict
-// inconclusive; inconclusive admits nothing.
+// own timeout, decides every region on its own against the reference (the
+// baseline, else the agreeing majority) and returns the signed verdict and
+// the detail behind it (for reports). A region a check could not verify is
+// inconclusive and not admitted; it changes no other region's result.
 func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail, error) {
 	if o.Signer == nil || o.Signer.Key == nil {
 		return nil, nil, errors.New("gate: no signing key")
@@ -66,19 +65,29 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 	if o.MaxEvidence == 0 {
 		o.MaxEvidence = defaultMaxEvidence
 	}
-	det := &Detail{}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
 	}
+	if o.Baseline != nil {
+		if err := CheckBaseline(o.Baseline, cfg.Release, append([]ed25519.PublicKey{o.Signer.Public()}, o.BaselineKeys...)); err != nil {
+			return nil, nil, err
+		}
+	}
+	inputs, err := InputsDigest(cfg, o.Baseline, o.Goldset)
+	if err != nil {
+		return nil, nil, err
+	}
 	start := o.Now()
+	det := &Detail{}
 	var (
-		wg                 sync.WaitGroup
-		idx, blobs, health Check
-		probes, dedupe     Check
-		hashes             map[string]RegionHash
-		manifests          map[string]string
-		contracts          map[string]map[string]string
-		healthDone         = make(chan struct{})
+		wg             sync.WaitGroup
+		idx, blobs     Check
+		probes, dedupe Check
+		ix             *indexResult
+		runs           *probeRuns
+		manifests      map[string]string
+		contracts      map[string]map[string]string
+		healthDone     = make(chan struct{})
 	)
 	timed := func(name string, fn func(ctx context.Context) Check) Check {
 		c, cancel := context.WithTimeout(ctx, cfg.CheckTimeout(name))
@@ -87,35 +96,37 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 		ch := fn(c)
 		ch.Name = name
 		ch.ElapsedMS = time.Since(t0).Milliseconds()
-		if ch.Status == "" {
-			ch.Status = Inconclusive
-		}
 		if ch.Evidence == nil {
 			ch.Evidence = []string{}
 		}
-		if c.Err() != nil && ch.Status != Pass && ch.Status != Fail {
-			ch.Status = Inconclusive
-			if ch.Error == "" {
-				ch.Error = fmt.Sprintf("timed out after %v", cfg.CheckTimeout(name))
-			}
-		}
 		return ch
+	}
+	skipped := func(name string) (Check, bool) {
+		if !cfg.Skipped(name) {
+			return Check{}, false
+		}
+		c := Check{Name: name, Status: Skipped, Figure: "skipped by gate.skip", Evidence: []string{}}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, CheckRegion{Name: r.Name, Status: Skipped})
+		}
+		return c, true
 	}
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		idx = timed(CheckIndexHash, func(ctx context.Context) Check {
 			var c Check
-			c, hashes = indexCheck(ctx, cfg, o, det)
+			c, ix = indexCheck(ctx, cfg, o, det)
 			return c
 		})
 	}()
 	go func() {
 		defer wg.Done()
+		if c, ok := skipped(CheckBlobs); ok {
+			blobs = c
+			return
+		}
 		blobs = timed(CheckBlobs, func(ctx context.Context) Check {
-			if cfg.Skipped(CheckBlobs) {
-				return Check{Status: Skipped, Figure: "skipped by gate.skip"}
-			}
 			var c Check
 			c, manifests = blobCheck(ctx, cfg, o, det)
 			return c
@@ -133,90 +144,102 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 	}()
 	go func() {
 		defer wg.Done()
-		probes = timed(CheckProbes, func(ctx context.Context) Check {
-			if cfg.Skipped(CheckProbes) {
-				return Check{Status: Skipped, Figure: "skipped by gate.skip"}
-			}
-			if o.Goldset == "" {
-				return Check{Status: Inconclusive, Error: "no gold set (pass --goldset, or gate.skip: [probes])"}
-			}
-			return probeCheck(ctx, cfg, o.Goldset, det)
-		})
+		if _, ok := skipped(CheckProbes); ok {
+			return
+		}
+		c, cancel := context.WithTimeout(ctx, cfg.CheckTimeout(CheckProbes))
+		defer cancel()
+		t0 := time.Now()
+		runs = runProbes(c, cfg, o)
+		runs.elapsed = time.Since(t0)
 	}()
 	dedupe = timed(CheckDedupeKV, func(ctx context.Context) Check { return dedupeCheck(ctx, cfg) })
+	if c, ok := skipped(CheckDedupeKV); ok {
+		dedupe = c
+	}
 	wg.Wait()
 	<-healthDone
-	if cfg.Skipped(CheckHealth) {
-		health = Check{Name: CheckHealth, Status: Skipped, Figure: "skipped by gate.skip", Evidence: []string{}}
-	} else {
-		health = healthCheck(cfg, contracts, hashes, idx.Status)
+	health, ok := skipped(CheckHealth)
+	if !ok {
+		health = healthCheck(cfg, o, contracts, ix)
+	}
+	if probes, ok = skipped(CheckProbes); !ok {
+		probes = probeCheck(cfg, o, runs, ix, det)
 	}
 
 	v := &Verdict{
-		ID:        newID(start),
-		Release:   cfg.Release,
-		CreatedAt: start.UTC().Truncate(time.Millisecond),
-		Checks:    []Check{idx, blobs, health, probes, dedupe},
+		ID:           newID(start),
+		Release:      cfg.Release,
+		CreatedAt:    start.UTC().Truncate(time.Millisecond),
+		Checks:       []Check{idx, blobs, health, probes, dedupe},
+		InputsDigest: inputs,
+		Reference:    "majority: every region is compared with the largest group of regions that agree, when it is a strict majority of the configured regions (or gate.primary)",
+	}
+	if b := o.Baseline; b != nil {
+		v.BaselineID = b.ID
+		v.Reference = fmt.Sprintf("baseline %s of release %s (taken from %s at %s)", b.ID, b.Release, b.From, b.Created.UTC().Format(time.RFC3339))
 	}
 	v.ExpiresAt = v.CreatedAt.Add(cfg.Gate.VerdictTTL)
-	v.Decision = Pass
-	for _, c := range v.Checks {
-		switch c.Status {
-		case Inconclusive:
-			v.Decision = Inconclusive
-		case Fail:
-			if v.Decision == Pass {
-				v.Decision = Fail
-			}
-		}
+	decide(cfg, v, ix, manifests, contracts)
+	if err := o.Signer.Sign(v); err != nil {
+		return nil, nil, err
 	}
-	failed := map[string][]string{}
-	for _, c := range v.Checks {
-		for _, r := range c.FailedRegions {
-			failed[r] = append(failed[r], c.Name)
-		}
-	}
+	return v, det, nil
+}
+
+// decide gives every region its status (its worst check result), admits
+// the regions that passed every check, and sets the decision.
+func decide(cfg *config.Config, v *Verdict, ix *indexResult, manifests map[string]string, contracts map[string]map[string]string) {
+	admitted, failed := 0, 0
 	for _, r := range cfg.Regions {
-		rv := RegionVerdict{Name: r.Name, IndexHash: hashes[r.Name].IndexHash, ManifestHash: manifests[r.Name], ModelTag: hashes[r.Name].ModelTag}
+		rv := RegionVerdict{Name: r.Name, Status: Pass, ManifestHash: manifests[r.Name]}
+		if ix != nil {
+			rv.IndexHash, rv.ModelTag = ix.hashes[r.Name].IndexHash, ix.hashes[r.Name].ModelTag
+		}
 		if ct := contracts[r.Name]; ct != nil {
 			rv.SchemaRev, rv.SecretsRev = ct["schema_rev"], ct["secrets_rev"]
 			if rv.ModelTag == "" {
 				rv.ModelTag = ct["model_tag"]
 			}
 		}
-		switch {
-		case v.Decision == Inconclusive:
-			rv.Reasons = []string{"verdict inconclusive"}
-		case len(failed[r.Name]) > 0:
-			for _, c := range failed[r.Name] {
-				rv.Reasons = append(rv.Reasons, "failed "+c)
+		for _, c := range v.Checks {
+			for _, cr := range c.Regions {
+				if cr.Name != r.Name || cr.Status == Pass || cr.Status == Skipped {
+					continue
+				}
+				if rank(cr.Status) > rank(rv.Status) {
+					rv.Status = cr.Status
+				}
+				word := "failed"
+				if cr.Status == Inconclusive {
+					word = "could not verify"
+				}
+				reason := word + " " + c.Name
+				if cr.Reason != "" {
+					reason += ": " + cr.Reason
+				}
+				rv.Reasons = append(rv.Reasons, reason)
 			}
-		default:
-			rv.Admit = true
+		}
+		rv.Admit = rv.Status == Pass
+		switch {
+		case rv.Admit:
+			admitted++
+		case rv.Status == Fail:
+			failed++
 		}
 		v.Regions = append(v.Regions, rv)
 	}
-	if v.Decision == Fail {
-		// A failed check that names no region (it could not single one
-		// out) blocks every region.
-		for _, c := range v.Checks {
-			if c.Status == Fail && len(c.FailedRegions) == 0 {
-				for i := range v.Regions {
-					v.Regions[i].Admit = false
-					v.Regions[i].Reasons = append(v.Regions[i].Reasons, "failed "+c.Name)
-				}
-			}
-		}
+	switch {
+	case admitted == len(cfg.Regions):
+		v.Decision = Pass
+	case admitted > 0:
+		v.Decision = Degraded
+	case failed > 0:
+		v.Decision = Fail
+	default:
+		v.Decision = Inconclusive
 	}
-	d, err := inputsDigest(cfg, v)
-	if err != nil {
-		return nil, nil, err
-	}
-	v.InputsDigest = d
-	if err := o.Signer.Sign(v); err != nil {
-		return nil, nil, err
-	}
-	return v, det, nil
 }
 
 func newID(t time.Time) string {
@@ -225,146 +248,42 @@ func newID(t time.Time) string {
 	return "v" + t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b)
 }
 
-func inputsDigest(cfg *config.Config, v *Verdict) (string, error) {
+// InputsDigest identifies what a verification is computed over: the
+// config as written, its regions' (redacted) store URLs after ${ENV}
+// expansion, the baseline and the gold set. A verdict whose inputs digest
+// differs from the running config's is never used to admit.
+func InputsDigest(cfg *config.Config, b *Baseline, goldPath string) (string, error) {
 	type in struct {
-		Name, Vectors, Blobs, Health, DedupeKV, IndexHash, ManifestHash string
+		Name, Vectors, Blobs, Health, DedupeKV string
 	}
 	var ins []in
-	for i, r := range cfg.Regions {
-		ins = append(ins, in{r.Name, adapters.Redact(r.Vectors), adapters.Redact(r.Blobs), adapters.Redact(r.Health), adapters.Redact(r.DedupeKV), v.Regions[i].IndexHash, v.Regions[i].ManifestHash})
+	for _, r := range cfg.Regions {
+		ins = append(ins, in{r.Name, adapters.Redact(r.Vectors), adapters.Redact(r.Blobs), adapters.Redact(r.Health), adapters.Redact(r.DedupeKV)})
 	}
-	b, err := json.Marshal(map[string]any{"release": cfg.Release, "regions": ins, "settings": cfg.Settings, "embedder": cfg.Embedder, "skip": cfg.Gate.Skip})
+	doc := map[string]any{"release": cfg.Release, "config": cfg.SourceDigest(), "regions": ins}
+	if b != nil {
+		d, err := b.Digest()
+		if err != nil {
+			return "", err
+		}
+		doc["baseline"] = d
+	}
+	if goldPath != "" {
+		g, err := goldset.Load(goldPath)
+		if err != nil {
+			return "", fmt.Errorf("goldset: %w", err)
+		}
+		doc["goldset"] = g.Digest()
+	}
+	raw, err := json.Marshal(doc)
 	if err != nil {
 		return "", err
 	}
-	c, err := parity.CanonicalPayload(b)
+	c, err := parity.CanonicalPayload(raw)
 	if err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(parity.SHA256(c)), nil
-}
-
-// Reference picks the largest group of regions sharing a value; ties go
-// to the group holding gate.primary, then to config order.
-func Reference(cfg *config.Config, val map[string]string) string { return reference(cfg, val) }
-
-func reference(cfg *config.Config, val map[string]string) string {
-	count := map[string]int{}
-	for _, v := range val {
-		count[v]++
-	}
-	best, bestN := "", -1
-	order := make([]string, 0, len(cfg.Regions))
-	if cfg.Gate.Primary != "" {
-		order = append(order, cfg.Gate.Primary)
-	}
-	for _, r := range cfg.Regions {
-		order = append(order, r.Name)
-	}
-	for _, name := range order {
-		v, ok := val[name]
-		if ok && count[v] > bestN {
-			best, bestN = v, count[v]
-		}
-	}
-	return best
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
-// indexCheck hashes every region, compares INDEX_HASHes with the reference
-// group and, for regions that differ, names the differing ids.
-func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) (Check, map[string]RegionHash) {
-	regions, _ := SelectRegions(cfg, nil)
-	out := ScanRegions(ctx, cfg, regions, ScanOptions{Spill: true})
-	defer func() {
-		for i := range out {
-			out[i].Close()
-		}
-	}()
-	hashes := map[string]RegionHash{}
-	var errs []string
-	vals := map[string]string{}
-	for _, r := range out {
-		name := r.Region.Name
-		if r.Err != nil {
-			errs = append(errs, r.Err.Error())
-			continue
-		}
-		ih := r.Scan.IndexHash().Hex()
-		mt, _ := r.Scan.Settings.Hashed["model_tag"].(string)
-		hashes[name] = RegionHash{IndexHash: ih, ModelTag: mt}
-		vals[name] = ih
-	}
-	c := Check{Threshold: "every region's INDEX_HASH equal"}
-	if len(errs) > 0 {
-		c.Status = Inconclusive
-		c.Error = strings.Join(errs, "; ")
-		return c, hashes
-	}
-	ref := reference(cfg, vals)
-	refIdx := -1
-	for i, r := range out {
-		if vals[r.Region.Name] == ref {
-			refIdx = i
-			break
-		}
-	}
-	refName := out[refIdx].Region.Name
-	agree := 0
-	for i, r := range out {
-		name := r.Region.Name
-		if vals[name] == ref {
-			agree++
-			continue
-		}
-		c.FailedRegions = append(c.FailedRegions, name)
-		a, b := out[refIdx].Scan, r.Scan
-		var differing []int
-		for k := range a.Leaves {
-			if a.Leaves[k] != b.Leaves[k] {
-				differing = append(differing, k)
-			}
-		}
-		det.addBucketMap(BucketMap{From: refName, To: name, Buckets: a.Buckets, Differing: differing})
-		d, err := verifier.Diff(refName, name, a, b, out[refIdx].Spill, out[i].Spill)
-		if err != nil {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", name, short(vals[name]), short(ref), err))
-			continue
-		}
-		c.Evidence = append(c.Evidence, diffEvidence(name, d, o.MaxEvidence)...)
-	}
-	c.Figure = fmt.Sprintf("%d of %d regions agree (INDEX_HASH %s)", agree, len(cfg.Regions), short(ref))
-	c.Status = Pass
-	if len(c.FailedRegions) > 0 {
-		c.Status = Fail
-	}
-	return c, hashes
-}
-
-func diffEvidence(region string, d *verifier.DiffResult, max int) []string {
-	var ev []string
-	for _, s := range d.SettingsDiff {
-		if s.Hashed {
-			ev = append(ev, fmt.Sprintf("%s: setting %s: %v -> %v", region, s.Key, s.From, s.To))
-		}
-	}
-	var items []string
-	for _, id := range d.OnlyInFrom {
-		items = append(items, fmt.Sprintf("id %s missing (present in %s)", id, d.From))
-	}
-	for _, id := range d.OnlyInTo {
-		items = append(items, fmt.Sprintf("id %s extra (absent from %s)", id, d.From))
-	}
-	for _, c := range d.Changed {
-		items = append(items, fmt.Sprintf("id %s differs in %s", c.ID, strings.Join(c.Fields, ", ")))
-	}
-	return append(ev, capEvidence(region, items, max, fmt.Sprintf("ids (run ragparity diff --from %s --to %s)", d.From, region))...)
 }
 
 // contract fields every health answer must carry.
@@ -439,124 +358,136 @@ func fetchContracts(ctx context.Context, cfg *config.Config, hc *http.Client) ma
 	return out
 }
 
-func healthCheck(cfg *config.Config, contracts map[string]map[string]string, hashes map[string]RegionHash, idxStatus Status) Check {
-	c := Check{Name: CheckHealth, Threshold: "every region answers {schema_rev, model_tag, secrets_rev, index_hash}, all agree, index_hash = computed", Evidence: []string{}}
-	var incon []string
-	failed := map[string]bool{}
+// healthCheck decides each region's health contract: it answers the
+// contract; schema_rev and secrets_rev equal the reference's expected
+// contract (the baseline's, else the agreeing majority's); model_tag
+// equals the reference's and the model tag the region's index declares;
+// index_hash equals the INDEX_HASH computed for that region.
+func healthCheck(cfg *config.Config, o Options, contracts map[string]map[string]string, ix *indexResult) Check {
+	c := Check{Name: CheckHealth, Threshold: "every region answers {schema_rev, model_tag, secrets_rev, index_hash}: the first three equal the reference's expected contract, model_tag the index's, index_hash the one computed for that region", Evidence: []string{}}
+	res := newResults(cfg)
+	ok := map[string]bool{}
 	for _, r := range cfg.Regions {
 		m := contracts[r.Name]
 		switch {
 		case m == nil:
-			incon = append(incon, r.Name+": no answer")
+			res.inconclusive(r.Name, "no answer")
 		case m["_inconclusive"] != "":
-			incon = append(incon, r.Name+": "+m["_inconclusive"])
+			res.inconclusive(r.Name, m["_inconclusive"])
 		case m["_fail"] != "":
-			failed[r.Name] = true
+			res.fail(r.Name, m["_fail"])
 			c.Evidence = append(c.Evidence, r.Name+": "+m["_fail"])
+		default:
+			ok[r.Name] = true
 		}
 	}
-	if len(incon) > 0 {
-		c.Status = Inconclusive
-		c.Error = strings.Join(incon, "; ")
-		return c
-	}
-	// Agreement of schema_rev, model_tag, secrets_rev with the reference.
 	for _, f := range contractFields[:3] {
-		vals := map[string]string{}
-		for _, r := range cfg.Regions {
-			if !failed[r.Name] {
-				vals[r.Name] = contracts[r.Name][f]
+		var want string
+		if b := o.Baseline; b != nil {
+			want = b.Contract[f]
+			if want == "" {
+				for name := range ok {
+					res.inconclusive(name, fmt.Sprintf("the baseline records no %s", f))
+				}
+				continue
 			}
+		} else {
+			vals := map[string]string{}
+			for name := range ok {
+				vals[name] = contracts[name][f]
+			}
+			ref, found, why := majority(cfg, vals, f)
+			if !found {
+				for name := range ok {
+					res.inconclusive(name, why)
+				}
+				continue
+			}
+			want = ref
 		}
-		ref := reference(cfg, vals)
 		for _, r := range cfg.Regions {
-			if v, ok := vals[r.Name]; ok && v != ref {
-				failed[r.Name] = true
-				c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %q disagrees with %q", r.Name, f, v, ref))
+			if got := contracts[r.Name][f]; ok[r.Name] && got != want {
+				why := fmt.Sprintf("claims %s %q, the reference expects %q", f, got, want)
+				res.fail(r.Name, why)
+				c.Evidence = append(c.Evidence, r.Name+": "+why)
 			}
 		}
 	}
-	// The claimed index_hash must be the computed one.
 	for _, r := range cfg.Regions {
-		m := contracts[r.Name]
-		if failed[r.Name] {
+		if !ok[r.Name] {
 			continue
 		}
-		h, ok := hashes[r.Name]
-		if !ok {
-			if idxStatus != Pass && idxStatus != Fail {
-				c.Status = Inconclusive
-				c.Error = "index_hash could not be computed for " + r.Name
-				return c
-			}
+		m := contracts[r.Name]
+		h, computed := RegionHash{}, false
+		if ix != nil {
+			h, computed = ix.hashes[r.Name]
+		}
+		if !computed {
+			res.inconclusive(r.Name, "its INDEX_HASH could not be computed, so its claimed index_hash cannot be checked")
 			continue
+		}
+		if h.ModelTag != "" && m["model_tag"] != h.ModelTag {
+			why := fmt.Sprintf("claims model_tag %q, its index declares %q", m["model_tag"], h.ModelTag)
+			res.fail(r.Name, why)
+			c.Evidence = append(c.Evidence, r.Name+": "+why)
 		}
 		if m["index_hash"] != h.IndexHash {
-			failed[r.Name] = true
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: health claims index_hash %s, ragparity computed %s", r.Name, short(m["index_hash"]), short(h.IndexHash)))
+			why := fmt.Sprintf("claims index_hash %s, ragparity computed %s", short(m["index_hash"]), short(h.IndexHash))
+			res.fail(r.Name, why)
+			c.Evidence = append(c.Evidence, r.Name+": "+why)
 		}
+		res.pass(r.Name)
 	}
-	for _, r := range cfg.Regions {
-		if failed[r.Name] {
-			c.FailedRegions = append(c.FailedRegions, r.Name)
-		}
-	}
-	c.Figure = fmt.Sprintf("%d of %d regions healthy", len(cfg.Regions)-len(c.FailedRegions), len(cfg.Regions))
-	c.Status = Pass
-	if len(c.FailedRegions) > 0 {
-		c.Status = Fail
-	}
+	res.apply(&c)
+	c.Figure = fmt.Sprintf("%d of %d regions healthy", countStatus(c.Regions, Pass), len(cfg.Regions))
 	return c
+}
+
+func countStatus(rs []CheckRegion, s Status) int {
+	n := 0
+	for _, r := range rs {
+		if r.Status == s {
+			n++
+		}
+	}
+	return n
 }
 
 // dedupeCheck: each region's fence store answers and its warm marker is
 // present.
 func dedupeCheck(ctx context.Context, cfg *config.Config) Check {
 	c := Check{Threshold: "every region's dedupe KV reachable and warm"}
-	if cfg.Skipped(CheckDedupeKV) {
-		return Check{Status: Skipped, Figure: "skipped by gate.skip"}
-	}
-	var incon []string
-	warm := 0
+	res := newResults(cfg)
 	var hits, misses int64
 	for _, r := range cfg.Regions {
 		if r.DedupeKV == "" {
-			incon = append(incon, r.Name+": no dedupe_kv configured")
+			res.inconclusive(r.Name, "no dedupe_kv configured")
 			continue
 		}
 		f, err := fence.Open(r.DedupeKV, "")
 		if err != nil {
-			incon = append(incon, r.Name+": "+err.Error())
+			res.inconclusive(r.Name, err.Error())
 			continue
 		}
 		ws, err := f.Warm(ctx)
 		f.Close()
 		if err != nil {
-			incon = append(incon, r.Name+": "+err.Error())
+			res.inconclusive(r.Name, err.Error())
 			continue
 		}
 		c.Measures = append(c.Measures,
 			Measure{Name: MeasureDedupeHits, Region: r.Name, Value: float64(ws.Hits)},
 			Measure{Name: MeasureDedupeMisses, Region: r.Name, Value: float64(ws.Misses)})
 		if !ws.Warm {
-			c.FailedRegions = append(c.FailedRegions, r.Name)
+			res.fail(r.Name, "fence is cold")
 			c.Evidence = append(c.Evidence, r.Name+": fence is cold (no warm marker: run `ragparity rebuild` against this region's dedupe_kv)")
 			continue
 		}
-		warm++
+		res.pass(r.Name)
 		hits += ws.Hits
 		misses += ws.Misses
 	}
-	if len(incon) > 0 {
-		sort.Strings(incon)
-		c.Status = Inconclusive
-		c.Error = strings.Join(incon, "; ")
-		return c
-	}
-	c.Figure = fmt.Sprintf("%d of %d regions warm (dedupe hits %d, misses %d, over their rebuilds)", warm, len(cfg.Regions), hits, misses)
-	c.Status = Pass
-	if len(c.FailedRegions) > 0 {
-		c.Status = Fail
-	}
+	res.apply(&c)
+	c.Figure = fmt.Sprintf("%d of %d regions warm (dedupe hits %d, misses %d, over their rebuilds)", countStatus(c.Regions, Pass), len(cfg.Regions), hits, misses)
 	return c
 }

@@ -131,6 +131,14 @@ func check(v *gate.Verdict, name string) gate.Check {
 	return gate.Check{}
 }
 
+func regionStatus(v *gate.Verdict) string {
+	var s []string
+	for _, r := range v.Regions {
+		s = append(s, r.Name+"="+string(r.Status))
+	}
+	return strings.Join(s, " ")
+}
+
 func admitted(v *gate.Verdict) string {
 	var s []string
 	for _, r := range v.Regions {
@@ -180,8 +188,11 @@ func TestGateIndexDriftBlocksOnlyTheDriftedRegion(t *testing.T) {
 	f.load("ap", pts)
 	f.health["ap"] = f.contract("ap", nil)
 	v := run(t, f.config(""))
-	if v.Decision != gate.Fail {
-		t.Fatalf("decision %s, want fail", v.Decision)
+	if v.Decision != gate.Degraded {
+		t.Fatalf("decision %s, want degraded", v.Decision)
+	}
+	if got := regionStatus(v); got != "us=pass eu=pass ap=fail" {
+		t.Errorf("region statuses %q", got)
 	}
 	if got := admitted(v); got != "us,eu" {
 		t.Errorf("admitted %q, want us,eu", got)
@@ -196,7 +207,7 @@ func TestGateHealthContract(t *testing.T) {
 	cases := []struct {
 		name     string
 		handler  func(f *fixture) http.HandlerFunc
-		decision gate.Status
+		eu       gate.Status // eu's health result; us is gate.primary and healthy
 		evidence string
 	}{
 		{"Bare200", func(*fixture) http.HandlerFunc { return func(http.ResponseWriter, *http.Request) {} }, gate.Fail, "bare 200"},
@@ -204,7 +215,7 @@ func TestGateHealthContract(t *testing.T) {
 			return func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("OK")) }
 		}, gate.Fail, "not a JSON object"},
 		{"MissingField", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"secrets_rev": ""}) }, gate.Fail, "missing secrets_rev"},
-		{"Disagrees", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"schema_rev": "s8"}) }, gate.Fail, `schema_rev "s8" disagrees`},
+		{"Disagrees", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"schema_rev": "s8"}) }, gate.Fail, `claims schema_rev "s8", the reference expects "s7"`},
 		{"WrongIndexHash", func(f *fixture) http.HandlerFunc { return f.contract("eu", map[string]string{"index_hash": "abc"}) }, gate.Fail, "claims index_hash abc"},
 		{"Answers503", func(*fixture) http.HandlerFunc {
 			return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }
@@ -223,15 +234,16 @@ func TestGateHealthContract(t *testing.T) {
 			f := newFixture(t, "us", "eu")
 			f.health["eu"] = tc.handler(f)
 			start := time.Now()
-			v := run(t, f.config(""))
-			if v.Decision != tc.decision {
-				t.Fatalf("decision %s, want %s; health %+v", v.Decision, tc.decision, check(v, gate.CheckHealth))
+			c := f.config("")
+			c.Gate.Primary = "us"
+			v := run(t, c)
+			// eu alone is blocked; us stays admitted (the gate exists for
+			// failover).
+			if v.Decision != gate.Degraded || admitted(v) != "us" {
+				t.Fatalf("decision %s admitted %q, want degraded with us; health %+v", v.Decision, admitted(v), check(v, gate.CheckHealth))
 			}
-			if tc.decision == gate.Inconclusive && admitted(v) != "" {
-				t.Errorf("an inconclusive verdict admits %q", admitted(v))
-			}
-			if tc.decision == gate.Fail && admitted(v) != "us" {
-				t.Errorf("admitted %q, want us", admitted(v))
+			if got, want := regionStatus(v), "us=pass eu="+string(tc.eu); got != want {
+				t.Errorf("region statuses %q, want %q", got, want)
 			}
 			if ev := strings.Join(check(v, gate.CheckHealth).Evidence, "\n"); !strings.Contains(ev, tc.evidence) {
 				t.Errorf("health evidence %q does not contain %q", ev, tc.evidence)
@@ -248,7 +260,7 @@ func TestGateInconclusiveFaults(t *testing.T) {
 		f := newFixture(t, "us", "eu")
 		f.fences["eu"] = "redis://127.0.0.1:1/0"
 		v := run(t, f.config(""))
-		if v.Decision != gate.Inconclusive || admitted(v) != "" || check(v, gate.CheckDedupeKV).Status != gate.Inconclusive {
+		if v.Decision != gate.Degraded || admitted(v) != "us" || regionStatus(v) != "us=pass eu=inconclusive" || check(v, gate.CheckDedupeKV).Status != gate.Inconclusive {
 			t.Errorf("decision %s admitted %q dedupe %+v", v.Decision, admitted(v), check(v, gate.CheckDedupeKV))
 		}
 	})
@@ -256,7 +268,7 @@ func TestGateInconclusiveFaults(t *testing.T) {
 		f := newFixture(t, "us", "eu")
 		f.fences["eu"] = "file://" + filepath.Join(t.TempDir(), "cold.db")
 		v := run(t, f.config(""))
-		if v.Decision != gate.Fail || admitted(v) != "us" {
+		if v.Decision != gate.Degraded || admitted(v) != "us" || regionStatus(v) != "us=pass eu=fail" {
 			t.Errorf("decision %s admitted %q", v.Decision, admitted(v))
 		}
 	})

@@ -23,6 +23,8 @@ const (
 	Fail         = parity.Fail
 	Inconclusive = parity.Inconclusive
 	Skipped      = parity.Skipped
+	// Degraded: some regions are admitted, others are not (a decision).
+	Degraded = parity.Degraded
 )
 
 // Check is one gate check's result.
@@ -38,13 +40,24 @@ type Check struct {
 	// Regions that failed this check (empty when it passed or could not
 	// run).
 	FailedRegions []string `json:"failed_regions,omitempty"`
-	Error         string   `json:"error,omitempty"`
-	ElapsedMS     int64    `json:"elapsed_ms"`
+	// Regions is this check's result for each region, in config order:
+	// every check is decided per region, against the reference.
+	Regions   []CheckRegion `json:"regions,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	ElapsedMS int64         `json:"elapsed_ms"`
 	// Measures are the check's figures as numbers, exported as metrics
 	// (names in metrics.go: delta_s, delta_s_drift, lambda_<state>,
 	// dedupe_hits, dedupe_misses; any other name is exported as
 	// ragparity_gate_check_measure).
 	Measures []Measure `json:"measures,omitempty"`
+}
+
+// CheckRegion is one check's result for one region.
+type CheckRegion struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Reason says why the region did not pass this check.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Measure is one number a check measured, for one region or ("") for all.
@@ -56,7 +69,10 @@ type Measure struct {
 
 // RegionVerdict is one region's admission and identity.
 type RegionVerdict struct {
-	Name         string `json:"name"`
+	Name string `json:"name"`
+	// Status is pass (every check passed: admitted), fail (a check found
+	// a difference) or inconclusive (a check could not run for it).
+	Status       Status `json:"status"`
 	Admit        bool   `json:"admit"`
 	IndexHash    string `json:"index_hash,omitempty"`
 	ManifestHash string `json:"manifest_hash,omitempty"`
@@ -69,11 +85,17 @@ type RegionVerdict struct {
 
 // Verdict is the gate's signed answer for one release.
 type Verdict struct {
-	ID           string          `json:"id"`
-	Release      string          `json:"release"`
-	CreatedAt    time.Time       `json:"created_at"`
-	ExpiresAt    time.Time       `json:"expires_at"`
-	Decision     Status          `json:"decision"`
+	ID        string    `json:"id"`
+	Release   string    `json:"release"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Decision is pass (every region admitted), degraded (some), fail (none
+	// admitted, some failed) or inconclusive (none admitted, none failed).
+	Decision Status `json:"decision"`
+	// Reference says what every region was compared with: the release
+	// baseline (BaselineID) or the agreeing majority of the regions.
+	Reference    string          `json:"reference"`
+	BaselineID   string          `json:"baseline_id,omitempty"`
 	Regions      []RegionVerdict `json:"regions"`
 	Checks       []Check         `json:"checks"`
 	InputsDigest string          `json:"inputs_digest"`

@@ -26,12 +26,15 @@ func failingModel(t testing.TB) *Model {
 		Release:   "2025.03.1",
 		CreatedAt: fixtureTime,
 		ExpiresAt: fixtureTime.Add(6 * time.Hour),
-		Decision:  gate.Fail,
+		Decision:  gate.Degraded,
+		Reference: "majority: every region is compared with the largest group of regions that agree, when it is a strict majority of the configured regions (or gate.primary)",
 		Regions: []gate.RegionVerdict{
-			{Name: "eu", Admit: true, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", ManifestHash: "aa01bb02cc03dd04ee05ff0600112233445566778899aabbccddeeff00112233", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7"},
-			{Name: "us", Admit: true, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", ManifestHash: "aa01bb02cc03dd04ee05ff0600112233445566778899aabbccddeeff00112233", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7"},
-			{Name: "ap", Admit: false, IndexHash: "9b7c11e0f3d2a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901234567", ManifestHash: "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7",
-				Reasons: []string{"failed index_hash", "failed blobs", "failed probes"}},
+			{Name: "eu", Status: gate.Pass, Admit: true, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", ManifestHash: "aa01bb02cc03dd04ee05ff0600112233445566778899aabbccddeeff00112233", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7"},
+			{Name: "us", Status: gate.Pass, Admit: true, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", ManifestHash: "aa01bb02cc03dd04ee05ff0600112233445566778899aabbccddeeff00112233", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7"},
+			{Name: "ap", Status: gate.Fail, Admit: false, IndexHash: "9b7c11e0f3d2a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f901234567", ManifestHash: "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff", SchemaRev: "s42", ModelTag: "bge-small-en-v1.5", SecretsRev: "k7",
+				Reasons: []string{"failed index_hash: INDEX_HASH 9b7c11e0f3d2, the reference is 3f2a9c0d41be: 1 missing, 1 extra, 2 changed ids against eu",
+					"failed blobs: manifest 0f1e2d3c4b5a, the reference is aa01bb02cc03: 1 missing, 0 extra, 1 changed keys against eu",
+					"failed probes: drift 0.0410 > 0.03 against eu"}},
 		},
 		Checks: []gate.Check{
 			{Name: gate.CheckIndexHash, Status: gate.Fail, Figure: "2 of 3 regions agree (INDEX_HASH 3f2a9c0d41be)", Threshold: "every region's INDEX_HASH equal",
@@ -40,14 +43,14 @@ func failingModel(t testing.TB) *Model {
 					"ap: id doc-00107 missing (present in eu)",
 					"ap: id doc-00311 differs in vector, payload",
 					"ap: id doc-01024 extra (absent from eu)",
-				}, FailedRegions: []string{"ap"}, ElapsedMS: 1843},
+				}, FailedRegions: []string{"ap"}, Regions: checkRegions("ap", gate.Fail, "INDEX_HASH 9b7c11e0f3d2, the reference is 3f2a9c0d41be"), ElapsedMS: 1843},
 			{Name: gate.CheckBlobs, Status: gate.Fail, Figure: "2 of 3 regions agree (manifest aa01bb02cc03)", Threshold: "every region's blob manifest equal",
 				Evidence:      []string{"ap: docs/2024/handbook.pdf missing (present in eu)", "ap: docs/faq.md differs: sha256 (size 1204 vs 1210)"},
-				FailedRegions: []string{"ap"}, ElapsedMS: 912},
+				FailedRegions: []string{"ap"}, Regions: checkRegions("ap", gate.Fail, "manifest 0f1e2d3c4b5a, the reference is aa01bb02cc03"), ElapsedMS: 912},
 			{Name: gate.CheckHealth, Status: gate.Pass, Figure: "3 of 3 regions healthy", Threshold: "every region answers {schema_rev, model_tag, secrets_rev, index_hash}, all agree, index_hash = computed",
-				Evidence: []string{}, ElapsedMS: 41},
+				Evidence: []string{}, Regions: checkRegions("", gate.Pass, ""), ElapsedMS: 41},
 			{Name: gate.CheckProbes, Status: gate.Fail, Figure: "max ΔS drift 0.041 on 12 questions (q-07 over)", Threshold: "max drift <= 0.03 on >= 10 questions; λ convergent on 2 seeds",
-				Evidence: []string{"ap: q-07 drift 0.041 > 0.03 (ΔS 0.352 vs 0.311 in eu)", "ap: q-11 λ recursive on seed 2"}, FailedRegions: []string{"ap"}, ElapsedMS: 5120},
+				Evidence: []string{"ap: q-07 drift 0.041 > 0.03 (ΔS 0.352 vs 0.311 in eu)", "ap: q-11 λ recursive on seed 2"}, FailedRegions: []string{"ap"}, Regions: checkRegions("ap", gate.Fail, "drift 0.0410 > 0.03 against eu"), ElapsedMS: 5120},
 			{Name: gate.CheckDedupeKV, Status: gate.Skipped, Figure: "skipped by gate.skip", Evidence: []string{}},
 		},
 		InputsDigest: "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc",
@@ -100,9 +103,12 @@ func inconclusiveModel(t testing.TB) *Model {
 		CreatedAt: fixtureTime,
 		ExpiresAt: fixtureTime.Add(6 * time.Hour),
 		Decision:  gate.Inconclusive,
+		Reference: "majority: every region is compared with the largest group of regions that agree, when it is a strict majority of the configured regions (or gate.primary)",
 		Regions: []gate.RegionVerdict{
-			{Name: "eu", IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", Reasons: []string{"verdict inconclusive"}},
-			{Name: "us", IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544", Reasons: []string{"verdict inconclusive"}},
+			{Name: "eu", Status: gate.Inconclusive, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544",
+				Reasons: []string{"could not verify health: no reference for schema_rev: 1 of 2 configured regions agree (1 on s42); a strict majority, gate.primary, or a release baseline is needed (ragparity baseline create --config gate.yaml --from REGION)", "could not verify probes: no gold set (pass --goldset, or gate.skip: [probes])"}},
+			{Name: "us", Status: gate.Inconclusive, IndexHash: "3f2a9c0d41be77a05c1e3b9d8f60a2c4e51d9b0f7a6e3c2d1b0a998877665544",
+				Reasons: []string{"could not verify health: health URL did not answer: connection refused", "could not verify probes: no gold set (pass --goldset, or gate.skip: [probes])"}},
 		},
 		Checks: []gate.Check{
 			{Name: gate.CheckIndexHash, Status: gate.Pass, Figure: "2 of 2 regions agree (INDEX_HASH 3f2a9c0d41be)", Threshold: "every region's INDEX_HASH equal", Evidence: []string{}, ElapsedMS: 702},
@@ -120,11 +126,25 @@ func inconclusiveModel(t testing.TB) *Model {
 	return &Model{Verdict: v}
 }
 
+// checkRegions is a check's per-region results over eu, us, ap: region
+// (if any) gets status s and reason why, the others pass.
+func checkRegions(region string, s gate.Status, why string) []gate.CheckRegion {
+	var out []gate.CheckRegion
+	for _, r := range []string{"eu", "us", "ap"} {
+		if r == region {
+			out = append(out, gate.CheckRegion{Name: r, Status: s, Reason: why})
+			continue
+		}
+		out = append(out, gate.CheckRegion{Name: r, Status: gate.Pass})
+	}
+	return out
+}
+
 // fixtures are the golden cases.
 var fixtures = []struct {
 	name  string
 	model func(testing.TB) *Model
 }{
-	{"fail", failingModel},
+	{"degraded", failingModel},
 	{"inconclusive", inconclusiveModel},
 }

@@ -93,8 +93,8 @@ func Decode(r io.Reader) (*Model, error) {
 	switch {
 	case v.ID == "":
 		return nil, fmt.Errorf("%w: no \"id\"", ErrNotVerdict)
-	case v.Decision != gate.Pass && v.Decision != gate.Fail && v.Decision != gate.Inconclusive:
-		return nil, fmt.Errorf("%w: \"decision\" is %q, not pass, fail or inconclusive", ErrNotVerdict, v.Decision)
+	case v.Decision != gate.Pass && v.Decision != gate.Degraded && v.Decision != gate.Fail && v.Decision != gate.Inconclusive:
+		return nil, fmt.Errorf("%w: \"decision\" is %q, not pass, degraded, fail or inconclusive", ErrNotVerdict, v.Decision)
 	case len(v.Checks) == 0:
 		return nil, fmt.Errorf("%w: no \"checks\"", ErrNotVerdict)
 	}

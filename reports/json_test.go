@@ -114,7 +114,7 @@ func TestJSONSchema(t *testing.T) {
 	})
 
 	for _, tc := range []struct{ name, from, to string }{
-		{"UnknownDecision", `"decision": "fail"`, `"decision": "maybe"`},
+		{"UnknownDecision", `"decision": "degraded"`, `"decision": "maybe"`},
 		{"UnknownStatus", `"status": "pass"`, `"status": "green"`},
 		{"UnknownField", `"release": "2025.03.1",`, `"release": "2025.03.1", "extra": 1,`},
 		{"MissingChecks", `"checks": [`, `"checks_": [`},

@@ -76,7 +76,7 @@ func JUnit(w io.Writer, m *Model) error {
 		s.Timestamp = v.CreatedAt.UTC().Format("2006-01-02T15:04:05")
 	}
 	for _, p := range [][2]string{
-		{"release", v.Release}, {"verdict_id", v.ID}, {"decision", string(v.Decision)},
+		{"release", v.Release}, {"verdict_id", v.ID}, {"decision", string(v.Decision)}, {"reference", v.Reference},
 		{"inputs_digest", v.InputsDigest}, {"key_id", v.KeyID},
 	} {
 		if p[1] != "" {
@@ -84,9 +84,9 @@ func JUnit(w io.Writer, m *Model) error {
 		}
 	}
 	for _, r := range v.Regions {
-		adm := "admit"
+		adm := string(r.Status) + ": admit"
 		if !r.Admit {
-			adm = "block: " + strings.Join(r.Reasons, "; ")
+			adm = string(r.Status) + ": block: " + strings.Join(r.Reasons, "; ")
 		}
 		s.Properties = append(s.Properties, junitProperty{"region." + r.Name, adm})
 	}

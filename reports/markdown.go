@@ -28,6 +28,7 @@ var statusIcon = map[gate.Status]string{
 	gate.Fail:         "❌",
 	gate.Inconclusive: "⚠️",
 	gate.Skipped:      "⏭️",
+	gate.Degraded:     "🟠",
 }
 
 func icon(s gate.Status) string {
@@ -58,6 +59,17 @@ func markdown(m *Model, limit int) string {
 		fmt.Fprintf(&b, " · signed by key %s", mdCode(v.KeyID))
 	}
 	b.WriteString("\n\n")
+	fmt.Fprintf(&b, "Reference: %s\n\n", mdCell(v.Reference))
+
+	b.WriteString("| Region | Status | Admission | INDEX_HASH | Blob manifest | Reasons |\n|---|---|---|---|---|---|\n")
+	for _, r := range v.Regions {
+		adm := "✅ admit"
+		if !r.Admit {
+			adm = "⛔ block"
+		}
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n", mdCell(r.Name), icon(r.Status), r.Status, adm, mdCode(shortHash(r.IndexHash)), mdCode(shortHash(r.ManifestHash)), mdCell(strings.Join(r.Reasons, "; ")))
+	}
+	b.WriteString("\n")
 
 	b.WriteString("| Check | Status | Figure | Threshold |\n|---|---|---|---|\n")
 	for _, c := range v.Checks {
@@ -69,16 +81,6 @@ func markdown(m *Model, limit int) string {
 			fig += "error: " + c.Error
 		}
 		fmt.Fprintf(&b, "| %s | %s %s | %s | %s |\n", mdCell(c.Name), icon(c.Status), c.Status, mdCell(fig), mdCell(c.Threshold))
-	}
-	b.WriteString("\n")
-
-	b.WriteString("| Region | Admission | INDEX_HASH | Blob manifest | Reasons |\n|---|---|---|---|---|\n")
-	for _, r := range v.Regions {
-		adm := "✅ admit"
-		if !r.Admit {
-			adm = "⛔ block"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(r.Name), adm, mdCode(shortHash(r.IndexHash)), mdCode(shortHash(r.ManifestHash)), mdCell(strings.Join(r.Reasons, "; ")))
 	}
 	b.WriteString("\n")
 

@@ -41,7 +41,7 @@ func TestMarkdown(t *testing.T) {
 		if got := utf8.RuneCountInString(md); got >= MarkdownLimit {
 			t.Fatalf("comment is %d characters, want < %d", got, MarkdownLimit)
 		}
-		for _, want := range []string{"| index\\_hash | ❌ fail |", "| ap | ⛔ block |", "more for index\\_hash", "</details>"} {
+		for _, want := range []string{"| index\\_hash | ❌ fail |", "| ap | ❌ fail | ⛔ block |", "more for index\\_hash", "</details>"} {
 			if !strings.Contains(md, want) {
 				t.Errorf("comment lacks %q", want)
 			}
@@ -288,7 +288,7 @@ func TestWrite(t *testing.T) {
 
 	t.Run("WriteFileByExtension", func(t *testing.T) {
 		dir := t.TempDir()
-		for ext, want := range map[string]string{".html": "<!DOCTYPE html>", ".md": "## ❌", ".json": `"decision": "fail"`, ".xml": "<testsuites"} {
+		for ext, want := range map[string]string{".html": "<!DOCTYPE html>", ".md": "## 🟠", ".json": `"decision": "degraded"`, ".xml": "<testsuites"} {
 			p := filepath.Join(dir, "r"+ext)
 			if err := WriteFile(p, failingModel(t)); err != nil {
 				t.Fatal(err)

@@ -177,7 +177,7 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 		fmt.Fprintf(w, `{"schema_rev": "s1", "model_tag": "m1", "secrets_rev": "k1", "index_hash": %q}`, ih)
 	}))
 	t.Cleanup(health.Close)
-	cfgText := "release: r1\ngate:\n  skip: [blobs, probes]\n  routing:\n    eu: [a, b]\n    us: [b, a]\nregions:\n"
+	cfgText := "release: r1\ngate:\n  skip: [blobs, probes]\n  primary: a\n  routing:\n    eu: [a, b]\n    us: [b, a]\nregions:\n"
 	for _, r := range names {
 		u := fmt.Sprintf("embedded://%s?collection=chunks", t.TempDir())
 		s, err := adapters.OpenVector(ctx, u)
@@ -200,7 +200,7 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.verify, err = newVerifier(cfg, "", signer); err != nil {
+	if g.verify, err = newVerifier(cfg, "", signer, nil); err != nil {
 		t.Fatal(err)
 	}
 	v, _, err := g.verify(ctx)
@@ -404,7 +404,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		switched.Store(true)
 		wg.Wait()
 		after := srv.Current()
-		if rb, _ := after.Region("b"); after.Decision != gate.Fail || rb.Admit || !strings.Contains(strings.Join(rb.Reasons, " "), "index_hash") {
+		if rb, _ := after.Region("b"); after.Decision != gate.Degraded || rb.Admit || rb.Status != gate.Fail || !strings.Contains(strings.Join(rb.Reasons, " "), "index_hash") {
 			t.Fatalf("after the drift: decision %s, region b %+v", after.Decision, rb)
 		}
 

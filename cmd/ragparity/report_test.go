@@ -26,8 +26,8 @@ func storedVerdict(t *testing.T) string {
 		ID: "v20250314T090000.000Z-00000001", Release: "r1", CreatedAt: now, ExpiresAt: now.Add(time.Hour),
 		Decision: gate.Fail,
 		Regions: []gate.RegionVerdict{
-			{Name: "a", Admit: true, IndexHash: "aaaa"},
-			{Name: "b", Admit: false, IndexHash: "bbbb", Reasons: []string{"failed index_hash"}},
+			{Name: "a", Status: gate.Pass, Admit: true, IndexHash: "aaaa"},
+			{Name: "b", Status: gate.Fail, Admit: false, IndexHash: "bbbb", Reasons: []string{"failed index_hash"}},
 		},
 		Checks: []gate.Check{
 			{Name: gate.CheckIndexHash, Status: gate.Fail, Figure: "1 of 2 regions agree (INDEX_HASH aaaa)", Threshold: "every region's INDEX_HASH equal",
@@ -69,7 +69,7 @@ func TestReportCommand(t *testing.T) {
 			}
 		}
 		md, _ := os.ReadFile(filepath.Join(out, "report.md"))
-		for _, want := range []string{"## ❌ ragparity gate: FAIL", "| b | ⛔ block |", "b: id doc-00042 differs in text"} {
+		for _, want := range []string{"## ❌ ragparity gate: FAIL", "| b | ❌ fail | ⛔ block |", "b: id doc-00042 differs in text"} {
 			if !strings.Contains(string(md), want) {
 				t.Errorf("report.md lacks %q:\n%s", want, md)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,9 +25,16 @@ func init() {
 
 // newVerifier builds the function verify and serve call to compute a
 // verdict: gate.Run bound to the config. Tests replace it with a fake.
-var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (server.VerifyFunc, error) {
-	o := gate.Options{Signer: signer, Goldset: goldset}
+var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, baseline func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error)) (server.VerifyFunc, error) {
 	return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
+		o := gate.Options{Signer: signer, Goldset: goldset}
+		if baseline != nil {
+			b, keys, err := baseline(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.Baseline, o.BaselineKeys = b, keys
+		}
 		return gate.Run(ctx, cfg, o)
 	}, nil
 }
@@ -147,10 +155,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else if cfg.Gate.Schedule >= cfg.Gate.VerdictTTL {
 		log.Warn("gate.schedule is not shorter than gate.verdict_ttl: verdicts will expire between verifications", "schedule", cfg.Gate.Schedule, "verdict_ttl", cfg.Gate.VerdictTTL)
 	}
-	verify, err := newVerifier(cfg, gf.goldset, signer)
-	if err != nil {
-		return fail(stderr, err)
-	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
 	cancel()
@@ -158,9 +162,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	defer store.Close()
+	resolve := baselineResolver(cfg, gf.baseline, store, signer)
+	// The inputs this replica verifies over: a stored verdict computed over
+	// others (a changed config, baseline or gold set) is never served.
+	octx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	baseline, _, err := resolve(octx)
+	cancel()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	inputs, err := gate.InputsDigest(cfg, baseline, gf.goldset)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if baseline != nil {
+		log.Info("verifying against the release baseline", "baseline", baseline.ID, "from", baseline.From)
+	} else {
+		log.Warn("no release baseline: regions are compared with their agreeing majority; with two regions one that is down leaves the other undecided (ragparity baseline create)")
+	}
+	verify, err := newVerifier(cfg, gf.goldset, signer, resolve)
+	if err != nil {
+		return fail(stderr, err)
+	}
 	srv, err := server.NewServer(server.ServerOptions{
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
-		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing,
+		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing, Inputs: inputs,
 		Schedule: cfg.Gate.Schedule, Logger: log,
 		Published: func(v *gate.Verdict, det *gate.Detail) {
 			if gf.report == "" {

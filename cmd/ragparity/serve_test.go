@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -46,7 +47,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 	t.Helper()
 	old := newVerifier
 	t.Cleanup(func() { newVerifier = old })
-	newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer) (server.VerifyFunc, error) {
+	newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, _ func(context.Context) (*gate.Baseline, []ed25519.PublicKey, error)) (server.VerifyFunc, error) {
 		if goldset == "missing" {
 			return nil, fmt.Errorf("goldset %s: no such file", goldset)
 		}

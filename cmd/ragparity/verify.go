@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
 )
 
@@ -18,13 +21,15 @@ func init() {
 // gateFlags are shared by verify and serve.
 type gateFlags struct {
 	commonFlags
-	goldset string
-	report  string
+	goldset  string
+	report   string
+	baseline string
 }
 
 func (g *gateFlags) add(fs *flag.FlagSet) {
 	g.commonFlags.add(fs)
 	fs.StringVar(&g.goldset, "goldset", "", "gold set (YAML/JSONL, or a BEIR folder) for the probe check")
+	fs.StringVar(&g.baseline, "baseline", "", "release baseline file (default: gate.baseline, else the verdict store's newest baseline of the release)")
 	fs.StringVar(&g.report, "report", "", "also write the verdict's report to this path (.html, .json, .md or .xml for JUnit), replaced after each verification")
 }
 
@@ -58,7 +63,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var gf gateFlags
 	gf.add(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nExit 0 pass, 1 fail, 2 inconclusive (any check that errors or times out).\n\n")
+		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nEvery region is decided on its own against the release baseline (or, without\none, the agreeing majority of the regions): a region that is down or drifted is\nblocked, the others stay admitted.\nExit 0 every region admitted, 1 a region failed, 2 none failed but some could\nnot be decided (unreachable, timed out, no reference).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -75,7 +80,17 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, err)
 	}
-	verify, err := newVerifier(cfg, gf.goldset, signer)
+	var store server.Store
+	if gf.baseline == "" && cfg.Gate.Baseline == "" {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		store, err = server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+		cancel()
+		if err != nil {
+			return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))
+		}
+		defer store.Close()
+	}
+	verify, err := newVerifier(cfg, gf.goldset, signer, baselineResolver(cfg, gf.baseline, store, signer))
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -96,12 +111,16 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return gateExit(v)
 }
 
+// gateExit: 0 when every region is admitted, 1 when any region failed,
+// 2 when none failed but some could not be decided.
 func gateExit(v *gate.Verdict) int {
-	switch v.Decision {
-	case gate.Pass:
+	if v.Decision == gate.Pass {
 		return ExitEqual
-	case gate.Fail:
-		return ExitDiffer
+	}
+	for _, r := range v.Regions {
+		if r.Status == gate.Fail {
+			return ExitDiffer
+		}
 	}
 	return ExitUnknown
 }
@@ -111,4 +130,12 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// baselineResolver finds the release baseline before each verification
+// (a baseline created while serve runs is used from the next one).
+func baselineResolver(cfg *config.Config, path string, store server.Store, signer *gate.Signer) func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error) {
+	return func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error) {
+		return server.ResolveBaseline(ctx, cfg, path, store, signer)
+	}
 }

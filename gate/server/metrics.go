@@ -29,10 +29,12 @@ var (
 	descCheckDuration = prometheus.NewDesc("ragparity_gate_check_duration_seconds",
 		"How long a check ran.", append(lblVerdict, "check"), nil)
 	descRegionCheck = prometheus.NewDesc("ragparity_gate_region_check_status",
-		"1 for a check's status for one region (fail when the check names the region, pass when it fails others only), 0 for the others.",
+		"1 for a check's status for one region (each check is decided per region), 0 for the others.",
 		append(lblVerdict, "region", "check", "status"), nil)
 	descRegionAdmitted = prometheus.NewDesc("ragparity_gate_region_admitted",
 		"1 when /v1/admit routes to the region now (admitted by an unexpired, conclusive verdict).", append(lblVerdict, "region"), nil)
+	descRegionStatus = prometheus.NewDesc("ragparity_gate_region_status",
+		"1 for the region's status in the verdict (pass, fail, inconclusive), 0 for the others.", append(lblVerdict, "region", "status"), nil)
 	descHashAge = prometheus.NewDesc("ragparity_gate_hash_age_seconds",
 		"Seconds since the region's index hash was computed.", append(lblVerdict, "region"), nil)
 	descDeltaS = prometheus.NewDesc("ragparity_gate_delta_s",
@@ -54,7 +56,7 @@ type verdictCollector struct{ s *Server }
 
 func (c verdictCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVerdictInfo, descVerdictStatus, descVerdictAge, descVerdictExpires,
-		descCheckStatus, descCheckDuration, descRegionCheck, descRegionAdmitted, descHashAge,
+		descCheckStatus, descCheckDuration, descRegionCheck, descRegionAdmitted, descRegionStatus, descHashAge,
 		descDeltaS, descDeltaSDrift, descLambda, descDedupe, descMeasure} {
 		ch <- d
 	}
@@ -79,7 +81,7 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, val, append([]string{rel, rev}, lv...)...)
 	}
 	gauge(descVerdictInfo, 1, string(v.Decision), v.KeyID, st.source)
-	for _, s := range allStatuses[:3] {
+	for _, s := range []gate.Status{gate.Pass, gate.Degraded, gate.Fail, gate.Inconclusive} {
 		gauge(descVerdictStatus, oneHot(v.Decision == s), string(s))
 	}
 	gauge(descVerdictAge, now.Sub(v.CreatedAt).Seconds())
@@ -91,17 +93,9 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descCheckStatus, oneHot(ck.Status == s), ck.Name, string(s))
 		}
 		gauge(descCheckDuration, float64(ck.ElapsedMS)/1e3, ck.Name)
-		failed := map[string]bool{}
-		for _, r := range ck.FailedRegions {
-			failed[r] = true
-		}
-		for _, r := range v.Regions {
-			rs := ck.Status
-			if ck.Status == gate.Fail && len(failed) > 0 && !failed[r.Name] {
-				rs = gate.Pass
-			}
+		for _, cr := range checkRegions(ck, v) {
 			for _, s := range allStatuses {
-				gauge(descRegionCheck, oneHot(rs == s), r.Name, ck.Name, string(s))
+				gauge(descRegionCheck, oneHot(cr.Status == s), cr.Name, ck.Name, string(s))
 			}
 		}
 		for _, m := range ck.Measures {
@@ -125,6 +119,9 @@ func (c verdictCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range v.Regions {
 		gauge(descRegionAdmitted, oneHot(live && r.Admit), r.Name)
+		for _, s := range allStatuses[:3] {
+			gauge(descRegionStatus, oneHot(r.Status == s), r.Name, string(s))
+		}
 		if r.IndexHash == "" {
 			continue
 		}
@@ -252,4 +249,26 @@ func (m *metrics) observeVerify(release string, v *gate.Verdict, err error, d ti
 		result = string(v.Decision)
 	}
 	m.verifyDur.WithLabelValues(release, result).Observe(d.Seconds())
+}
+
+// checkRegions is a check's per-region results; a verdict made before
+// checks were decided per region has only failed_regions: those failed,
+// the others took the check's status unless it failed.
+func checkRegions(ck gate.Check, v *gate.Verdict) []gate.CheckRegion {
+	if len(ck.Regions) > 0 {
+		return ck.Regions
+	}
+	failed := map[string]bool{}
+	for _, r := range ck.FailedRegions {
+		failed[r] = true
+	}
+	out := make([]gate.CheckRegion, 0, len(v.Regions))
+	for _, r := range v.Regions {
+		rs := ck.Status
+		if ck.Status == gate.Fail && len(failed) > 0 && !failed[r.Name] {
+			rs = gate.Pass
+		}
+		out = append(out, gate.CheckRegion{Name: r.Name, Status: rs})
+	}
+	return out
 }

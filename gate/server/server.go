@@ -60,6 +60,11 @@ type ServerOptions struct {
 	// Release is the release this server verifies: the store is read for
 	// it and an admission asking for another gets 409.
 	Release string
+	// Inputs is the inputs digest of the running config and baseline
+	// (gate.InputsDigest): a stored verdict computed over other inputs is
+	// never served, so a restart under a changed config admits nothing
+	// before its own first verification. "" serves any (tests).
+	Inputs string
 	// Routing maps a client region to the regions to try in order
 	// (gate.routing).
 	Routing map[string][]string
@@ -112,6 +117,9 @@ type Server struct {
 	retryAt   time.Time
 	startDone bool
 	rejected  string // id of the last stored verdict refused for its signature
+	// otherInputs is the id of the last stored verdict ignored for being
+	// computed over other inputs.
+	otherInputs string
 }
 
 // serveState is everything /v1/admit reads, swapped atomically when a new
@@ -197,6 +205,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/verdicts/{id}", s.handleVerdict)
 	mux.HandleFunc("GET /v1/verdicts", s.handleHistory)
 	mux.HandleFunc("POST /v1/verify", s.handleVerify)
+	mux.HandleFunc("GET /v1/regions/{name}/ready", s.handleRegionReady)
 	// Routers forward the client's method (nginx auth_request, Envoy
 	// ext_authz) and Envoy appends the client's path to path_prefix, so
 	// admission answers any method on /v1/admit and below. It never reads
@@ -453,6 +462,17 @@ func (s *Server) poll(ctx context.Context) {
 	if cur := s.state.Load().v; cur != nil && !newer(v, cur) {
 		return
 	}
+	if s.o.Inputs != "" && v.InputsDigest != s.o.Inputs {
+		s.mu.Lock()
+		first := s.otherInputs != v.ID
+		s.otherInputs = v.ID
+		s.mu.Unlock()
+		if first {
+			s.log.Warn("ignoring stored verdict: computed over other inputs (config, baseline or gold set changed)", "id", v.ID,
+				"inputs", v.InputsDigest, "want", s.o.Inputs)
+		}
+		return
+	}
 	if s.o.TrustedKey != nil {
 		if err := v.Verify(s.o.TrustedKey); err != nil {
 			s.mu.Lock()
@@ -600,11 +620,77 @@ type ReadyState struct {
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	if st.v == nil {
-		writeJSON(w, http.StatusServiceUnavailable, ReadyState{Reason: "no verdict yet"})
+		reason := "no verdict yet"
+		s.mu.Lock()
+		if s.otherInputs != "" {
+			reason = "no verdict yet under the current config: stored verdict " + s.otherInputs + " was computed over other inputs; waiting for the first verification"
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusServiceUnavailable, ReadyState{Reason: reason})
 		return
 	}
 	writeJSON(w, http.StatusOK, ReadyState{Ready: true, Verdict: st.v.ID, Decision: st.v.Decision,
 		Expired: st.v.Expired(s.now()), Source: st.source})
+}
+
+// RegionReady is the body of /v1/regions/{name}/ready.
+type RegionReady struct {
+	Region  string      `json:"region"`
+	Ready   bool        `json:"ready"`
+	Status  gate.Status `json:"status,omitempty"`
+	Reason  string      `json:"reason,omitempty"`
+	Verdict string      `json:"verdict,omitempty"`
+}
+
+// handleRegionReady answers 200 when the region is admitted now and 503
+// with the reason otherwise: what load-balancer health checks (HAProxy
+// httpchk, Envoy, cloud DNS, Kubernetes readiness) consume. From memory,
+// no I/O.
+func (s *Server) handleRegionReady(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	st := s.state.Load()
+	v := st.v
+	out := RegionReady{Region: name}
+	if v == nil {
+		out.Reason = "no verdict yet"
+		w.Header().Set("X-Ragparity-Reason", out.Reason)
+		writeJSON(w, http.StatusServiceUnavailable, out)
+		return
+	}
+	out.Verdict = v.ID
+	rv, ok := v.Region(name)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("region %q is not in verdict %s", name, v.ID)})
+		return
+	}
+	out.Status = rv.Status
+	switch {
+	case v.Expired(s.now()):
+		out.Reason = "verdict expired"
+	case !rv.Admit:
+		out.Reason = strings.Join(rv.Reasons, "; ")
+		if out.Reason == "" {
+			out.Reason = "not admitted"
+		}
+	default:
+		out.Ready = true
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	w.Header().Set("X-Ragparity-Reason", headerSafe(out.Reason))
+	writeJSON(w, http.StatusServiceUnavailable, out)
+}
+
+// headerSafe keeps a reason fit for a header value (printable ASCII, at
+// most 512 bytes).
+func headerSafe(s string) string {
+	b := make([]byte, 0, min(len(s), 512))
+	for i := 0; i < len(s) && len(b) < 512; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 func (s *Server) handleLatest(w http.ResponseWriter, r *http.Request) {

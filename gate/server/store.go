@@ -34,12 +34,21 @@ type Store interface {
 	// List returns up to limit verdicts of the release ("" = any), newest
 	// first.
 	List(ctx context.Context, release string, limit int) ([]*gate.Verdict, error)
+	// PutBaseline appends a release baseline (history is kept; the same
+	// baseline twice is a no-op).
+	PutBaseline(ctx context.Context, b *gate.Baseline) error
+	// LatestBaseline returns the newest baseline of the release, or
+	// ErrNotFound. It is returned as stored: gate.CheckBaseline checks it.
+	LatestBaseline(ctx context.Context, release string) (*gate.Baseline, error)
+	// ListBaselines returns up to limit baselines of the release ("" =
+	// any), newest first.
+	ListBaselines(ctx context.Context, release string, limit int) ([]*gate.Baseline, error)
 	Close() error
 }
 
 var (
-	// ErrNotFound: no such verdict.
-	ErrNotFound = errors.New("verdict not found")
+	// ErrNotFound: no such verdict (or baseline).
+	ErrNotFound = errors.New("not found")
 	// ErrConflict: a different verdict already has this id.
 	ErrConflict = errors.New("a different verdict already has this id")
 )
@@ -144,6 +153,11 @@ func openSQLite(ctx context.Context, path, table string) (*sqliteStore, error) {
 			stored_at INTEGER NOT NULL)`, table),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_latest ON %s (release, created_at DESC, id DESC)`, table, table),
 		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_created ON %s (created_at DESC, id DESC)`, table, table),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_baselines (
+			id TEXT PRIMARY KEY,
+			release TEXT NOT NULL,
+			created_at INTEGER NOT NULL,
+			doc TEXT NOT NULL)`, table),
 	}
 	for _, st := range stmts {
 		if _, err := db.ExecContext(ctx, st); err != nil {
@@ -266,6 +280,11 @@ func openPostgres(ctx context.Context, dsn, table string) (*pgStore, error) {
 				stored_at timestamptz NOT NULL DEFAULT now())`, table),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_latest ON %s (release, created_at DESC, id DESC)`, table, table),
 			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s_created ON %s (created_at DESC, id DESC)`, table, table),
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_baselines (
+				id text PRIMARY KEY,
+				release text NOT NULL,
+				created_at timestamptz NOT NULL,
+				doc text NOT NULL)`, table),
 		} {
 			if _, err := tx.Exec(ctx, st); err != nil {
 				return err
@@ -350,3 +369,104 @@ func (s *pgStore) List(ctx context.Context, release string, limit int) ([]*gate.
 }
 
 func (s *pgStore) Close() error { s.pool.Close(); return nil }
+
+// ---------------------------------------------------------------- baselines
+
+func marshalBaseline(b *gate.Baseline) (string, error) {
+	if b.ID == "" {
+		return "", errors.New("baseline has no id (not signed)")
+	}
+	raw, err := json.Marshal(b)
+	return string(raw), err
+}
+
+func unmarshalBaselines(docs []string) ([]*gate.Baseline, error) {
+	out := make([]*gate.Baseline, 0, len(docs))
+	for _, d := range docs {
+		b, err := gate.ParseBaseline("stored baseline", []byte(d))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) PutBaseline(ctx context.Context, b *gate.Baseline) error {
+	doc, err := marshalBaseline(b)
+	if err != nil {
+		return fmt.Errorf("sqlite: put baseline: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s_baselines (id, release, created_at, doc) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, s.table), b.ID, b.Release, b.Created.UnixNano(), doc)
+	if err != nil {
+		return fmt.Errorf("sqlite: put baseline %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) ListBaselines(ctx context.Context, release string, limit int) ([]*gate.Baseline, error) {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT doc FROM %s_baselines WHERE (? = '' OR release = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`, s.table), release, release, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: baselines: %w", err)
+	}
+	defer rows.Close()
+	var docs []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("sqlite: baselines: %w", err)
+		}
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: baselines: %w", err)
+	}
+	return unmarshalBaselines(docs)
+}
+
+func (s *sqliteStore) LatestBaseline(ctx context.Context, release string) (*gate.Baseline, error) {
+	return latestBaseline(ctx, s, release)
+}
+
+func (s *pgStore) PutBaseline(ctx context.Context, b *gate.Baseline) error {
+	doc, err := marshalBaseline(b)
+	if err != nil {
+		return fmt.Errorf("postgres: put baseline: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s_baselines (id, release, created_at, doc) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO NOTHING`, s.table), b.ID, b.Release, b.Created, doc)
+	if err != nil {
+		return fmt.Errorf("postgres: put baseline %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+func (s *pgStore) ListBaselines(ctx context.Context, release string, limit int) ([]*gate.Baseline, error) {
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT doc FROM %s_baselines WHERE ($1 = '' OR release = $1)
+		ORDER BY created_at DESC, id DESC LIMIT $2`, s.table), release, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: baselines: %w", err)
+	}
+	docs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: baselines: %w", err)
+	}
+	return unmarshalBaselines(docs)
+}
+
+func (s *pgStore) LatestBaseline(ctx context.Context, release string) (*gate.Baseline, error) {
+	return latestBaseline(ctx, s, release)
+}
+
+func latestBaseline(ctx context.Context, s Store, release string) (*gate.Baseline, error) {
+	bs, err := s.ListBaselines(ctx, release, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) == 0 {
+		return nil, ErrNotFound
+	}
+	return bs[0], nil
+}
