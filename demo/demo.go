@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/adapters/embedded"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
@@ -95,6 +96,10 @@ func startContracts() (*contractServer, error) {
 			http.NotFound(w, r)
 			return
 		}
+		if c == nil {
+			http.Error(w, "region down", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(c)
 	}), ReadHeaderTimeout: 5 * time.Second}
@@ -114,8 +119,9 @@ type CLI func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // Exit codes of the CLI that the demo expects.
 const (
-	exitEqual  = 0
-	exitDiffer = 1
+	exitEqual   = 0
+	exitDiffer  = 1
+	exitUnknown = 2
 )
 
 // Options of a demo run.
@@ -186,12 +192,14 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 	regions := []string{"us-east-1", "eu-west-1", "ap-south-1"}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "release: demo-%s\nembedder: glove\ncache_dir: %q\nanalyzer:\n  chunk_size: 60\n  overlap: 10\n  normalize: NFKC\n", time.Now().UTC().Format("2006-01-02"), filepath.Join(work, "cache"))
-	// GloVe (offline) is a weak retriever: the checks that measure the
-	// model rather than parity (the quality floor, the share of convergent
-	// λ runs, λ agreement between a question and its paraphrase) are
-	// relaxed for it; drift, the parity check, keeps its 0.03.
-	fmt.Fprintf(&cfg, "probe:\n  drift_max: 0.03\n  delta_s_max: 0.8\n  coverage_min: 0.5\n  convergent_share_min: 0.2\n  lambda_agreement_min: 0.5\n")
-	fmt.Fprintf(&cfg, "gate:\n  routing:\n    eu: [eu-west-1, us-east-1, ap-south-1]\n    asia: [ap-south-1, eu-west-1, us-east-1]\nregions:\n")
+	// Default probe thresholds: drift and λ are compared with the release
+	// baseline, and the quality floors (which the offline GloVe embedder
+	// misses) gate the baseline, not the regions.
+	keys := filepath.Join(work, "keys")
+	if _, err := sub(false, exitEqual, "verdict", "keygen", "--out", keys); err != nil {
+		return err
+	}
+	fmt.Fprintf(&cfg, "gate:\n  signing_key: %q\n  routing:\n    eu: [eu-west-1, us-east-1, ap-south-1]\n    asia: [ap-south-1, eu-west-1, us-east-1]\nregions:\n", filepath.Join(keys, "verdict-signing.key"))
 	for _, r := range regions {
 		blobs := filepath.Join(work, "blobs", r)
 		os.MkdirAll(blobs, 0o755)
@@ -230,12 +238,35 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 		cs.set(r, map[string]string{"schema_rev": "chunks-v3", "model_tag": e.ModelTag(), "secrets_rev": "2026-11", "index_hash": rb.IndexHash[r]})
 	}
 
-	step("2. verify: every gate check, one signed verdict (expect PASS)")
+	contract := func(r, ih string) {
+		cs.set(r, map[string]string{"schema_rev": "chunks-v3", "model_tag": e.ModelTag(), "secrets_rev": "2026-11", "index_hash": ih})
+	}
+
+	step("2. take the release baseline from us-east-1: INDEX_HASH and Merkle leaves, blob manifest, contract, probe runs")
+	var bout, berr bytes.Buffer
+	code := cli(ctx, []string{"baseline", "create", "--config", cfgPath, "--from", "us-east-1", "--goldset", gold}, &bout, &berr)
+	switch code {
+	case exitEqual:
+		indent(stdout, bout.String())
+	case exitDiffer:
+		fmt.Fprintf(stdout, "   refused: %s", strings.TrimPrefix(berr.String(), "Error: "))
+		reason := "offline demo: GloVe embeddings on Go package docs are weaker than a production embedder; parity, not quality, is what the demo shows"
+		fmt.Fprintf(stdout, "   accepting it below the floors with a recorded reason: %q\n", reason)
+		out, err := sub(false, exitEqual, "baseline", "create", "--config", cfgPath, "--from", "us-east-1", "--goldset", gold, "--accept-below-floor", reason)
+		if err != nil {
+			return err
+		}
+		indent(stdout, out)
+	default:
+		return fmt.Errorf("baseline create: exit %d: %s", code, berr.String())
+	}
+
+	step("3. verify: every region against the baseline, default thresholds, one signed verdict (expect PASS)")
 	if _, err := sub(true, exitEqual, "verify", "--config", cfgPath, "--goldset", gold, "--report", filepath.Join(reportDir, "1-pass.html")); err != nil {
 		return err
 	}
 
-	step("3. drift ap-south-1: a partial reindex updated the texts of two documents but not their vectors, and one blob changed")
+	step("4. drift ap-south-1: a partial reindex updated the texts of two documents but not their vectors, and one blob changed")
 	stale, err := InjectStaleChunks(ctx, filepath.Join(work, "vectors", "ap-south-1"), "context.txt", "flag.txt")
 	if err != nil {
 		return err
@@ -247,12 +278,12 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 	f.Close()
 	fmt.Fprintf(stdout, "   blob %s changed\n", names[0])
 
-	step("4. verify again (expect FAIL naming the ids, keys and questions)")
+	step("5. verify again (expect DEGRADED: ap-south-1 blocked, naming the ids, keys and questions; the others stay admitted)")
 	if _, err := sub(true, exitDiffer, "verify", "--config", cfgPath, "--goldset", gold, "--report", filepath.Join(reportDir, "2-drift.html")); err != nil {
 		return err
 	}
 
-	step("5. repair ap-south-1: rebuild it from the source texts, copy the blobs back")
+	step("6. repair ap-south-1: rebuild it from the source texts, copy the blobs back, verify (expect PASS)")
 	out, err = sub(*verbose, exitEqual, "rebuild", "--config", cfgPath, "--source", src, "--regions", "ap-south-1", "--run-id", "repair-1", "--promote", "--json")
 	if err != nil {
 		return err
@@ -260,18 +291,37 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 	var rep replicate.Result
 	json.Unmarshal([]byte(out), &rep)
 	fmt.Fprintf(stdout, "   rebuilt ap-south-1: %d chunks written, INDEX_HASH %s\n", rep.Written["ap-south-1"], short(rep.IndexHash["ap-south-1"]))
-	cs.set("ap-south-1", map[string]string{"schema_rev": "chunks-v3", "model_tag": e.ModelTag(), "secrets_rev": "2026-11", "index_hash": rep.IndexHash["ap-south-1"]})
+	contract("ap-south-1", rep.IndexHash["ap-south-1"])
 	if _, err := sub(true, exitEqual, "replicate", "blobs", "--config", cfgPath, "--from", "us-east-1", "--to", "ap-south-1"); err != nil {
 		return err
 	}
+	if _, err := sub(*verbose, exitEqual, "verify", "--config", cfgPath, "--goldset", gold); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "   PASS: every region admitted again")
 
-	step("6. verify after the repair (expect PASS) and write the report")
+	step("7. outage: eu-west-1's vector store becomes unreachable and its health URL answers 503 (expect DEGRADED: eu-west-1 inconclusive, the others admitted)")
+	restore, err := takeDown(filepath.Join(work, "vectors", "eu-west-1"))
+	if err != nil {
+		return err
+	}
+	cs.set("eu-west-1", nil)
+	if _, err := sub(true, exitUnknown, "verify", "--config", cfgPath, "--goldset", gold, "--report", filepath.Join(reportDir, "3-outage.html")); err != nil {
+		restore()
+		return err
+	}
+
+	step("8. eu-west-1 is back: verify (expect PASS) and write the report")
+	if err := restore(); err != nil {
+		return err
+	}
+	contract("eu-west-1", rb.IndexHash["eu-west-1"])
 	final := filepath.Join(reportDir, "report.html")
 	if _, err := sub(true, exitEqual, "verify", "--config", cfgPath, "--goldset", gold, "--report", final); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\ndemo finished in %v: the drift was caught, located and repaired.\nreport: %s\n(the verdicts of steps 2 and 4: %s, %s)\n",
-		time.Since(start).Round(100*time.Millisecond), final, filepath.Join(reportDir, "1-pass.html"), filepath.Join(reportDir, "2-drift.html"))
+	fmt.Fprintf(stdout, "\ndemo finished in %v: the drift was caught, located and repaired; the outage blocked only the region that was down.\nreport: %s\n(the verdicts of steps 3, 5 and 7: %s, %s, %s)\n",
+		time.Since(start).Round(100*time.Millisecond), final, filepath.Join(reportDir, "1-pass.html"), filepath.Join(reportDir, "2-drift.html"), filepath.Join(reportDir, "3-outage.html"))
 	return nil
 }
 
@@ -322,4 +372,30 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// takeDown makes an embedded store folder unreachable (its path becomes
+// a file, and the process-wide handle is dropped) and returns the repair.
+func takeDown(folder string) (func() error, error) {
+	embedded.Forget(folder)
+	if err := os.Rename(folder, folder+".down"); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(folder, []byte("not a store\n"), 0o644); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := os.Remove(folder); err != nil {
+			return err
+		}
+		embedded.Forget(folder)
+		return os.Rename(folder+".down", folder)
+	}, nil
+}
+
+// indent prints a command's output indented under its step.
+func indent(w io.Writer, out string) {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		fmt.Fprintf(w, "   %s\n", l)
+	}
 }

@@ -27,7 +27,6 @@ func WriteText(w io.Writer, v *gate.Verdict) {
 			fmt.Fprintf(w, "             - %s\n", e)
 		}
 	}
-	fmt.Fprintln(w)
 	fmt.Fprintf(w, "\nsigned by key %s\n", v.KeyID)
 }
 
