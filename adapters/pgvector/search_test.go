@@ -192,3 +192,43 @@ func TestSearchAfterPromote(t *testing.T) {
 		t.Errorf("top 1 = %s, want %s", hits[0].ID.S, pts[42].ID.S)
 	}
 }
+
+// TestSearchExactSeqScan: an exact search runs a sequential scan (EXPLAIN
+// in the search's own transaction names no index) and returns the true
+// nearest neighbours even where the pinned ANN effort would not; the
+// serving search still uses the HNSW index.
+func TestSearchExactSeqScan(t *testing.T) {
+	s := rawTable(t, "CREATE INDEX ON %s USING hnsw (embedding vector_l2_ops)")
+	q := []float32{50, 0, 0, 1}
+	serving, err := s.Explain(t.Context(), q, 10, adapters.SearchParams{EfSearch: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(serving, "Index Scan") {
+		t.Errorf("serving plan uses no index scan (the test's table is too small for the planner?):\n%s", serving)
+	}
+	exact, err := s.Explain(t.Context(), q, 10, adapters.SearchParams{Exact: true, EfSearch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(exact, "Index") || !strings.Contains(exact, "Seq Scan") {
+		t.Errorf("exact plan is not a sequential scan:\n%s", exact)
+	}
+	hits, err := s.Search(t.Context(), q, 10, adapters.SearchParams{Exact: true, EfSearch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hitIDs(hits), "50,49,51,48,52,47,53,46,54,45"; got != want {
+		t.Errorf("exact search with ef_search=2 (ignored): %s, want %s", got, want)
+	}
+	c, err := s.Pool().Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	var v string
+	c.QueryRow(t.Context(), "SELECT current_setting('enable_indexscan')").Scan(&v)
+	if v != "on" {
+		t.Errorf("enable_indexscan leaked out of the exact search's transaction: %s", v)
+	}
+}
