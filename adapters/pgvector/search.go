@@ -159,6 +159,19 @@ func (s *Store) search(ctx context.Context, declared string, vector []float32, k
 // LOCAL), leaving the planner a sequential scan and a top-k sort.
 var exactSettings = []string{"enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"}
 
+// searchArgs are the query arguments of a search. An exact search is
+// planned afresh (QueryExecModeExec: an unnamed statement, never pgx's
+// statement cache): PostgreSQL does not re-plan a cached prepared
+// statement when enable_indexscan changes, so after a few serving searches
+// of the same SQL its generic plan (an HNSW index scan) would answer the
+// exact search too.
+func searchArgs(p adapters.SearchParams, lit string) []any {
+	if p.Exact {
+		return []any{pgx.QueryExecModeExec, lit}
+	}
+	return []any{lit}
+}
+
 // searchSQL is the query of a search, ordered by the distance operator.
 func searchSQL(cols, dist, table string, limit int) string {
 	return fmt.Sprintf("SELECT %s, (%s)::float8 FROM %s ORDER BY %s LIMIT %d", cols, dist, table, dist, limit)
@@ -220,7 +233,7 @@ func (s *Store) Explain(ctx context.Context, vector []float32, k int, p adapters
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	dist := fmt.Sprintf("%s %s $1::%s", q(s.vecCol), op.op, ti.vec.typ)
-	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.qualified(), k+1), vectorLiteral(vector))
+	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.qualified(), k+1), searchArgs(p, vectorLiteral(vector))...)
 	if err != nil {
 		return "", s.wrap("explain", err)
 	}
@@ -246,7 +259,7 @@ func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit in
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	sql := searchSQL(cols, dist, s.qualified(), limit)
-	rows, err := tx.Query(ctx, sql, lit)
+	rows, err := tx.Query(ctx, sql, searchArgs(p, lit)...)
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}
