@@ -183,8 +183,10 @@ func buildFixture() (*fixture, error) {
 		targets = append(targets, tg)
 	}
 	spec := adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}
-	// Regions on different engines never hash equal (their settings
-	// differ), so Rebuild stages them and each stage is promoted here.
+	// Cosine regions on engines that normalise on insert (Qdrant, the
+	// embedded store) and pgvector, which does not, hold different float32
+	// bits, so their INDEX_HASHes differ: Rebuild stages them and each stage
+	// is promoted here.
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{Source: src, Embedder: e, Spec: spec, RunID: "probe"})
 	if err != nil {
 		return nil, err
