@@ -293,6 +293,11 @@ func (rep *Report) judgeRegion(rr *RegionResult, li int, ref [][]*BaselineRun, r
 		fails = append(fails, fmt.Sprintf("%d chaotic runs where the reference had none > %d: %s", rr.Lambda.NewChaotic, cfg.NewChaoticMax, strings.Join(capList(runs, 10), ", ")))
 	}
 	// ANN health: its own serving search against its own exact search.
+	if recall == nil { // not measured (Options.SkipANNHealth)
+		rr.ANN.Min = 0
+		rr.judgeStatus(fails, rep)
+		return
+	}
 	var recs []QuestionRecall
 	sum := 0.0
 	rr.ANN.Min = 1
@@ -318,7 +323,13 @@ func (rep *Report) judgeRegion(rr *RegionResult, li int, ref [][]*BaselineRun, r
 		fails = append(fails, fmt.Sprintf("ANN health: region %s's serving search (ef_search %d, probes %d) has mean recall@%d %.3f < %g against its own exact search (min %.2f)",
 			rr.Region, cfg.EfSearch, cfg.Probes, ANNK, rr.ANN.Mean, cfg.ANNRecallMin, rr.ANN.Min))
 	}
-	// Release floors: reported only.
+	rr.judgeStatus(fails, rep)
+}
+
+// judgeStatus records the release floors (reported only) and decides the
+// region's status from its failures and how much could be compared.
+func (rr *RegionResult) judgeStatus(fails []string, rep *Report) {
+	cfg := rep.Config
 	if b, err := RecordBaseline(rep, rr.Region); err == nil {
 		rr.Floors = CheckReleaseFloors(b, cfg)
 	}

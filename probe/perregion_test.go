@@ -289,3 +289,21 @@ func TestLambdaThresholdsConfigurable(t *testing.T) {
 		t.Errorf("lambda_chaos_step 0: %v chaotic runs, want more than the default's %v", got.Figure, def.Figure)
 	}
 }
+
+// TestSkipANNHealth: without the ANN-health comparison each region is
+// searched once per question and seed, and its ANN health is not measured
+// (and decides nothing).
+func TestSkipANNHealth(t *testing.T) {
+	f := loadFixture(t)
+	regions := f.regions(t, "pg")
+	c := &countingSearcher{Searcher: regions[0].Searcher}
+	regions[0].Searcher = c
+	rep, err := probe.RunWith(t.Context(), regions, loadGold(t), f.emb, probe.Defaults(), probe.Options{SkipANNHealth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := regionResult(t, rep, "pg")
+	if got, want := c.n.Load(), int64(60*2); got != want || rr.ANN.Status != "" || rr.Status != probe.Pass {
+		t.Errorf("%d searches (want %d), ANN status %q (want none), region %s %v", got, want, rr.ANN.Status, rr.Status, rr.Reasons)
+	}
+}

@@ -391,6 +391,11 @@ type Options struct {
 	// region is compared with what the release recorded. Reference must
 	// then be empty.
 	Baseline *Baseline
+	// SkipANNHealth runs only the parity searches: no serving-vs-exact
+	// comparison (each region's ANN health is then reported as not
+	// measured, status "", and decides nothing). For timing the parity
+	// probe alone, or where a second search per question is too costly.
+	SkipANNHealth bool
 }
 
 // regionHits is what one region's searches returned.
@@ -408,7 +413,7 @@ const ANNK = 10
 // searchRegion runs one region's probes: per seed, in the seed's order,
 // the parity search (exact unless cfg.Search is ann) and, for ANN health,
 // the serving search compared with the exact one.
-func searchRegion(ctx context.Context, r Region, qs []goldset.Question, seeds []uint64, variant [][]int, vs *vectors, cfg Config) regionHits {
+func searchRegion(ctx context.Context, r Region, qs []goldset.Question, seeds []uint64, variant [][]int, vs *vectors, cfg Config, health bool) regionHits {
 	nq := len(qs)
 	out := regionHits{parity: make([][][]hitRec, len(seeds)), recall: make([][]float64, len(seeds))}
 	serving := adapters.SearchParams{EfSearch: cfg.EfSearch, Probes: cfg.Probes}
@@ -443,6 +448,9 @@ func searchRegion(ctx context.Context, r Region, qs []goldset.Question, seeds []
 				recs = append(recs, hitRec{id: h.ID.S, sourceID: sourceID(h.Payload), text: h.Text, score: h.Score})
 			}
 			out.parity[si][qi] = recs
+			if !health {
+				continue
+			}
 			// ANN health: the serving search against the exact one.
 			var exactHits, servingHits []adapters.Hit
 			if cfg.exact() {
@@ -556,7 +564,7 @@ func RunWith(ctx context.Context, regions []Region, gold *goldset.Set, emb embed
 		wg.Add(1)
 		go func(ri int) {
 			defer wg.Done()
-			all[ri] = searchRegion(ctx, regions[ri], qs, rep.Seeds, variant, vs, cfg)
+			all[ri] = searchRegion(ctx, regions[ri], qs, rep.Seeds, variant, vs, cfg, !opts.SkipANNHealth)
 		}(ri)
 	}
 	wg.Wait()
@@ -641,6 +649,11 @@ func RunWith(ctx context.Context, regions []Region, gold *goldset.Set, emb embed
 	} else {
 		rep.Checks = append(rep.Checks, Check{Name: CheckRegions, Status: Fail, Op: ">=", Threshold: 1,
 			Detail: "no region could be probed (see per_region)", Evidence: []string{}})
+	}
+	if opts.SkipANNHealth {
+		for ri := range all {
+			all[ri].recall = nil
+		}
 	}
 	rep.perRegion(regions, all, opts)
 	rep.Pass = rep.Passed()
