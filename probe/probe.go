@@ -11,7 +11,15 @@
 //   - across regions: Jaccard of the top-k ids, Kendall tau of the top-10
 //     order (warnings);
 //   - λ: the trajectory of ΔS between the question and the centroid of the
-//     top-t texts, classified per run, on every seed.
+//     top-t texts, classified per run, on every seed;
+//   - per region (RunWith, Report.PerRegion): drift and λ against a
+//     reference (a reference group, or a recorded Baseline), and ANN health
+//     (recall@10 of the region's serving search against its own exact
+//     search); the release quality floors are reported there and checked
+//     for a release by CheckReleaseFloors.
+//
+// Parity searches are exact (adapters.SearchParams.Exact) unless the
+// config's search is ann, so identical content gives drift 0 exactly.
 //
 // Each seed picks a question variant (the question or a paraphrase) and an
 // order of probes, and re-runs every search. Every distinct text (question
