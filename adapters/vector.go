@@ -67,8 +67,16 @@ type Hit struct {
 	Payload []byte
 }
 
-// SearchParams pin the ANN search effort (0 = store default).
+// SearchParams pin the ANN search effort (0 = store default), or ask for
+// an exact search.
 type SearchParams struct {
+	// Exact asks for a brute-force search that uses no ANN index (pgvector:
+	// a sequential scan, index scans disabled in the search's transaction;
+	// Qdrant: exact=true), so that two stores holding the same points
+	// return the same hits whatever their index builds. EfSearch and Probes
+	// are ignored when it is set. A store that is exact anyway (embedded)
+	// accepts it.
+	Exact bool
 	// EfSearch is the HNSW candidate list size (pgvector hnsw.ef_search,
 	// Qdrant hnsw_ef).
 	EfSearch int

@@ -54,6 +54,11 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"UnsetEnv", "regions:\n  - name: a\n    vectors: \"postgres://u:${RP_SURELY_UNSET_VAR}@h/db\"\n", []string{"cfg.yaml:3", "RP_SURELY_UNSET_VAR is not set"}},
 		{"BadBuckets", "hash:\n  buckets: 1000\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.buckets", "power of two"}},
 		{"Empty", "", []string{"cfg.yaml", "empty config"}},
+		{"BadProbeSearch", "regions:\n  - name: a\nprobe:\n  k: 10\n  search: fuzzy\n", []string{"cfg.yaml:5", "probe.search", `"fuzzy"`}},
+		{"BadLambdaWindow", "regions:\n  - name: a\nprobe:\n  lambda_window: 0\n", []string{"cfg.yaml:4", "probe.lambda_window"}},
+		{"BadChaosStep", "regions:\n  - name: a\nprobe:\n  lambda_chaos_step: 2\n", []string{"cfg.yaml:4", "probe.lambda_chaos_step", "not in [0, 1]"}},
+		{"NegativeChaoticRuns", "regions:\n  - name: a\nprobe:\n  chaotic_runs_max: -1\n", []string{"cfg.yaml:4", "probe.chaotic_runs_max"}},
+		{"BadANNRecall", "regions:\n  - name: a\nprobe:\n  ann_recall_min: 1.5\n", []string{"cfg.yaml:4", "probe.ann_recall_min"}},
 		{"BadGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift_max: -0.1\n", []string{"cfg.yaml:5", "gate.thresholds.drift_max"}},
 		{"UnknownGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift: 0.1\n", []string{"cfg.yaml:5", `unknown field "drift"`}},
 	}
@@ -111,5 +116,22 @@ func TestGateThresholds(t *testing.T) {
 	}
 	if c.Probe.DriftMax != 0.05 || c.Probe.MinQuestions != 10 {
 		t.Errorf("probe: changed to %+v; the overrides are the gate's only", c.Probe)
+	}
+}
+
+// TestProbeLambdaKeys: the λ thresholds, the chaotic-run allowances, the
+// search mode and the ANN-health floor are config keys; left out, they
+// keep metrics.md's defaults (ef_search 100, exact search).
+func TestProbeLambdaKeys(t *testing.T) {
+	c, err := Parse("cfg.yaml", []byte("regions:\n  - name: a\nprobe:\n  lambda_chaos_step: 0.1\n  chaotic_runs_max: 2\n  new_chaotic_max: 1\n  ann_recall_min: 0.85\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Probe
+	if p.LambdaChaosStep != 0.1 || p.ChaoticRunsMax != 2 || p.NewChaoticMax != 1 || p.ANNRecallMin != 0.85 {
+		t.Errorf("probe config %+v: keys not applied", p)
+	}
+	if p.EfSearch != 100 || p.Search != "exact" || p.LambdaNetMove != 0.02 || p.LambdaWindow != 5 {
+		t.Errorf("defaults: ef_search %d, search %q, net move %v, window %d: want 100, exact, 0.02, 5", p.EfSearch, p.Search, p.LambdaNetMove, p.LambdaWindow)
 	}
 }

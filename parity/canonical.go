@@ -23,8 +23,9 @@ const (
 	tagPoint    = "ragparity/point/v1"
 	tagLeaf     = "ragparity/leaf/v1"
 	tagNode     = "ragparity/node/v1"
-	tagSettings = "ragparity/settings/v1"
-	tagIndex    = "index/v1"
+	tagSettings = "ragparity/settings/v2" // v2: semantic settings only
+	tagEngine   = "ragparity/engine/v1"
+	tagIndex    = "index/v2" // v2: engine settings left out of INDEX_HASH
 )
 
 // Digest is a SHA-256 value.

@@ -247,3 +247,45 @@ func FuzzFastCanonical(f *testing.F) {
 		}
 	})
 }
+
+// TestEngineDigestSeparate: the engine digest is domain-separated from the
+// settings digest, and an engine setting never reaches INDEX_HASH: a
+// declared key the store reports as an engine setting stays one.
+func TestEngineDigestSeparate(t *testing.T) {
+	m := map[string]any{"index.type": "hnsw"}
+	e, _ := EngineDigest(m)
+	s, _ := SettingsDigest(m)
+	if e == s {
+		t.Error("engine and settings digests of the same map are equal: no domain separation")
+	}
+	empty, _ := EngineDigest(nil)
+	if e2, _ := EngineDigest(map[string]any{}); e2 != empty {
+		t.Error("nil and empty engine settings digest differently")
+	}
+	store := NewSettings()
+	store.Hashed["vector.dim"] = 3
+	store.Engine["index.type"] = "hnsw"
+	got, err := MergeSettings(store, map[string]any{"index.type": "hnsw", "model_tag": "glove"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Hashed["index.type"]; ok || got.Engine["index.type"] != "hnsw" || got.Hashed["model_tag"] != "glove" {
+		t.Errorf("merged %+v: want index.type in Engine only, model_tag hashed", got)
+	}
+	if _, err := MergeSettings(store, map[string]any{"index.type": "ivfflat"}); err == nil {
+		t.Error("a declared engine setting that contradicts the store was accepted")
+	}
+	d := DiffSettings(store, got)
+	for _, x := range d {
+		if x.Key == "index.type" {
+			t.Errorf("diff of equal engine settings lists index.type: %+v", x)
+		}
+	}
+	other := NewSettings()
+	other.Hashed["vector.dim"] = 3
+	other.Engine["index.type"] = "exact"
+	d = DiffSettings(store, other)
+	if len(d) != 1 || !d[0].Engine || d[0].Hashed || d[0].Key != "index.type" {
+		t.Errorf("diff %+v: want one engine difference, index.type", d)
+	}
+}

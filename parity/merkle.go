@@ -83,7 +83,7 @@ func ParseDigest(s string) (Digest, error) {
 	return d, nil
 }
 
-// IndexHash = SHA-256("index/v1" || settings_digest || content_root).
+// IndexHash = SHA-256("index/v2" || settings_digest || content_root).
 func IndexHash(settings, content Digest) Digest {
 	var b [80]byte
 	buf := append(b[:0], tagIndex...)

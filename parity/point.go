@@ -43,17 +43,26 @@ type Point struct {
 	HasText bool
 }
 
-// Settings is what a store says about a collection. Hashed settings change
-// what retrieval returns and go into the settings digest; Info settings
-// (on_disk, shard counts, engine) are reported but never hashed.
+// Settings is what a store says about a collection.
+//
+// Hashed settings are the semantic ones, which change what retrieval
+// returns for the same content (dimension, metric, model tag, analyzer and
+// chunker versions, anything that changes stored values): they go into the
+// settings digest and so into INDEX_HASH. Engine settings are how a store
+// holds and indexes that content (index type and build parameters, index
+// quantization, storage type and normalisation behaviour): they go into
+// the engine digest, compared as a separate finding, so the same content in
+// pgvector and in Qdrant has one INDEX_HASH. Info settings (engine name,
+// on_disk, shard counts, points_count) are reported, never hashed.
 type Settings struct {
 	Hashed map[string]any
+	Engine map[string]any
 	Info   map[string]any
 }
 
 // NewSettings returns empty, non-nil Settings.
 func NewSettings() Settings {
-	return Settings{Hashed: map[string]any{}, Info: map[string]any{}}
+	return Settings{Hashed: map[string]any{}, Engine: map[string]any{}, Info: map[string]any{}}
 }
 
 // ObjectInfo describes one object as a listing (or a Stat) reports it.

@@ -33,11 +33,54 @@ type Config struct {
 	// LambdaAgreementMin is the share of questions whose λ state must be
 	// identical across seeds and regions.
 	LambdaAgreementMin float64 `yaml:"lambda_agreement_min" json:"lambda_agreement_min"`
-	// EfSearch and Probes pin the ANN effort of every search (0: the
-	// store's default). EfSearch, when set, must be at least K.
+	// EfSearch and Probes pin the ANN effort of the serving searches (the
+	// ANN-health probe, and the parity probes with search: ann); 0: the
+	// store's default. EfSearch (default 100) must be at least K.
 	EfSearch int `yaml:"ef_search" json:"ef_search"`
 	Probes   int `yaml:"probes" json:"probes"`
+	// Search is how the parity probes search: "exact" (default; brute
+	// force, no index, so identical content gives drift 0 exactly) or
+	// "ann" (the serving index with EfSearch/Probes; for indexes too large
+	// to scan per question, where two index builds may differ).
+	Search string `yaml:"search" json:"search"`
+	// ANNRecallMin is the ANN-health floor: mean recall@10 of a region's
+	// serving search against its own exact search, over the gold set.
+	ANNRecallMin float64 `yaml:"ann_recall_min" json:"ann_recall_min"`
+	// The λ rule's thresholds (metrics.md "λ"): a step above
+	// LambdaChaosStep is chaotic; a net move of −LambdaNetMove or less is
+	// convergent (if E_res never rises by more than LambdaEresRise), a net
+	// move under LambdaNetMove recursive (if E_res spans less than
+	// LambdaEresFlat); E_res is the mean of the last LambdaWindow steps.
+	LambdaChaosStep float64 `yaml:"lambda_chaos_step" json:"lambda_chaos_step"`
+	LambdaNetMove   float64 `yaml:"lambda_net_move" json:"lambda_net_move"`
+	LambdaEresRise  float64 `yaml:"lambda_eres_rise" json:"lambda_eres_rise"`
+	LambdaEresFlat  float64 `yaml:"lambda_eres_flat" json:"lambda_eres_flat"`
+	LambdaWindow    int     `yaml:"lambda_window" json:"lambda_window"`
+	// ChaoticRunsMax is the release floor's allowance of chaotic runs per
+	// region and seed (metrics.md: none).
+	ChaoticRunsMax int `yaml:"chaotic_runs_max" json:"chaotic_runs_max"`
+	// NewChaoticMax is a region's allowance of chaotic runs where the
+	// reference's run of the same question and seed was not chaotic.
+	NewChaoticMax int `yaml:"new_chaotic_max" json:"new_chaotic_max"`
 }
+
+// Search modes.
+const (
+	SearchExact = "exact"
+	SearchANN   = "ann"
+)
+
+// DefaultEfSearch is the serving search effort the probes pin by default
+// (pgvector hnsw.ef_search, Qdrant hnsw_ef).
+const DefaultEfSearch = 100
+
+// LambdaRule returns the λ thresholds of c.
+func (c Config) LambdaRule() LambdaRule {
+	return LambdaRule{ChaosStep: c.LambdaChaosStep, NetMove: c.LambdaNetMove, EresRise: c.LambdaEresRise, EresFlat: c.LambdaEresFlat, Window: c.LambdaWindow}
+}
+
+// exact reports whether parity probes search exactly.
+func (c Config) exact() bool { return c.Search != SearchANN }
 
 // Defaults returns the thresholds of metrics.md.
 func Defaults() Config {
@@ -52,6 +95,14 @@ func Defaults() Config {
 		KendallWarn:        0.6,
 		ConvergentShareMin: 0.80,
 		LambdaAgreementMin: 0.90,
+		EfSearch:           DefaultEfSearch,
+		Search:             SearchExact,
+		ANNRecallMin:       0.90,
+		LambdaChaosStep:    DefaultLambda.ChaosStep,
+		LambdaNetMove:      DefaultLambda.NetMove,
+		LambdaEresRise:     DefaultLambda.EresRise,
+		LambdaEresFlat:     DefaultLambda.EresFlat,
+		LambdaWindow:       DefaultLambda.Window,
 	}
 }
 
@@ -85,12 +136,22 @@ func (c Config) Validate() error {
 		return &ConfigError{"ef_search", fmt.Errorf("%d is below k=%d: an HNSW search returns at most ef_search hits", c.EfSearch, c.K)}
 	case c.Probes < 0:
 		return &ConfigError{"probes", errors.New("must not be negative")}
+	case c.Search != "" && c.Search != SearchExact && c.Search != SearchANN:
+		return &ConfigError{"search", fmt.Errorf("%q is neither %q nor %q", c.Search, SearchExact, SearchANN)}
+	case c.LambdaWindow < 1 || c.LambdaWindow > 1000:
+		return &ConfigError{"lambda_window", fmt.Errorf("%d is not in [1, 1000]", c.LambdaWindow)}
+	case c.ChaoticRunsMax < 0:
+		return &ConfigError{"chaotic_runs_max", errors.New("must not be negative")}
+	case c.NewChaoticMax < 0:
+		return &ConfigError{"new_chaotic_max", errors.New("must not be negative")}
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"drift_max", c.DriftMax}, {"delta_s_max", c.DeltaSMax}, {"coverage_min", c.CoverageMin},
-		{"convergent_share_min", c.ConvergentShareMin}, {"lambda_agreement_min", c.LambdaAgreementMin}} {
+		{"convergent_share_min", c.ConvergentShareMin}, {"lambda_agreement_min", c.LambdaAgreementMin},
+		{"ann_recall_min", c.ANNRecallMin}, {"lambda_chaos_step", c.LambdaChaosStep}, {"lambda_net_move", c.LambdaNetMove},
+		{"lambda_eres_rise", c.LambdaEresRise}, {"lambda_eres_flat", c.LambdaEresFlat}} {
 		if err := share(f.name, f.v); err != nil {
 			return err
 		}

@@ -36,6 +36,11 @@ import (
 //	stale     the embedded store, then 5 % of its chunks get stale text
 //	          (their stored vector is the old text's; the text is replaced)
 //	analyzer  the embedded store, chunked with a different analyzer
+//	pg2       pgvector, rebuilt on its own (its own run, its own HNSW graph)
+//	pgdeg     pgvector, rebuilt on its own with a degraded HNSW index
+//	          (m=2, ef_construction=4): the same rows as pg
+//	swap      pgvector, rebuilt on its own, then 10 % of its chunks swap
+//	          texts in pairs behind their vectors
 const scifactDir = "../testdata/scifact"
 
 var (
@@ -49,10 +54,11 @@ var (
 type fixture struct {
 	emb    embed.Embedder
 	stores map[string]adapters.VectorStore
-	// staleIDs are the chunk ids of region stale whose text was replaced.
-	staleIDs map[string]bool
-	chunks   int
-	embedded int64
+	// staleIDs are the chunk ids of region stale whose text was replaced,
+	// swapIDs those of region swap.
+	staleIDs, swapIDs map[string]bool
+	chunks            int
+	embedded          int64
 }
 
 func TestMain(m *testing.M) {
@@ -95,7 +101,7 @@ func loadFixture(t *testing.T) *fixture {
 
 func buildFixture() (*fixture, error) {
 	ctx := context.Background()
-	f := &fixture{stores: map[string]adapters.VectorStore{}, staleIDs: map[string]bool{}}
+	f := &fixture{stores: map[string]adapters.VectorStore{}, staleIDs: map[string]bool{}, swapIDs: map[string]bool{}}
 	e, err := embed.Open("glove")
 	if err != nil {
 		return nil, err
@@ -142,13 +148,17 @@ func buildFixture() (*fixture, error) {
 		"embedded": "embedded://" + filepath.Join(dir, "embedded") + "?collection=chunks",
 		"stale":    "embedded://" + filepath.Join(dir, "stale") + "?collection=chunks",
 		"analyzer": "embedded://" + filepath.Join(dir, "analyzer") + "?collection=chunks",
+		"pg2":      pgTable(table + "_2"),
+		"pgdeg":    pgTable(table + "_deg"),
+		"swap":     pgTable(table + "_swap"),
 	}
 	src, err := replicate.OpenSource(filepath.Join(scifactDir, "corpus.jsonl"))
 	if err != nil {
 		return nil, err
 	}
 	var targets []replicate.Target
-	for _, name := range []string{"pg", "qdrant", "embedded", "stale", "analyzer"} {
+	var alone []replicate.Target // rebuilt each on its own
+	for _, name := range []string{"pg", "qdrant", "embedded", "stale", "analyzer", "pg2", "pgdeg", "swap"} {
 		s, err := adapters.OpenVector(ctx, urls[name])
 		if err != nil {
 			return nil, err
@@ -164,12 +174,19 @@ func buildFixture() (*fixture, error) {
 		if name == "analyzer" {
 			a = otherAnalyzer
 		}
-		targets = append(targets, replicate.Target{Region: name, Store: s, Fence: fence, Analyzer: a,
-			Declared: map[string]any{"model_tag": e.ModelTag(), "analyzer": a.Version()}})
+		tg := replicate.Target{Region: name, Store: s, Fence: fence, Analyzer: a,
+			Declared: map[string]any{"model_tag": e.ModelTag(), "analyzer": a.Version()}}
+		if name == "pg2" || name == "pgdeg" || name == "swap" {
+			alone = append(alone, tg)
+			continue
+		}
+		targets = append(targets, tg)
 	}
 	spec := adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}
-	// Regions on different engines never hash equal (their settings
-	// differ), so Rebuild stages them and each stage is promoted here.
+	// Cosine regions on engines that normalise on insert (Qdrant, the
+	// embedded store) and pgvector, which does not, hold different float32
+	// bits, so their INDEX_HASHes differ: Rebuild stages them and each stage
+	// is promoted here.
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{Source: src, Embedder: e, Spec: spec, RunID: "probe"})
 	if err != nil {
 		return nil, err
@@ -180,7 +197,59 @@ func buildFixture() (*fixture, error) {
 		}
 	}
 	f.chunks, f.embedded = res.Chunks, res.Embedded
+	for _, tg := range alone {
+		sp := spec
+		if tg.Region == "pgdeg" {
+			sp.HNSWM, sp.HNSWEfConstruction = 2, 4 // pgvector's smallest graph
+		}
+		r, err := replicate.Rebuild(ctx, []replicate.Target{tg}, replicate.Options{Source: src, Embedder: e, Spec: sp, RunID: "probe-" + tg.Region})
+		if err != nil {
+			return nil, err
+		}
+		if err := tg.Store.(adapters.Stager).Promote(ctx, r.RunID); err != nil {
+			return nil, fmt.Errorf("promote %s: %w", tg.Region, err)
+		}
+	}
+	if err := f.makeSwap(ctx); err != nil {
+		return nil, err
+	}
 	return f, f.makeStale(ctx)
+}
+
+// makeSwap swaps the texts of 10 % of region swap's chunks in pairs
+// (chosen by a hash of their id), keeping each stored vector: texts that
+// no longer match the vectors they are retrieved by.
+func (f *fixture) makeSwap(ctx context.Context) error {
+	all, err := scanAll(ctx, f.stores["swap"])
+	if err != nil {
+		return err
+	}
+	n := len(all) * 10 / 100 / 2 * 2
+	out := make([]parity.Point, n)
+	for i := 0; i < n; i += 2 {
+		a, b := all[i], all[i+1]
+		a.Text, b.Text = b.Text, a.Text
+		out[i], out[i+1] = a, b
+		f.swapIDs[a.ID.S], f.swapIDs[b.ID.S] = true, true
+	}
+	return f.stores["swap"].Upsert(ctx, out)
+}
+
+// scanAll reads every point of s, in the order of a hash of their id.
+func scanAll(ctx context.Context, s adapters.VectorStore) ([]parity.Point, error) {
+	var all []parity.Point
+	err := s.Scan(ctx, func(p *parity.Point) error {
+		cp := *p
+		cp.Vectors = []parity.NamedVector{{Values: append([]float32(nil), p.Vectors[0].Values...)}}
+		cp.Payload = append([]byte(nil), p.Payload...)
+		all = append(all, cp)
+		return nil
+	})
+	sort.Slice(all, func(i, j int) bool {
+		hi, hj := sha256.Sum256([]byte(all[i].ID.S)), sha256.Sum256([]byte(all[j].ID.S))
+		return string(hi[:]) < string(hj[:])
+	})
+	return all, err
 }
 
 // makeStale replaces the text of 5 % of region stale's chunks (chosen by

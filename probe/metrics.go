@@ -55,8 +55,8 @@ const (
 	Chaotic    Lambda = "chaotic"    // ×
 )
 
-// The λ rule's constants (metrics.md "λ (lambda_observe) on two seeds"):
-// they are part of the definition, not tunable thresholds.
+// The λ rule's default thresholds (metrics.md "λ (lambda_observe) on two
+// seeds"); Config's lambda_* keys change them.
 const (
 	LambdaChaosStep = 0.04  // any step Δ_t above it: chaotic
 	LambdaNetMove   = 0.02  // δ_k − δ_1 at or below −it: convergent; |·| below it: recursive
@@ -84,12 +84,26 @@ func Trajectory(q []float32, texts [][]float32) []float64 {
 	return out
 }
 
+// LambdaRule holds the λ rule's thresholds.
+type LambdaRule struct {
+	ChaosStep, NetMove, EresRise, EresFlat float64
+	Window                                 int
+}
+
+// DefaultLambda is the rule with metrics.md's thresholds.
+var DefaultLambda = LambdaRule{ChaosStep: LambdaChaosStep, NetMove: LambdaNetMove, EresRise: LambdaEresRise, EresFlat: LambdaEresFlat, Window: LambdaWindow}
+
+// Classify applies metrics.md's rule with the default thresholds (see
+// LambdaRule.Classify).
+func Classify(traj []float64) Lambda { return DefaultLambda.Classify(traj) }
+
 // Classify applies metrics.md's rule to a trajectory, first match wins:
 // chaotic if any step Δ_t > +0.04; convergent if δ_k − δ_1 <= −0.02 and
 // E_res never rises by more than 0.005; recursive if |δ_k − δ_1| < 0.02
 // and max E_res − min E_res < 0.02; divergent otherwise. An empty
-// trajectory (no hits) is divergent.
-func Classify(traj []float64) Lambda {
+// trajectory (no hits) is divergent. The figures are r's.
+func (r LambdaRule) Classify(traj []float64) Lambda {
+	window := max(r.Window, 1)
 	if len(traj) == 0 {
 		return Divergent
 	}
@@ -97,27 +111,27 @@ func Classify(traj []float64) Lambda {
 	var sum float64
 	for t, d := range traj {
 		sum += d
-		if t >= LambdaWindow {
-			sum -= traj[t-LambdaWindow]
+		if t >= window {
+			sum -= traj[t-window]
 		}
-		eres[t] = sum / float64(min(t+1, LambdaWindow))
+		eres[t] = sum / float64(min(t+1, window))
 	}
 	neverRises := true
 	lo, hi := eres[0], eres[0]
 	for t := 1; t < len(traj); t++ {
-		if traj[t]-traj[t-1] > LambdaChaosStep {
+		if traj[t]-traj[t-1] > r.ChaosStep {
 			return Chaotic
 		}
-		if eres[t]-eres[t-1] > LambdaEresRise {
+		if eres[t]-eres[t-1] > r.EresRise {
 			neverRises = false
 		}
 		lo, hi = math.Min(lo, eres[t]), math.Max(hi, eres[t])
 	}
 	net := traj[len(traj)-1] - traj[0]
 	switch {
-	case net <= -LambdaNetMove && neverRises:
+	case net <= -r.NetMove && neverRises:
 		return Convergent
-	case math.Abs(net) < LambdaNetMove && hi-lo < LambdaEresFlat:
+	case math.Abs(net) < r.NetMove && hi-lo < r.EresFlat:
 		return Recursive
 	}
 	return Divergent

@@ -11,7 +11,15 @@
 //   - across regions: Jaccard of the top-k ids, Kendall tau of the top-10
 //     order (warnings);
 //   - λ: the trajectory of ΔS between the question and the centroid of the
-//     top-t texts, classified per run, on every seed.
+//     top-t texts, classified per run, on every seed;
+//   - per region (RunWith, Report.PerRegion): drift and λ against a
+//     reference (a reference group, or a recorded Baseline), and ANN health
+//     (recall@10 of the region's serving search against its own exact
+//     search); the release quality floors are reported there and checked
+//     for a release by CheckReleaseFloors.
+//
+// Parity searches are exact (adapters.SearchParams.Exact) unless the
+// config's search is ann, so identical content gives drift 0 exactly.
 //
 // Each seed picks a question variant (the question or a paraphrase) and an
 // order of probes, and re-runs every search. Every distinct text (question
@@ -196,9 +204,13 @@ type Report struct {
 	Drift     DriftSummary     `json:"drift"`
 	Checks    []Check          `json:"checks"`
 	Embedding EmbedStats       `json:"embedding"`
-	Pass      bool             `json:"passed"`
-	SearchMS  int64            `json:"search_ms"`
-	ElapsedMS int64            `json:"elapsed_ms"`
+	// PerRegion decides each region on its own against the reference
+	// (RunWith's Options), in the order the regions were given.
+	PerRegion []RegionResult `json:"per_region"`
+	// Pass: no check failed and every region passed.
+	Pass      bool  `json:"passed"`
+	SearchMS  int64 `json:"search_ms"`
+	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
 // Passed reports whether no check failed (warnings do not fail).
@@ -354,11 +366,153 @@ func sourceID(payload []byte) string {
 }
 
 // Run probes every region with the gold set, on cfg.Seeds seeds, and
-// judges the results. It returns an error (and no report) when it could
-// not run: bad config, too few questions, regions that declare different
-// embedding models, a search or embedding failure.
+// judges the results against the reference group of every region. It
+// returns an error (and no report) when it could not run: bad config, too
+// few questions, regions that declare different embedding models, a search
+// or embedding failure in any region. RunWith is the per-region form: a
+// region that fails is reported as such and the others still get results.
 func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Embedder, cfg Config) (*Report, error) {
+	rep, err := RunWith(ctx, regions, gold, emb, cfg, Options{})
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, rr := range rep.PerRegion {
+		if rr.err != nil {
+			errs = append(errs, rr.err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Options choose what RunWith compares each region with.
+type Options struct {
+	// Reference names the regions of the reference group (in order of
+	// preference); empty: every region. For each question and seed the
+	// reference run is the group's reachable member run with the median ΔS
+	// (the lower median for an even count), so one deviating member of a
+	// group of three or more does not move the reference.
+	Reference []string
+	// Baseline, when set, is the reference instead of any region: a lone
+	// region is compared with what the release recorded. Reference must
+	// then be empty.
+	Baseline *Baseline
+	// SkipANNHealth runs only the parity searches: no serving-vs-exact
+	// comparison (each region's ANN health is then reported as not
+	// measured, status "", and decides nothing). For timing the parity
+	// probe alone, or where a second search per question is too costly.
+	SkipANNHealth bool
+}
+
+// regionHits is what one region's searches returned.
+type regionHits struct {
+	parity [][][]hitRec // [seed][question]: the parity searches
+	// recall [seed][question]: recall@10 of the serving search against the
+	// exact one (ANN health).
+	recall [][]float64
+	err    error
+}
+
+// ANNK is the depth of the ANN-health recall (recall@10).
+const ANNK = 10
+
+// searchRegion runs one region's probes: per seed, in the seed's order,
+// the parity search (exact unless cfg.Search is ann) and, for ANN health,
+// the serving search compared with the exact one.
+func searchRegion(ctx context.Context, r Region, qs []goldset.Question, seeds []uint64, variant [][]int, vs *vectors, cfg Config, health bool) regionHits {
+	nq := len(qs)
+	out := regionHits{parity: make([][][]hitRec, len(seeds)), recall: make([][]float64, len(seeds))}
+	serving := adapters.SearchParams{EfSearch: cfg.EfSearch, Probes: cfg.Probes}
+	exact := adapters.SearchParams{Exact: true}
+	fail := func(q *goldset.Question, seed uint64, what string, err error) regionHits {
+		out.err = fmt.Errorf("probe: region %s: question %s (seed %d): %s: %w", r.Name, q.ID, seed, what, err)
+		return out
+	}
+	for si, seed := range seeds {
+		out.parity[si] = make([][]hitRec, nq)
+		out.recall[si] = make([]float64, nq)
+		for _, qi := range Order(seed, nq) {
+			q := &qs[qi]
+			qv := vs.get(q.Variants()[variant[si][qi]])
+			pp := serving
+			if cfg.exact() {
+				pp = exact
+			}
+			got, err := r.Searcher.Search(ctx, qv, max(cfg.K, ANNK), pp)
+			if err != nil {
+				return fail(q, seed, "search", err)
+			}
+			recs := make([]hitRec, 0, min(len(got), cfg.K))
+			for i, h := range got {
+				if i >= cfg.K {
+					break
+				}
+				if !h.HasText {
+					out.err = fmt.Errorf("probe: region %s: hit %s has no text: ΔS re-embeds the retrieved text, so the region's URL must name its text field (text=...)", r.Name, h.ID.S)
+					return out
+				}
+				recs = append(recs, hitRec{id: h.ID.S, sourceID: sourceID(h.Payload), text: h.Text, score: h.Score})
+			}
+			out.parity[si][qi] = recs
+			if !health {
+				continue
+			}
+			// ANN health: the serving search against the exact one.
+			var exactHits, servingHits []adapters.Hit
+			if cfg.exact() {
+				exactHits = got
+				if servingHits, err = r.Searcher.Search(ctx, qv, ANNK, serving); err != nil {
+					return fail(q, seed, "serving search", err)
+				}
+			} else {
+				servingHits = got
+				if exactHits, err = r.Searcher.Search(ctx, qv, ANNK, exact); err != nil {
+					return fail(q, seed, "exact search", err)
+				}
+			}
+			out.recall[si][qi] = recallAt(servingHits, exactHits, ANNK)
+		}
+	}
+	return out
+}
+
+// recallAt is |serving ∩ exact| / |exact| over the first k of each (1 when
+// the exact search found nothing).
+func recallAt(serving, exact []adapters.Hit, k int) float64 {
+	exact = exact[:min(k, len(exact))]
+	serving = serving[:min(k, len(serving))]
+	if len(exact) == 0 {
+		return 1
+	}
+	in := map[string]bool{}
+	for _, h := range exact {
+		in[h.ID.S] = true
+	}
+	n := 0
+	for _, h := range serving {
+		if in[h.ID.S] {
+			n++
+		}
+	}
+	return float64(n) / float64(len(exact))
+}
+
+// RunWith probes every region with the gold set, on cfg.Seeds seeds, and
+// judges each region on its own against the reference opts names (the
+// reference group, or a recorded Baseline): Report.PerRegion. A region
+// whose searches fail is reported with its error (inconclusive) and left
+// out of the cross-region figures; the others still get results. RunWith
+// returns an error only when nothing could be probed (bad config, too few
+// questions, model tags that differ, a baseline recorded with other
+// parameters, an embedding failure).
+func RunWith(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Embedder, cfg Config, opts Options) (*Report, error) {
 	start := time.Now()
+	if cfg.Search == "" {
+		cfg.Search = SearchExact
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -373,18 +527,18 @@ func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Emb
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOptions(opts, regions, tag, cfg); err != nil {
+		return nil, err
+	}
 	counter := embed.NewCounting(emb)
 	vs := &vectors{emb: counter, vecs: map[string][]float32{}}
-	rep := &Report{Config: cfg, Rules: rules(), ModelTag: tag,
+	rep := &Report{Config: cfg, Rules: rules(cfg), ModelTag: tag,
 		Gold: GoldInfo{Source: gold.Source, Format: gold.Format, Questions: len(gold.Questions), Digest: gold.Digest()}}
-	for _, r := range regions {
-		rep.Regions = append(rep.Regions, r.Name)
-	}
 	for s := 1; s <= cfg.Seeds; s++ {
 		rep.Seeds = append(rep.Seeds, uint64(s))
 	}
 	qs := gold.Questions
-	nq, nr, ns := len(qs), len(regions), len(rep.Seeds)
+	nq, ns := len(qs), len(rep.Seeds)
 
 	// Question variants (and anchors): each distinct text embedded once.
 	variant := make([][]int, ns) // [seed][question]
@@ -409,57 +563,35 @@ func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Emb
 	if rep.Embedding.AnchorTexts, err = vs.ensure(ctx, anchors); err != nil {
 		return nil, err
 	}
-	rep.Embedding.QuestionNaive = nr * nq * ns
 
-	// Search: regions concurrently, each seed in its own order.
-	hits := make([][][][]hitRec, nr) // [region][seed][question]
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, nr)
+	// Search: regions concurrently, each seed in its own order. A region
+	// that fails stops only its own searches.
+	all := make([]regionHits, len(regions))
 	searchStart := time.Now()
 	var wg sync.WaitGroup
-	params := adapters.SearchParams{EfSearch: cfg.EfSearch, Probes: cfg.Probes}
 	for ri := range regions {
-		hits[ri] = make([][][]hitRec, ns)
 		wg.Add(1)
 		go func(ri int) {
 			defer wg.Done()
-			r := regions[ri]
-			for si, seed := range rep.Seeds {
-				hits[ri][si] = make([][]hitRec, nq)
-				for _, qi := range Order(seed, nq) {
-					q := &qs[qi]
-					qv := vs.get(q.Variants()[variant[si][qi]])
-					got, err := r.Searcher.Search(sctx, qv, cfg.K, params)
-					if err != nil {
-						errs[ri] = fmt.Errorf("probe: region %s: question %s (seed %d): %w", r.Name, q.ID, seed, err)
-						cancel()
-						return
-					}
-					recs := make([]hitRec, len(got))
-					for i, h := range got {
-						if !h.HasText {
-							errs[ri] = fmt.Errorf("probe: region %s: hit %s has no text: ΔS re-embeds the retrieved text, so the region's URL must name its text field (text=...)", r.Name, h.ID.S)
-							cancel()
-							return
-						}
-						recs[i] = hitRec{id: h.ID.S, sourceID: sourceID(h.Payload), text: h.Text, score: h.Score}
-					}
-					hits[ri][si][qi] = recs
-				}
-			}
+			all[ri] = searchRegion(ctx, regions[ri], qs, rep.Seeds, variant, vs, cfg, !opts.SkipANNHealth)
 		}(ri)
 	}
 	wg.Wait()
-	for _, e := range errs {
-		if e != nil && !errors.Is(e, context.Canceled) {
-			return nil, e
+	rep.SearchMS = time.Since(searchStart).Milliseconds()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	var live []Region
+	var hits [][][][]hitRec // [live region][seed][question]
+	for ri, r := range regions {
+		if all[ri].err == nil {
+			live = append(live, r)
+			hits = append(hits, all[ri].parity)
+			rep.Regions = append(rep.Regions, r.Name)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	rep.SearchMS = time.Since(searchStart).Milliseconds()
+	nr := len(live)
+	rep.Embedding.QuestionNaive = nr * nq * ns
 
 	// Retrieved texts: each distinct text embedded once for all regions
 	// and seeds.
@@ -480,6 +612,7 @@ func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Emb
 	rep.Embedding.Calls = counter.Calls()
 
 	// Per run, per question, per region.
+	rule := cfg.LambdaRule()
 	rep.Questions = make([]QuestionResult, nq)
 	for qi := range qs {
 		q := &qs[qi]
@@ -487,18 +620,21 @@ func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Emb
 		for _, g := range q.GoldIDs {
 			gold[g] = true
 		}
-		qr := QuestionResult{ID: q.ID, Question: q.Question, GoldIDs: q.GoldIDs, Jaccard: 1, Kendall: 1, LambdaAgree: true}
-		for ri, r := range regions {
+		qr := QuestionResult{ID: q.ID, Question: q.Question, GoldIDs: q.GoldIDs, Jaccard: 1, Kendall: 1, LambdaAgree: true, Regions: []RegionRuns{}}
+		for ri, r := range live {
 			rr := RegionRuns{Region: r.Name}
 			for si, seed := range rep.Seeds {
-				rr.Runs = append(rr.Runs, makeRun(q, seed, variant[si][qi], hits[ri][si][qi], vs, gold, cfg.K))
+				rr.Runs = append(rr.Runs, makeRun(q, seed, variant[si][qi], hits[ri][si][qi], vs, gold, cfg.K, rule))
 			}
 			qr.Regions = append(qr.Regions, rr)
 		}
-		first := qr.Regions[0].Runs[0].Lambda
 		for si, seed := range rep.Seeds {
+			if nr == 0 {
+				break
+			}
+			first := qr.Regions[0].Runs[0].Lambda
 			lo, hi := 2.0, -1.0
-			for ri := range regions {
+			for ri := range live {
 				run := &qr.Regions[ri].Runs[si]
 				lo, hi = min(lo, run.DeltaS), max(hi, run.DeltaS)
 				if run.Lambda != first {
@@ -516,14 +652,30 @@ func Run(ctx context.Context, regions []Region, gold *goldset.Set, emb embed.Emb
 		}
 		rep.Questions[qi] = qr
 	}
-	rep.summarise(regions)
-	rep.judge()
+	if nr > 0 {
+		rep.summarise(live)
+		rep.judge()
+	} else {
+		rep.Checks = append(rep.Checks, Check{Name: CheckRegions, Status: Fail, Op: ">=", Threshold: 1,
+			Detail: "no region could be probed (see per_region)", Evidence: []string{}})
+	}
+	if opts.SkipANNHealth {
+		for ri := range all {
+			all[ri].recall = nil
+		}
+	}
+	rep.perRegion(regions, all, opts)
 	rep.Pass = rep.Passed()
+	for _, rr := range rep.PerRegion {
+		if rr.Status != Pass {
+			rep.Pass = false
+		}
+	}
 	rep.ElapsedMS = time.Since(start).Milliseconds()
 	return rep, nil
 }
 
-func makeRun(q *goldset.Question, seed uint64, variant int, hs []hitRec, vs *vectors, gold map[string]bool, k int) SeedRun {
+func makeRun(q *goldset.Question, seed uint64, variant int, hs []hitRec, vs *vectors, gold map[string]bool, k int, rule LambdaRule) SeedRun {
 	run := SeedRun{Seed: seed, Variant: variant, TopK: []string{}, Scores: []float64{}, Trajectory: []float64{}}
 	qv := vs.get(q.Variants()[variant])
 	tvs := make([][]float32, len(hs))
@@ -543,7 +695,7 @@ func makeRun(q *goldset.Question, seed uint64, variant int, hs []hitRec, vs *vec
 		run.DeltaS = run.Trajectory[0]
 	}
 	run.Zone = Zone(run.DeltaS)
-	run.Lambda = Classify(run.Trajectory)
+	run.Lambda = rule.Classify(run.Trajectory)
 	run.Recall, run.NDCG10, run.MRR, run.Covered = quality(ids, srcs, gold, k)
 	if q.Anchor != "" {
 		a := 1.0
@@ -559,11 +711,11 @@ func makeRun(q *goldset.Question, seed uint64, variant int, hs []hitRec, vs *vec
 	return run
 }
 
-func rules() Rules {
+func rules(c Config) Rules {
 	return Rules{
 		Zones: map[string]float64{"transitional": ZoneTransitional, "risk": ZoneRisk, "danger": ZoneDanger},
-		Lambda: map[string]float64{"chaos_step": LambdaChaosStep, "net_move": LambdaNetMove,
-			"eres_rise": LambdaEresRise, "eres_flat": LambdaEresFlat, "window": LambdaWindow},
+		Lambda: map[string]float64{"chaos_step": c.LambdaChaosStep, "net_move": c.LambdaNetMove,
+			"eres_rise": c.LambdaEresRise, "eres_flat": c.LambdaEresFlat, "window": float64(c.LambdaWindow)},
 		Bootstrap: map[string]float64{"below_questions": 30, "resamples": BootstrapResamples, "level": BootstrapLevel, "seed": BootstrapSeed},
 	}
 }

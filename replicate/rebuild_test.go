@@ -14,6 +14,9 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
+	_ "github.com/ragparity/ragparity/adapters/pgvector"
+	_ "github.com/ragparity/ragparity/adapters/qdrant"
+	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/hashembed"
 	"github.com/ragparity/ragparity/fence"
@@ -342,5 +345,54 @@ func TestDifferentAnalyzersNeverHashEqual(t *testing.T) {
 	}
 	if res.Agree || res.IndexHash["a"] == res.IndexHash["b"] {
 		t.Errorf("regions chunked differently hash equal: %v", res.IndexHash)
+	}
+}
+
+// TestPromoteAcrossEngines: pgvector (with its HNSW index) and the Qdrant
+// test server rebuilt from the same corpus differ only in engine settings
+// (HNSW build parameters, storage type, on_disk, shards): their
+// INDEX_HASHes agree and Promote swaps both in. The metric is dot, which
+// neither engine normalises on insert: a cosine Qdrant or embedded region
+// stores the L2-normalised float32 bits, which differ in the last bits
+// from pgvector's for most vectors, and content_root rightly tells them
+// apart (the embedded store, cosine only, is left out for that reason).
+func TestPromoteAcrossEngines(t *testing.T) {
+	pgURL := os.Getenv("RAGPARITY_PG_URL")
+	if pgURL == "" {
+		pgURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	table := fmt.Sprintf("rp_promote_%08x", rand.Uint32())
+	srv := qdranttest.Start(t)
+	regs := []region{
+		{name: "pg", url: pgURL + "&table=" + table + "&payload=metadata&text=content", writes: &atomic.Int64{}},
+		{name: "qdrant", url: "qdrant://" + srv.Addr() + "/" + table + "?text=content", writes: &atomic.Int64{}},
+	}
+	// The stores themselves, not targets()'s counting wrappers, which hide
+	// pgvector's Sealer (the HNSW index is built when the stage is sealed).
+	ts := targets(t, regs, boltFence(t))
+	for i := range ts {
+		ts[i].Store = ts[i].Store.(countingStager).VectorStore
+	}
+	t.Cleanup(func() {
+		for _, tg := range ts {
+			tg.Store.Drop(context.Background())
+		}
+	})
+	o := opts(corpus(t, 40), hashEmbedder(t), "engines")
+	o.Spec.Metric = "dot"
+	o.Promote = true
+	res, err := replicate.Rebuild(context.Background(), ts, o)
+	if err != nil {
+		t.Fatalf("Rebuild across engines: %v", err)
+	}
+	if !res.Agree || !res.Promoted {
+		t.Fatalf("agree=%v promoted=%v INDEX_HASH %v", res.Agree, res.Promoted, res.IndexHash)
+	}
+	pg, qd := liveHash(t, regs[0].url), liveHash(t, regs[1].url)
+	if pg.IndexHash() != qd.IndexHash() || pg.EngineDigest == qd.EngineDigest {
+		t.Errorf("live pgvector vs qdrant: INDEX_HASH equal %v, engine digests equal %v: want equal, different", pg.IndexHash() == qd.IndexHash(), pg.EngineDigest == qd.EngineDigest)
+	}
+	if got, want := fmt.Sprint(pg.Settings.Engine["index.type"], " ", pg.Settings.Engine["index.ef_construction"], " ", qd.Settings.Engine["index.ef_construction"]), "hnsw 64 100"; got != want {
+		t.Errorf("engine settings index.type / ef_construction pg / qdrant = %s, want %s", got, want)
 	}
 }

@@ -19,13 +19,18 @@ type Changed struct {
 
 // DiffResult says which ids and settings differ between two regions.
 type DiffResult struct {
-	From             string               `json:"from"`
-	To               string               `json:"to"`
-	Equal            bool                 `json:"equal"`
-	OnlyInFrom       []string             `json:"only_in_from"`
-	OnlyInTo         []string             `json:"only_in_to"`
-	Changed          []Changed            `json:"changed"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Equal      bool      `json:"equal"`
+	OnlyInFrom []string  `json:"only_in_from"`
+	OnlyInTo   []string  `json:"only_in_to"`
+	Changed    []Changed `json:"changed"`
+	// SettingsDiff lists semantic (hashed) and info settings that differ;
+	// EngineDiff the engine settings, which leave INDEX_HASH alone (a
+	// separate finding: EngineEqual).
 	SettingsDiff     []parity.SettingDiff `json:"settings_diff"`
+	EngineDiff       []parity.SettingDiff `json:"engine_diff"`
+	EngineEqual      bool                 `json:"engine_equal"`
 	BucketsCompared  int                  `json:"buckets_compared"`
 	BucketsDiffering int                  `json:"buckets_differing"`
 	// PointsExamined counts the point records compared (both sides): only
@@ -40,9 +45,13 @@ func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
 		return nil, fmt.Errorf("diff: bucket counts differ (%d vs %d)", a.Buckets, b.Buckets)
 	}
 	r := &DiffResult{From: from, To: to, OnlyInFrom: []string{}, OnlyInTo: []string{}, Changed: []Changed{},
-		SettingsDiff: parity.DiffSettings(a.Settings, b.Settings)}
-	if r.SettingsDiff == nil {
-		r.SettingsDiff = []parity.SettingDiff{}
+		SettingsDiff: []parity.SettingDiff{}, EngineDiff: []parity.SettingDiff{}, EngineEqual: a.EngineDigest == b.EngineDigest}
+	for _, d := range parity.DiffSettings(a.Settings, b.Settings) {
+		if d.Engine {
+			r.EngineDiff = append(r.EngineDiff, d)
+		} else {
+			r.SettingsDiff = append(r.SettingsDiff, d)
+		}
 	}
 	want := map[int]bool{}
 	for i := range a.Leaves {
@@ -94,6 +103,8 @@ func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
 	sort.Strings(r.OnlyInFrom)
 	sort.Strings(r.OnlyInTo)
 	sort.Slice(r.Changed, func(i, j int) bool { return r.Changed[i].ID < r.Changed[j].ID })
+	// Equal: the same INDEX_HASH content and semantic settings; an engine
+	// difference alone does not make two regions differ.
 	r.Equal = len(want) == 0 && a.SettingsDigest == b.SettingsDigest
 	return r, nil
 }

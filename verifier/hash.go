@@ -62,9 +62,12 @@ func (o *Options) norm() error {
 type Scan struct {
 	Settings       parity.Settings
 	SettingsDigest parity.Digest
-	Points         int64
-	Buckets        int
-	Shard          Shard
+	// EngineDigest covers Settings.Engine: compared beside INDEX_HASH,
+	// never part of it.
+	EngineDigest parity.Digest
+	Points       int64
+	Buckets      int
+	Shard        Shard
 	// Leaves and LeavesTolerant have Buckets entries; outside the shard's
 	// range they are zero.
 	Leaves, LeavesTolerant []parity.Leaf
@@ -105,7 +108,11 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Scan{Settings: st, SettingsDigest: sd, Buckets: o.Buckets, Shard: o.Shard,
+	ed, err := parity.EngineDigest(st.Engine)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard,
 		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
 	lo, hi := o.Shard.Range(o.Buckets)
 

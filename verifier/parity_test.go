@@ -266,3 +266,95 @@ func TestToleranceReport(t *testing.T) {
 		t.Errorf("tolerant content root changed by a one-ulp change")
 	}
 }
+
+// unitPoints are pts with vectors whose cosine normalisation is exact in
+// float32 (four components of ±0.5), so engines that normalise on insert
+// (Qdrant, chromem-go) store the bits they were given.
+func unitPoints(pts []parity.Point) []parity.Point {
+	out := clonePoints(pts)
+	for i := range out {
+		v := out[i].Vectors[0].Values
+		clear(v)
+		for j := 0; j < 4; j++ {
+			x := float32(0.5)
+			if (i>>j)&1 == 1 {
+				x = -0.5
+			}
+			v[(i*7+j*5)%len(v)] += x
+		}
+		// Positions may collide: keep the vector exactly unit length.
+		var n float32
+		for _, x := range v {
+			n += x * x
+		}
+		if n != 1 {
+			clear(v)
+			v[i%len(v)] = 1
+		}
+	}
+	return out
+}
+
+// TestEnginesShareIndexHash: the same points, under the same metric, in
+// pgvector (HNSW), the Qdrant test server and the embedded store give one
+// INDEX_HASH; their engine settings differ, so their engine digests do,
+// and diff reports that as an engine difference, not a hash difference.
+func TestEnginesShareIndexHash(t *testing.T) {
+	pts := unitPoints(vectortest.Points(parity.IDInt, 400, 13))
+	spec := vectortest.Spec(parity.IDInt)
+	spec.Metric = "cosine"
+	scans := map[string]*verifier.Scan{}
+	spills := map[string]*verifier.Spill{}
+	for _, e := range engines(t) {
+		s := e.open(t)
+		// A promoted stage carries the engine's serving index (pgvector
+		// builds HNSW at promotion).
+		vectortest.Populate(t, s.(adapters.Stager), "engines", spec, pts)
+		sp, err := verifier.NewSpill(t.TempDir(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans[e.name], spills[e.name] = scan(t, s, sp), sp
+		t.Logf("%s: INDEX_HASH %s engine_digest %s engine %v", e.name, scans[e.name].IndexHash().Hex()[:16], scans[e.name].EngineDigest.Hex()[:16], scans[e.name].Settings.Engine)
+	}
+	pg := scans["pgvector"]
+	if got := pg.Settings.Engine["index.type"]; got != "hnsw" {
+		t.Fatalf("pgvector index.type %v, want hnsw (the test must compare an ANN engine)", got)
+	}
+	for _, name := range []string{"qdrant", "embedded"} {
+		o := scans[name]
+		if o.IndexHash() != pg.IndexHash() {
+			t.Errorf("%s INDEX_HASH %s, pgvector %s: want equal (settings %v vs %v)", name, o.IndexHash().Hex(), pg.IndexHash().Hex(), o.Settings.Hashed, pg.Settings.Hashed)
+		}
+		if o.EngineDigest == pg.EngineDigest {
+			t.Errorf("%s engine digest equals pgvector's although their engine settings differ", name)
+		}
+		d, err := verifier.Diff("pgvector", name, pg, o, spills["pgvector"], spills[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Equal || d.EngineEqual || len(d.EngineDiff) == 0 {
+			t.Errorf("diff pgvector %s: equal %v, engine_equal %v, engine diff %v: want equal with an engine difference", name, d.Equal, d.EngineEqual, d.EngineDiff)
+		}
+		for _, s := range d.SettingsDiff {
+			if s.Hashed {
+				t.Errorf("diff pgvector %s: semantic setting %s differs (%v vs %v)", name, s.Key, s.From, s.To)
+			}
+		}
+		// pgvector's HNSW default ef_construction is 64, Qdrant's 100; the
+		// embedded store has no ANN index.
+		key, to := "index.ef_construction", any(100)
+		if name == "embedded" {
+			key, to = "index.type", "exact"
+		}
+		found := false
+		for _, s := range d.EngineDiff {
+			if s.Key == key && fmt.Sprint(s.To) == fmt.Sprint(to) && s.Engine && !s.Hashed {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("diff pgvector %s: engine diff %+v does not show %s -> %v", name, d.EngineDiff, key, to)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // ShardFormat names the shard output format.
-const ShardFormat = "ragparity-shard/v1"
+const ShardFormat = "ragparity-shard/v2" // v2: settings digest v2, engine_digest
 
 // LeafJSON is a non-empty leaf in a shard output.
 type LeafJSON struct {
@@ -27,6 +27,8 @@ type ShardRegion struct {
 	SettingsDigest string         `json:"settings_digest"`
 	Settings       map[string]any `json:"settings"`
 	SettingsInfo   map[string]any `json:"settings_info,omitempty"`
+	EngineDigest   string         `json:"engine_digest"`
+	SettingsEngine map[string]any `json:"settings_engine"`
 	Points         int64          `json:"points"`
 	ElapsedMS      int64          `json:"elapsed_ms"`
 	Leaves         []LeafJSON     `json:"leaves"`
@@ -59,7 +61,7 @@ func ShardOf(name string, s *Scan) ShardRegion {
 	lo, hi := s.Shard.Range(s.Buckets)
 	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi},
 		SettingsDigest: s.SettingsDigest.Hex(), Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info,
-		Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(),
+		EngineDigest: s.EngineDigest.Hex(), SettingsEngine: s.Settings.Engine, Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(),
 		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: leavesJSON(s.LeavesTolerant, lo, hi)}
 }
 
@@ -103,11 +105,20 @@ func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("merge: region %s shard %s: settings_digest: %w", name, p.Shard, err)
 		}
+		ed, err := parity.ParseDigest(p.EngineDigest)
+		if err != nil {
+			return nil, fmt.Errorf("merge: region %s shard %s: engine_digest: %w", name, p.Shard, err)
+		}
 		if s.Settings.Hashed == nil {
-			s.SettingsDigest = d
-			s.Settings = parity.Settings{Hashed: p.Settings, Info: p.SettingsInfo}
+			s.SettingsDigest, s.EngineDigest = d, ed
+			s.Settings = parity.Settings{Hashed: p.Settings, Engine: p.SettingsEngine, Info: p.SettingsInfo}
+			if s.Settings.Engine == nil {
+				s.Settings.Engine = map[string]any{}
+			}
 		} else if d != s.SettingsDigest {
 			return nil, fmt.Errorf("merge: region %s: shard %s has a different settings digest (the store changed between shard runs?)", name, p.Shard)
+		} else if ed != s.EngineDigest {
+			return nil, fmt.Errorf("merge: region %s: shard %s has a different engine digest (the index changed between shard runs?)", name, p.Shard)
 		}
 		for _, set := range []struct {
 			in  []LeafJSON

@@ -233,9 +233,9 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	}
 	st.Hashed["vector.dim"] = dim
 	st.Hashed["vector.metric"] = "cosine"
-	st.Hashed["normalize"] = "l2-on-insert"
-	st.Hashed["index.type"] = "exact"
-	st.Hashed["quantization"] = "none"
+	st.Engine["normalize"] = "l2-on-insert"
+	st.Engine["index.type"] = "exact"
+	st.Engine["quantization"] = "none"
 	st.Info["engine"] = "chromem-go"
 	st.Info["points_count"] = c.Count()
 	return st, nil

@@ -12,7 +12,8 @@ var _ adapters.Searcher = (*Store)(nil)
 
 // Search is chromem-go's exact cosine search (QueryEmbedding) over the
 // physical collection the sidecar names, as Scan reads it. chromem-go's
-// search is exhaustive: SearchParams do not apply. It keeps its top n in a
+// search is exhaustive, so every search is exact: SearchParams (Exact
+// included) change nothing. It keeps its top n in a
 // heap filled concurrently, so which of several equal scores survives at
 // the cut is arbitrary; Search asks for one more than k and, when that one
 // ties with the k-th, for more, then orders ties by id.

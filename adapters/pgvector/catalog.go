@@ -163,6 +163,10 @@ func optValue(v string) any {
 }
 
 // Settings reads dimension, metric and index parameters from the catalog.
+// Semantic (hashed): vector.dim, vector.metric (from the index's operator
+// class). Engine: vector.type (vector or halfvec storage), normalize,
+// quantization, index.type and the index's build options (index.m,
+// index.ef_construction, index.lists), indexes when there are several.
 func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	st := parity.NewSettings()
 	ti, err := s.inspect(ctx)
@@ -174,31 +178,31 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	} else {
 		st.Hashed["vector.dim"] = "unconstrained"
 	}
-	st.Hashed["vector.type"] = ti.vec.typ
-	st.Hashed["normalize"] = "none"
+	st.Engine["vector.type"] = ti.vec.typ
+	st.Engine["normalize"] = "none"
 	switch ti.vec.typ {
 	case "halfvec":
-		st.Hashed["quantization"] = "halfvec"
+		st.Engine["quantization"] = "halfvec"
 	default:
-		st.Hashed["quantization"] = "none"
+		st.Engine["quantization"] = "none"
 	}
 	st.Info["engine"] = "pgvector " + ti.extVersion
 	st.Info["id.type"] = ti.id.typ
 	switch len(ti.indexes) {
 	case 0:
-		st.Hashed["index.type"] = "none"
+		st.Engine["index.type"] = "none"
 		st.Info["index.warning"] = fmt.Sprintf("no HNSW or IVFFlat index on column %s: the metric cannot be read from the catalog (declare vector.metric in settings)", s.vecCol)
 	case 1:
 		ix := ti.indexes[0]
 		st.Hashed["vector.metric"] = metricOf(ix.opclass)
-		st.Hashed["index.type"] = ix.method
+		st.Engine["index.type"] = ix.method
 		for k, v := range ix.options {
-			st.Hashed["index."+k] = optValue(v)
+			st.Engine["index."+k] = optValue(v)
 		}
 		st.Info["index.name"] = ix.name
 		st.Info["index.opclass"] = ix.opclass
 	default:
-		st.Hashed["index.type"] = "multiple"
+		st.Engine["index.type"] = "multiple"
 		var descs, names []string
 		for _, ix := range ti.indexes {
 			keys := make([]string, 0, len(ix.options))
@@ -214,7 +218,7 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 			names = append(names, ix.name)
 		}
 		sort.Strings(descs)
-		st.Hashed["indexes"] = descs
+		st.Engine["indexes"] = descs
 		st.Info["index.names"] = names
 		st.Info["index.warning"] = fmt.Sprintf("%d vector indexes on column %s (%s): the metric a query uses depends on its operator", len(names), s.vecCol, strings.Join(names, ", "))
 	}

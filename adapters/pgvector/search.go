@@ -29,7 +29,8 @@ var operators = map[string]struct {
 // Search runs a nearest-neighbour query ordered by the operator that
 // matches the vector index's operator class (so the index is used), with
 // hnsw.ef_search and ivfflat.probes pinned for this query only (SET LOCAL
-// in a read-only transaction). A table without a vector index has no metric
+// in a read-only transaction). With p.Exact, index scans are turned off
+// in that transaction instead: a sequential scan ranks every row. A table without a vector index has no metric
 // to read: use WithMetric to give the declared one.
 func (s *Store) Search(ctx context.Context, vector []float32, k int, p adapters.SearchParams) ([]adapters.Hit, error) {
 	return s.search(ctx, "", vector, k, p)
@@ -154,24 +155,111 @@ func (s *Store) search(ctx context.Context, declared string, vector []float32, k
 	}
 }
 
-func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit int, p adapters.SearchParams, kind parity.IDKind, score func(float64) float64) ([]adapters.Hit, error) {
+// exactSettings are the planner settings an exact search turns off (SET
+// LOCAL), leaving the planner a sequential scan and a top-k sort.
+var exactSettings = []string{"enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"}
+
+// searchArgs are the query arguments of a search. An exact search is
+// planned afresh (QueryExecModeExec: an unnamed statement, never pgx's
+// statement cache): PostgreSQL does not re-plan a cached prepared
+// statement when enable_indexscan changes, so after a few serving searches
+// of the same SQL its generic plan (an HNSW index scan) would answer the
+// exact search too.
+func searchArgs(p adapters.SearchParams, lit string) []any {
+	if p.Exact {
+		return []any{pgx.QueryExecModeExec, lit}
+	}
+	return []any{lit}
+}
+
+// searchSQL is the query of a search, ordered by the distance operator.
+func searchSQL(cols, dist, table string, limit int) string {
+	return fmt.Sprintf("SELECT %s, (%s)::float8 FROM %s ORDER BY %s LIMIT %d", cols, dist, table, dist, limit)
+}
+
+// beginSearch opens the read-only transaction of a search with its
+// planner and index settings applied (SET LOCAL: they end with it).
+func (s *Store) beginSearch(ctx context.Context, p adapters.SearchParams) (pgx.Tx, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	fail := func(what string, err error) (pgx.Tx, error) {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, s.wrap(what, err)
+	}
+	if p.Exact {
+		// A sequential scan: no index (HNSW, IVFFlat, or any other) may
+		// answer an exact search (metrics.md "ΔS drift across regions").
+		for _, set := range exactSettings {
+			if _, err := tx.Exec(ctx, "SELECT set_config($1, 'off', true)", set); err != nil {
+				return fail("search (set "+set+")", err)
+			}
+		}
+		return tx, nil
+	}
 	if p.EfSearch > 0 {
 		if _, err := tx.Exec(ctx, "SELECT set_config('hnsw.ef_search', $1, true)", strconv.Itoa(p.EfSearch)); err != nil {
-			return nil, s.wrap("search (set hnsw.ef_search)", err)
+			return fail("search (set hnsw.ef_search)", err)
 		}
 	}
 	if p.Probes > 0 {
 		if _, err := tx.Exec(ctx, "SELECT set_config('ivfflat.probes', $1, true)", strconv.Itoa(p.Probes)); err != nil {
-			return nil, s.wrap("search (set ivfflat.probes)", err)
+			return fail("search (set ivfflat.probes)", err)
 		}
 	}
-	sql := fmt.Sprintf("SELECT %s, (%s)::float8 FROM %s ORDER BY %s LIMIT %d", cols, dist, s.qualified(), dist, limit)
-	rows, err := tx.Query(ctx, sql, lit)
+	return tx, nil
+}
+
+// Explain returns PostgreSQL's plan (EXPLAIN, text format) of the query
+// Search runs for k hits with p, in a transaction set up as Search's is:
+// with p.Exact it shows a sequential scan and no index.
+func (s *Store) Explain(ctx context.Context, vector []float32, k int, p adapters.SearchParams) (string, error) {
+	ti, err := s.inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	metric, err := s.searchMetric(ti, "")
+	if err != nil {
+		return "", err
+	}
+	op, ok := operators[metric]
+	if !ok {
+		return "", fmt.Errorf("pgvector: explain %s: metric %q cannot rank a search", s.name(), metric)
+	}
+	tx, err := s.beginSearch(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	dist := fmt.Sprintf("%s %s $1::%s", q(s.vecCol), op.op, ti.vec.typ)
+	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.qualified(), k+1), searchArgs(p, vectorLiteral(vector))...)
+	if err != nil {
+		return "", s.wrap("explain", err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return "", s.wrap("explain", err)
+		}
+		lines = append(lines, l)
+	}
+	if err := rows.Err(); err != nil {
+		return "", s.wrap("explain", err)
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit int, p adapters.SearchParams, kind parity.IDKind, score func(float64) float64) ([]adapters.Hit, error) {
+	tx, err := s.beginSearch(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	sql := searchSQL(cols, dist, s.qualified(), limit)
+	rows, err := tx.Query(ctx, sql, searchArgs(p, lit)...)
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}

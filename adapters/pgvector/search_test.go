@@ -192,3 +192,93 @@ func TestSearchAfterPromote(t *testing.T) {
 		t.Errorf("top 1 = %s, want %s", hits[0].ID.S, pts[42].ID.S)
 	}
 }
+
+// TestSearchExactSeqScan: an exact search runs a sequential scan (EXPLAIN
+// in the search's own transaction names no index) and returns the true
+// nearest neighbours even where the pinned ANN effort would not; the
+// serving search still uses the HNSW index.
+func TestSearchExactSeqScan(t *testing.T) {
+	s := rawTable(t, "CREATE INDEX ON %s USING hnsw (embedding vector_l2_ops)")
+	q := []float32{50, 0, 0, 1}
+	serving, err := s.Explain(t.Context(), q, 10, adapters.SearchParams{EfSearch: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(serving, "Index Scan") {
+		t.Errorf("serving plan uses no index scan (the test's table is too small for the planner?):\n%s", serving)
+	}
+	exact, err := s.Explain(t.Context(), q, 10, adapters.SearchParams{Exact: true, EfSearch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(exact, "Index") || !strings.Contains(exact, "Seq Scan") {
+		t.Errorf("exact plan is not a sequential scan:\n%s", exact)
+	}
+	hits, err := s.Search(t.Context(), q, 10, adapters.SearchParams{Exact: true, EfSearch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hitIDs(hits), "50,49,51,48,52,47,53,46,54,45"; got != want {
+		t.Errorf("exact search with ef_search=2 (ignored): %s, want %s", got, want)
+	}
+	c, err := s.Pool().Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	var v string
+	c.QueryRow(t.Context(), "SELECT current_setting('enable_indexscan')").Scan(&v)
+	if v != "on" {
+		t.Errorf("enable_indexscan leaked out of the exact search's transaction: %s", v)
+	}
+}
+
+// TestSearchExactAfterServingSearches: PostgreSQL keeps a cached prepared
+// statement's generic plan when enable_indexscan changes, so an exact
+// search that reused the serving search's statement would, after a few
+// serving searches, still go through the HNSW index. On a degraded graph
+// (m=2, ef_construction=4) over random vectors that index misses true
+// neighbours; the exact search must not.
+func TestSearchExactAfterServingSearches(t *testing.T) {
+	requirePG(t)
+	table := uniqueTable()
+	pgExec(t,
+		fmt.Sprintf("CREATE TABLE %s (id bigint PRIMARY KEY, embedding vector(32), metadata jsonb, content text)", table),
+		"SELECT setseed(0.42)",
+		fmt.Sprintf(`INSERT INTO %s SELECT i, (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 32) j WHERE i > 0)::vector, '{}', 'text ' || i FROM generate_series(1, 5000) i`, table),
+		fmt.Sprintf("CREATE INDEX ON %s USING hnsw (embedding vector_l2_ops) WITH (m = 2, ef_construction = 4)", table),
+		"ANALYZE "+table)
+	st := open(t, tableURL(PGURL(), table))
+	t.Cleanup(func() { st.Drop(context.Background()) })
+	s := st.(*pgvector.Store)
+	q := make([]float32, 32)
+	for i := range q {
+		q[i] = float32(math.Sin(float64(i)*2.3)) / 2
+	}
+	want, err := s.Search(t.Context(), q, 10, adapters.SearchParams{Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missed := 0
+	for i := 0; i < 12; i++ {
+		ann, err := s.Search(t.Context(), q, 10, adapters.SearchParams{EfSearch: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hitIDs(ann) != hitIDs(want) {
+			missed++
+		}
+	}
+	if missed == 0 {
+		t.Fatalf("the degraded HNSW index found the exact top 10 every time: the test cannot tell index scans from exact ones")
+	}
+	for i := 0; i < 3; i++ {
+		got, err := s.Search(t.Context(), q, 10, adapters.SearchParams{Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hitIDs(got) != hitIDs(want) {
+			t.Fatalf("exact search after 12 serving searches: %s, want %s (a cached index-scan plan answered it)", hitIDs(got), hitIDs(want))
+		}
+	}
+}

@@ -209,24 +209,29 @@ func TestSettingsUnnamedVector(t *testing.T) {
 		t.Fatalf("Settings: %v", err)
 	}
 	wantHashed := map[string]any{
-		"vector.dim":            384,
-		"vector.metric":         "cosine",
+		"vector.dim":    384,
+		"vector.metric": "cosine",
+	}
+	if !reflect.DeepEqual(st.Hashed, wantHashed) {
+		t.Errorf("Hashed = %v\nwant %v", st.Hashed, wantHashed)
+	}
+	wantEngine := map[string]any{
 		"normalize":             "l2-on-insert",
 		"index.type":            "hnsw",
 		"index.m":               32,
 		"index.ef_construction": 100, // Qdrant's default, not set in the spec
 		"quantization":          "none",
+		"on_disk":               false,
+		"on_disk_payload":       true,
+		"shard_number":          1,
+		"replication_factor":    1,
 	}
-	if !reflect.DeepEqual(st.Hashed, wantHashed) {
-		t.Errorf("Hashed = %v\nwant %v", st.Hashed, wantHashed)
+	if !reflect.DeepEqual(st.Engine, wantEngine) {
+		t.Errorf("Engine = %v\nwant %v", st.Engine, wantEngine)
 	}
 	wantInfo := map[string]any{
-		"engine":             "qdrant",
-		"on_disk":            false,
-		"on_disk_payload":    true,
-		"shard_number":       1,
-		"replication_factor": 1,
-		"points_count":       0,
+		"engine":       "qdrant",
+		"points_count": 0,
 	}
 	if !reflect.DeepEqual(st.Info, wantInfo) {
 		t.Errorf("Info = %v\nwant %v", st.Info, wantInfo)
@@ -263,36 +268,41 @@ func TestSettingsNamedVectorsOverridesAndQuantization(t *testing.T) {
 		t.Fatalf("Settings: %v", err)
 	}
 	wantHashed := map[string]any{
-		"index.type":                         "hnsw",
-		"index.m":                            16,
-		"index.ef_construction":              256,
-		"quantization":                       "product:x16",
-		"vector.image.dim":                   512,
-		"vector.image.metric":                "l2",
-		"vector.image.normalize":             "none",
-		"vector.image.index.m":               8,
-		"vector.image.index.ef_construction": 64,
-		"vector.image.quantization":          "scalar:int8:q=0.95:always_ram=true",
-		"vector.text.dim":                    768,
-		"vector.text.metric":                 "dot",
-		"vector.text.normalize":              "none",
-		"vector.title.dim":                   64,
-		"vector.title.metric":                "l1",
-		"vector.title.normalize":             "none",
-		"vector.title.datatype":              "float16",
+		"vector.image.dim":    512,
+		"vector.image.metric": "l2",
+		"vector.text.dim":     768,
+		"vector.text.metric":  "dot",
+		"vector.title.dim":    64,
+		"vector.title.metric": "l1",
 	}
 	if !reflect.DeepEqual(st.Hashed, wantHashed) {
 		t.Errorf("Hashed:\n got %v\nwant %v", st.Hashed, wantHashed)
 	}
+	wantEngine := map[string]any{
+		"index.type":                         "hnsw",
+		"index.m":                            16,
+		"index.ef_construction":              256,
+		"quantization":                       "product:x16",
+		"vector.image.normalize":             "none",
+		"vector.image.index.m":               8,
+		"vector.image.index.ef_construction": 64,
+		"vector.image.quantization":          "scalar:int8:q=0.95:always_ram=true",
+		"vector.text.normalize":              "none",
+		"vector.title.normalize":             "none",
+		"vector.title.datatype":              "float16",
+		"vector.image.on_disk":               false,
+		"vector.text.on_disk":                true,
+		"vector.title.on_disk":               false,
+		"on_disk_payload":                    false,
+		"shard_number":                       3,
+		"replication_factor":                 1,
+	}
+	if !reflect.DeepEqual(st.Engine, wantEngine) {
+		t.Errorf("Engine:\n got %v\nwant %v", st.Engine, wantEngine)
+	}
 	wantInfo := map[string]any{
-		"engine":               "qdrant",
-		"vector.image.on_disk": false,
-		"vector.text.on_disk":  true,
-		"vector.title.on_disk": false,
-		"on_disk_payload":      false,
-		"shard_number":         3,
-		"replication_factor":   1,
-		"points_count":         0,
+		"engine":       "qdrant",
+		"points_count": 0,
 	}
 	if !reflect.DeepEqual(st.Info, wantInfo) {
 		t.Errorf("Info:\n got %v\nwant %v", st.Info, wantInfo)
@@ -327,7 +337,7 @@ func TestSettingsQuantizationForms(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Settings: %v", err)
 			}
-			if got := st.Hashed["quantization"]; got != tc.want {
+			if got := st.Engine["quantization"]; got != tc.want {
 				t.Errorf("quantization = %v, want %q", got, tc.want)
 			}
 		})
@@ -352,16 +362,19 @@ func TestSettingsQuantizationForms(t *testing.T) {
 			t.Fatalf("Settings: %v", err)
 		}
 		for k, want := range map[string]any{"quantization": "binary", "index.m": 0, "index.ef_construction": 100, "normalize": "none"} {
-			if got := st.Hashed[k]; got != want {
+			if got := st.Engine[k]; got != want {
 				t.Errorf("%s = %v, want %v", k, got, want)
 			}
 		}
 	})
 }
 
-func TestSettingsHashDiffersOnHNSW(t *testing.T) {
+// TestEngineDigestDiffersOnHNSW: HNSW build parameters are engine
+// settings: they change the engine digest and leave the settings digest
+// (and so INDEX_HASH) alone.
+func TestEngineDigestDiffersOnHNSW(t *testing.T) {
 	srv := qdranttest.Start(t)
-	digest := func(m int) parity.Digest {
+	digests := func(m int) (parity.Digest, parity.Digest) {
 		s := newStore(t, srv)
 		if err := s.Create(t.Context(), adapters.CollectionSpec{Vectors: map[string]int{"": 8}, Metric: "cosine", HNSWM: m, IDKind: parity.IDInt}); err != nil {
 			t.Fatalf("Create: %v", err)
@@ -374,11 +387,20 @@ func TestSettingsHashDiffersOnHNSW(t *testing.T) {
 		if err != nil {
 			t.Fatalf("SettingsDigest: %v", err)
 		}
-		return d
+		e, err := parity.EngineDigest(st.Engine)
+		if err != nil {
+			t.Fatalf("EngineDigest: %v", err)
+		}
+		return d, e
 	}
-	a, b, c := digest(16), digest(0), digest(32) // 0 means Qdrant's default, 16
-	if a != b || a == c {
-		t.Errorf("settings digests: m=16 vs default equal = %v, m=16 vs m=32 differ = %v; want true, true", a == b, a != c)
+	sa, ea := digests(16)
+	sb, eb := digests(0) // 0 means Qdrant's default, 16
+	sc, ec := digests(32)
+	if ea != eb || ea == ec {
+		t.Errorf("engine digests: m=16 vs default equal = %v, m=16 vs m=32 differ = %v; want true, true", ea == eb, ea != ec)
+	}
+	if sa != sb || sa != sc {
+		t.Errorf("settings digests differ with m (%v %v %v): HNSW parameters must not be semantic", sa, sb, sc)
 	}
 }
 
@@ -418,7 +440,7 @@ func TestCosineNormalisedOnInsert(t *testing.T) {
 		if tc.metric == "cosine" {
 			wantNorm = "l2-on-insert"
 		}
-		if got := st.Hashed["normalize"]; got != wantNorm {
+		if got := st.Engine["normalize"]; got != wantNorm {
 			t.Errorf("%s: normalize = %v, want %q", tc.metric, got, wantNorm)
 		}
 	}

@@ -15,7 +15,7 @@ var _ adapters.Searcher = (*Store)(nil)
 
 // Search runs a nearest query (the Query API) on the collection's unnamed
 // vector, or on its only named vector, with hnsw_ef pinned when p.EfSearch
-// is set (p.Probes does not apply to Qdrant). Payloads come back with the
+// is set (p.Probes does not apply to Qdrant), or exact=true with p.Exact. Payloads come back with the
 // hit; the text key is taken out of them into Hit.Text. Qdrant reports
 // Euclid and Manhattan results as distances: their scores are negated so
 // that higher is better, as for Cosine and Dot.
@@ -75,7 +75,11 @@ func queryRequest(coll, using string, vector []float32, limit int, p adapters.Se
 	if using != "" {
 		req.Using = &using
 	}
-	if p.EfSearch > 0 {
+	switch {
+	case p.Exact:
+		exact := true
+		req.Params = &qdrant.SearchParams{Exact: &exact}
+	case p.EfSearch > 0:
 		ef := uint64(p.EfSearch)
 		req.Params = &qdrant.SearchParams{HnswEf: &ef}
 	}

@@ -125,3 +125,12 @@ func TestSearchVectorChoice(t *testing.T) {
 		t.Errorf("two named vectors: error %v", err)
 	}
 }
+
+// TestQueryRequestExact: an exact search asks Qdrant for exact=true and
+// pins no hnsw_ef (the index is not used); the test server accepts it.
+func TestQueryRequestExact(t *testing.T) {
+	req := queryRequest("c", "", []float32{1, 2}, 11, adapters.SearchParams{Exact: true, EfSearch: 96})
+	if !req.GetParams().GetExact() || req.GetParams().HnswEf != nil {
+		t.Errorf("request params = %v, want exact=true and no hnsw_ef", req.GetParams())
+	}
+}

@@ -11,23 +11,20 @@ import (
 
 // Settings reports the collection's configuration from GetCollectionInfo.
 //
-// Hashed, for the unnamed vector:
+// Semantic (hashed): vector.dim, vector.metric (cosine | l2 | dot | l1);
+// for named vectors vector.<name>.dim and vector.<name>.metric;
+// vector[.<name>].multivector when set; sparse.<name>.modifier for each
+// sparse vector.
 //
-//	vector.dim, vector.metric (cosine | l2 | dot | l1), normalize
-//	index.type = "hnsw", index.m, index.ef_construction
-//	quantization (see quantizationString)
+// Engine: normalize (vector.<name>.normalize), index.type = "hnsw",
+// index.m, index.ef_construction, quantization (see quantizationString),
+// with a named vector's own overrides as vector.<name>.index.m,
+// vector.<name>.index.ef_construction and vector.<name>.quantization;
+// vector[.<name>].datatype when not the default; on_disk (per vector:
+// vector.<name>.on_disk), on_disk_payload, shard_number,
+// replication_factor.
 //
-// where index.* and quantization take the vector's own override when it has
-// one. For named vectors the per-vector keys are vector.<name>.dim,
-// vector.<name>.metric, vector.<name>.normalize, and, only when the vector
-// overrides the collection, vector.<name>.index.m,
-// vector.<name>.index.ef_construction and vector.<name>.quantization; the
-// collection-level index.* and quantization are always present.
-// vector[.<name>].datatype and .multivector appear only when set to a
-// non-default; sparse.<name>.modifier for each sparse vector.
-//
-// Info: engine, on_disk (per vector: vector.<name>.on_disk),
-// on_disk_payload, shard_number, replication_factor, points_count.
+// Info: engine, points_count.
 func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	info, err := s.client.GetCollectionsClient().Get(ctx, &qdrant.GetCollectionInfoRequest{CollectionName: s.coll})
 	if err != nil {
@@ -50,10 +47,10 @@ func settingsOf(info *qdrant.CollectionInfo) parity.Settings {
 			ef = int(*h.EfConstruct)
 		}
 	}
-	st.Hashed["index.type"] = "hnsw"
-	st.Hashed["index.m"] = m
-	st.Hashed["index.ef_construction"] = ef
-	st.Hashed["quantization"] = quantizationString(cfg.GetQuantizationConfig())
+	st.Engine["index.type"] = "hnsw"
+	st.Engine["index.m"] = m
+	st.Engine["index.ef_construction"] = ef
+	st.Engine["quantization"] = quantizationString(cfg.GetQuantizationConfig())
 
 	vector := func(prefix string, p *qdrant.VectorParams, named bool) {
 		st.Hashed[prefix+"dim"] = int(p.GetSize())
@@ -62,35 +59,35 @@ func settingsOf(info *qdrant.CollectionInfo) parity.Settings {
 		if named {
 			normKey = prefix + "normalize"
 		}
-		st.Hashed[normKey] = normalizeOf(p.GetDistance())
+		st.Engine[normKey] = normalizeOf(p.GetDistance())
 		idx, quant := "index.", "quantization"
 		if named {
 			idx, quant = prefix+"index.", prefix+"quantization"
 		}
 		if h := p.GetHnswConfig(); h != nil {
 			if h.M != nil {
-				st.Hashed[idx+"m"] = int(*h.M)
+				st.Engine[idx+"m"] = int(*h.M)
 			}
 			if h.EfConstruct != nil {
-				st.Hashed[idx+"ef_construction"] = int(*h.EfConstruct)
+				st.Engine[idx+"ef_construction"] = int(*h.EfConstruct)
 			}
 		}
 		if p.QuantizationConfig != nil {
-			st.Hashed[quant] = quantizationString(p.QuantizationConfig)
+			st.Engine[quant] = quantizationString(p.QuantizationConfig)
 		}
 		if dt := p.GetDatatype(); dt != qdrant.Datatype_Default && dt != qdrant.Datatype_Float32 {
-			st.Hashed[prefix+"datatype"] = strings.ToLower(dt.String())
+			st.Engine[prefix+"datatype"] = strings.ToLower(dt.String())
 		}
 		if mv := p.GetMultivectorConfig(); mv != nil {
 			st.Hashed[prefix+"multivector"] = strings.ToLower(mv.GetComparator().String())
 		}
-		st.Info[prefix+"on_disk"] = p.GetOnDisk()
+		st.Engine[prefix+"on_disk"] = p.GetOnDisk()
 	}
 	switch vc := params.GetVectorsConfig().GetConfig().(type) {
 	case *qdrant.VectorsConfig_Params:
 		vector("vector.", vc.Params, false)
-		st.Info["on_disk"] = vc.Params.GetOnDisk()
-		delete(st.Info, "vector.on_disk")
+		st.Engine["on_disk"] = vc.Params.GetOnDisk()
+		delete(st.Engine, "vector.on_disk")
 	case *qdrant.VectorsConfig_ParamsMap:
 		names := make([]string, 0, len(vc.ParamsMap.GetMap()))
 		for n := range vc.ParamsMap.GetMap() {
@@ -106,9 +103,9 @@ func settingsOf(info *qdrant.CollectionInfo) parity.Settings {
 	}
 
 	st.Info["engine"] = "qdrant"
-	st.Info["on_disk_payload"] = params.GetOnDiskPayload()
-	st.Info["shard_number"] = int(params.GetShardNumber())
-	st.Info["replication_factor"] = int(params.GetReplicationFactor())
+	st.Engine["on_disk_payload"] = params.GetOnDiskPayload()
+	st.Engine["shard_number"] = int(params.GetShardNumber())
+	st.Engine["replication_factor"] = int(params.GetReplicationFactor())
 	st.Info["points_count"] = int(info.GetPointsCount())
 	return st
 }

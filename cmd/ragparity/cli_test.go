@@ -87,6 +87,16 @@ regions:
 		if r.Settings["model_tag"] != "test-model" {
 			t.Errorf("declared setting missing from settings: %v", r.Settings)
 		}
+		if len(r.EngineDigest) != 64 || r.EngineDigest == r.SettingsDigest || r.SettingsEngine["index.type"] == nil {
+			t.Errorf("engine_digest %q, settings_engine %v: want a digest of its own over the engine settings (index.type ...)", r.EngineDigest, r.SettingsEngine)
+		}
+		if _, ok := r.Settings["index.type"]; ok {
+			t.Errorf("index.type is a semantic (hashed) setting: %v", r.Settings)
+		}
+		_, text, _ := runCLI(t, "hash", "--config", cfg, "--region", "a,b")
+		if !strings.Contains(text, "  engine_digest          "+r.EngineDigest) || !strings.Contains(text, "  engine settings        index.type=") {
+			t.Errorf("text output lacks the engine digest and settings:\n%s", text)
+		}
 	})
 	t.Run("HashDiffer", func(t *testing.T) {
 		code, out, _ := runCLI(t, "hash", "--config", cfg)

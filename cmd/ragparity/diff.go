@@ -126,6 +126,12 @@ func printDiff(d *verifier.DiffResult, tol float64, w io.Writer) {
 			fmt.Fprintf(w, "  %s: %v -> %v%s\n", s.Key, show(s.From), show(s.To), note)
 		}
 	}
+	if len(d.EngineDiff) > 0 {
+		fmt.Fprintf(w, "engine settings that differ (%d; engine_digest, not INDEX_HASH):\n", len(d.EngineDiff))
+		for _, s := range d.EngineDiff {
+			fmt.Fprintf(w, "  %s: %v -> %v\n", s.Key, show(s.From), show(s.To))
+		}
+	}
 }
 
 func show(v any) string {

@@ -20,10 +20,12 @@ type RegionHashJSON struct {
 	Name                string         `json:"name"`
 	IndexHash           string         `json:"index_hash,omitempty"`
 	SettingsDigest      string         `json:"settings_digest,omitempty"`
+	EngineDigest        string         `json:"engine_digest,omitempty"`
 	ContentRoot         string         `json:"content_root,omitempty"`
 	ContentRootTolerant string         `json:"content_root_tolerant,omitempty"`
 	Points              int64          `json:"points"`
 	Settings            map[string]any `json:"settings,omitempty"`
+	SettingsEngine      map[string]any `json:"settings_engine,omitempty"`
 	SettingsInfo        map[string]any `json:"settings_info,omitempty"`
 	ElapsedMS           int64          `json:"elapsed_ms"`
 	Error               string         `json:"error,omitempty"`
@@ -41,9 +43,9 @@ type HashJSON struct {
 
 func regionHashJSON(name string, s *verifier.Scan) RegionHashJSON {
 	return RegionHashJSON{
-		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(),
+		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
 		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
-		Points: s.Points, Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
+		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
 	}
 }
 
@@ -145,11 +147,17 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s  points=%d  elapsed=%dms\n", r.Name, r.Points, r.ElapsedMS)
 		fmt.Fprintf(stdout, "  index_hash             %s\n", r.IndexHash)
 		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
+		fmt.Fprintf(stdout, "  engine_digest          %s  (not part of INDEX_HASH)\n", r.EngineDigest)
 		fmt.Fprintf(stdout, "  content_root           %s\n", r.ContentRoot)
 		fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
 		fmt.Fprintf(stdout, "  settings              ")
 		for _, k := range sortedKeys(r.Settings) {
 			fmt.Fprintf(stdout, " %s=%v", k, r.Settings[k])
+		}
+		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "  engine settings       ")
+		for _, k := range sortedKeys(r.SettingsEngine) {
+			fmt.Fprintf(stdout, " %s=%v", k, r.SettingsEngine[k])
 		}
 		fmt.Fprintln(stdout)
 		if w, ok := r.SettingsInfo["index.warning"]; ok {
@@ -160,6 +168,7 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 	switch code {
 	case ExitEqual:
 		fmt.Fprintf(stdout, "release %s: all %d regions agree (INDEX_HASH equal)\n", out.Release, len(out.Regions))
+		describeEngines(out.Regions, stdout)
 	case ExitDiffer:
 		fmt.Fprintf(stdout, "release %s: regions DIFFER; see 'ragparity diff --from A --to B'\n", out.Release)
 		describeDifference(out.Regions, stdout)
@@ -189,6 +198,16 @@ func describeDifference(rs []RegionHashJSON, w io.Writer) {
 			what = append(what, "content")
 		}
 		fmt.Fprintf(w, "  %s vs %s: %s differ\n", base.Name, r.Name, joinAnd(what))
+	}
+}
+
+// describeEngines reports regions whose engine settings differ from the
+// first region's: a separate finding, which leaves INDEX_HASH alone.
+func describeEngines(rs []RegionHashJSON, w io.Writer) {
+	for _, r := range rs[1:] {
+		if r.EngineDigest != rs[0].EngineDigest {
+			fmt.Fprintf(w, "  engine: %s and %s differ in engine settings (engine_digest), not in INDEX_HASH; see 'ragparity diff'\n", rs[0].Name, r.Name)
+		}
 	}
 }
 

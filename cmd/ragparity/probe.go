@@ -40,8 +40,10 @@ func addProbeFlags(fs *flag.FlagSet) *probeFlags {
 	fs.Float64Var(&p.c.LambdaAgreementMin, "lambda-agreement-min", d.LambdaAgreementMin, "share of questions whose λ state must agree across seeds and regions (probe.lambda_agreement_min)")
 	fs.Float64Var(&p.c.JaccardWarn, "jaccard-warn", d.JaccardWarn, "warn when the top-k ids' Jaccard between two regions is below (probe.jaccard_warn)")
 	fs.Float64Var(&p.c.KendallWarn, "kendall-warn", d.KendallWarn, "warn when the top-10 order's Kendall tau between two regions is below (probe.kendall_warn)")
-	fs.IntVar(&p.c.EfSearch, "ef-search", d.EfSearch, "pin HNSW ef_search / Qdrant hnsw_ef for every search, 0 = store default (probe.ef_search)")
-	fs.IntVar(&p.c.Probes, "probes", d.Probes, "pin pgvector ivfflat.probes for every search, 0 = store default (probe.probes)")
+	fs.IntVar(&p.c.EfSearch, "ef-search", d.EfSearch, "pin HNSW ef_search / Qdrant hnsw_ef for every serving search, 0 = store default (probe.ef_search)")
+	fs.IntVar(&p.c.Probes, "probes", d.Probes, "pin pgvector ivfflat.probes for every serving search, 0 = store default (probe.probes)")
+	fs.StringVar(&p.c.Search, "search", d.Search, "parity searches: exact (brute force, no index) or ann (the serving index) (probe.search)")
+	fs.Float64Var(&p.c.ANNRecallMin, "ann-recall-min", d.ANNRecallMin, "ANN health floor: mean recall@10 of each region's serving search against its exact search (probe.ann_recall_min)")
 	return p
 }
 
@@ -74,6 +76,10 @@ func (p *probeFlags) resolve(base probe.Config) probe.Config {
 			c.EfSearch = p.c.EfSearch
 		case "probes":
 			c.Probes = p.c.Probes
+		case "search":
+			c.Search = p.c.Search
+		case "ann-recall-min":
+			c.ANNRecallMin = p.c.ANNRecallMin
 		}
 	})
 	return c
@@ -100,11 +106,16 @@ re-embeds the retrieved texts with the config's embedder and prints, per
 region and question, ΔS, its zone, the top-k ids, recall@k / nDCG@10 / MRR
 against the gold ids and λ per seed; across regions, drift per question
 (worst first), Jaccard of the top-k ids and Kendall tau of the top-10 order;
-then every check with its figure and threshold (metrics.md).
+then every check with its figure and threshold, and each region decided on
+its own against the reference group (every region): ΔS drift, λ against
+the reference, ANN health (recall@10 of its serving search, ef_search
+pinned, against its own exact search) and the release floors, reported
+only (metrics.md). Parity searches are exact (--search exact): identical
+content gives drift 0 exactly.
 Regions whose declared embedding model tags differ are refused before any
-probe runs. Exit 0 when every check passes (warnings do not fail), 1 when
-one fails (naming the checks and the questions that fail them), 2 when it
-could not run.
+probe runs. Exit 0 when every check and region passes (warnings do not
+fail), 1 when one fails (naming the checks, questions and regions), 2 when
+it could not run.
 
 `)
 		fs.PrintDefaults()
@@ -162,7 +173,7 @@ could not run.
 		return fail(stderr, err)
 	}
 	code := ExitEqual
-	if !rep.Passed() {
+	if !rep.Pass {
 		code = ExitDiffer
 	}
 	if cf.json {
@@ -216,10 +227,10 @@ func printProbe(rep *probe.Report, w io.Writer) {
 	fmt.Fprintf(w, "probe: %d regions (%s) x %d questions x %d seeds (%s), k=%d, model %s\n",
 		len(rep.Regions), strings.Join(rep.Regions, ", "), rep.Gold.Questions, len(rep.Seeds), strings.Join(seeds, ", "), c.K, rep.ModelTag)
 	fmt.Fprintf(w, "gold set: %s (%s, %d questions, sha256 %s)\n", rep.Gold.Source, rep.Gold.Format, rep.Gold.Questions, rep.Gold.Digest[:16])
-	fmt.Fprintf(w, "thresholds: drift_max=%g min_questions=%d delta_s_max=%g coverage_min=%g convergent_share_min=%g lambda_agreement_min=%g jaccard_warn=%g kendall_warn=%g ef_search=%d probes=%d\n",
-		c.DriftMax, c.MinQuestions, c.DeltaSMax, c.CoverageMin, c.ConvergentShareMin, c.LambdaAgreementMin, c.JaccardWarn, c.KendallWarn, c.EfSearch, c.Probes)
+	fmt.Fprintf(w, "thresholds: drift_max=%g min_questions=%d delta_s_max=%g coverage_min=%g convergent_share_min=%g lambda_agreement_min=%g jaccard_warn=%g kendall_warn=%g search=%s ef_search=%d probes=%d ann_recall_min=%g chaotic_runs_max=%d new_chaotic_max=%d\n",
+		c.DriftMax, c.MinQuestions, c.DeltaSMax, c.CoverageMin, c.ConvergentShareMin, c.LambdaAgreementMin, c.JaccardWarn, c.KendallWarn, c.Search, c.EfSearch, c.Probes, c.ANNRecallMin, c.ChaoticRunsMax, c.NewChaoticMax)
 	fmt.Fprintf(w, "rules: zones stable < %g <= transitional < %g <= risk < %g <= danger; λ chaotic step > %g, convergent net <= -%g with E_res rises <= %g, recursive |net| < %g and E_res range < %g (window %d)\n",
-		probe.ZoneTransitional, probe.ZoneRisk, probe.ZoneDanger, probe.LambdaChaosStep, probe.LambdaNetMove, probe.LambdaEresRise, probe.LambdaNetMove, probe.LambdaEresFlat, probe.LambdaWindow)
+		probe.ZoneTransitional, probe.ZoneRisk, probe.ZoneDanger, c.LambdaChaosStep, c.LambdaNetMove, c.LambdaEresRise, c.LambdaNetMove, c.LambdaEresFlat, c.LambdaWindow)
 
 	for ri, name := range rep.Regions {
 		fmt.Fprintf(w, "\nregion %s (ΔS, recall@%d, nDCG@10 and MRR of seed %d; λ per seed)\n", name, c.K, rep.Seeds[0])
@@ -273,10 +284,11 @@ func printProbe(rep *probe.Report, w io.Writer) {
 			fmt.Fprintf(w, "       questions: %s\n", evidence(ch.Evidence))
 		}
 	}
+	printPerRegion(rep, w)
 	e := rep.Embedding
 	fmt.Fprintf(w, "\nembedding: %d question texts (naive %d = regions x questions x seeds), %d retrieved texts (naive %d), %d anchors, %d calls; search %dms, total %dms\n",
 		e.QuestionTexts, e.QuestionNaive, e.ChunkTexts, e.ChunkNaive, e.AnchorTexts, e.Calls, rep.SearchMS, rep.ElapsedMS)
-	if rep.Passed() {
+	if rep.Pass {
 		fmt.Fprintln(w, "PASS: every probe check passed")
 		return
 	}
@@ -284,5 +296,40 @@ func printProbe(rep *probe.Report, w io.Writer) {
 	for _, ch := range rep.Failed() {
 		parts = append(parts, fmt.Sprintf("%s (questions: %s)", ch.Name, evidence(ch.Evidence)))
 	}
+	for _, rr := range rep.PerRegion {
+		if rr.Status != probe.Pass {
+			parts = append(parts, fmt.Sprintf("region %s %s", rr.Region, rr.Status))
+		}
+	}
 	fmt.Fprintf(w, "FAIL: %s\n", strings.Join(parts, "; "))
+}
+
+// printPerRegion prints each region's own result against the reference.
+func printPerRegion(rep *probe.Report, w io.Writer) {
+	fmt.Fprintf(w, "\nper region (parity searches %s; ANN health: serving search at ef_search=%d probes=%d against exact, floor %g)\n",
+		rep.Config.Search, rep.Config.EfSearch, rep.Config.Probes, rep.Config.ANNRecallMin)
+	for _, rr := range rep.PerRegion {
+		fmt.Fprintf(w, "  %-4s %s", strings.ToUpper(string(rr.Status)), rr.Region)
+		if rr.Error != "" {
+			fmt.Fprintf(w, ": %s\n", rr.Error)
+			continue
+		}
+		missed := probe.MissedFloors(rr.Floors)
+		names := make([]string, len(missed))
+		for i, f := range missed {
+			names[i] = fmt.Sprintf("%s %.3g", f.Name, f.Figure)
+		}
+		fmt.Fprintf(w, ": against %s, %d questions: drift max %.4f (%s seed %d); λ agreement %.3f, %d new chaotic; ANN recall@10 mean %.3f min %.2f; release floors missed (reported only): %s\n",
+			rr.Reference, rr.Compared, rr.Drift.Max, rr.Drift.Worst, rr.Drift.WorstSeed, rr.Lambda.Agreement, rr.Lambda.NewChaotic, rr.ANN.Mean, rr.ANN.Min, orNone(names))
+		for _, r := range rr.Reasons {
+			fmt.Fprintf(w, "       %s\n", r)
+		}
+	}
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }

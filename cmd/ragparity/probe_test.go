@@ -73,7 +73,7 @@ func TestProbeCLI(t *testing.T) {
 		if m == nil {
 			t.Fatalf("last line does not name the failing drift check and its questions:\n%s", lastLines(out, 3))
 		}
-		for _, want := range []string{"region a (ΔS", "region c (ΔS", "across regions, worst drift first", "  FAIL drift ", "thresholds: drift_max=0.03 min_questions=10 delta_s_max=0.45"} {
+		for _, want := range []string{"region a (ΔS", "region c (ΔS", "across regions, worst drift first", "  FAIL drift ", "thresholds: drift_max=0.03 min_questions=10 delta_s_max=0.45", "search=exact ef_search=100 probes=0 ann_recall_min=0.9", "per region (parity searches exact; ANN health: serving search at ef_search=100"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q", want)
 			}
