@@ -113,6 +113,9 @@ type Gate struct {
 	// BaselineKeys are PEM public-key files whose baselines are trusted
 	// besides those signed with signing_key.
 	BaselineKeys []string `yaml:"baseline_keys"`
+	// EngineParity is warn (default: regions that differ only in engine
+	// settings pass with a warning) or strict (they fail).
+	EngineParity string `yaml:"engine_parity"`
 	// Store is where verdicts are kept: sqlite:///path (default, under
 	// cache_dir) or postgres://... (shared by replicas).
 	Store string `yaml:"store"`
@@ -406,6 +409,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Gate.Primary != "" && !names[c.Gate.Primary] {
 		return c.errAt("$.gate.primary", fmt.Errorf("unknown region %q", c.Gate.Primary))
+	}
+	switch c.Gate.EngineParity {
+	case "":
+		c.Gate.EngineParity = "warn"
+	case "warn", "strict":
+	default:
+		return c.errAt("$.gate.engine_parity", fmt.Errorf("%q: want warn or strict", c.Gate.EngineParity))
 	}
 	seen := map[string]int{}
 	for i, r := range c.Regions {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/verifier"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
@@ -38,7 +39,7 @@ type Baseline struct {
 	ModelTag string `json:"model_tag,omitempty"`
 	// Probes is the probe baseline per question and seed (nil without a
 	// gold set).
-	Probes *ProbeBaseline `json:"probes,omitempty"`
+	Probes *probe.Baseline `json:"probes,omitempty"`
 	// BelowFloor records a release accepted below the quality floors:
 	// the floors it missed and the reason given.
 	BelowFloor *BelowFloor `json:"below_floor,omitempty"`
@@ -52,9 +53,14 @@ type IndexBaseline struct {
 	IndexHash      string         `json:"index_hash"`
 	SettingsDigest string         `json:"settings_digest"`
 	Settings       map[string]any `json:"settings"`
-	ContentRoot    string         `json:"content_root"`
-	Points         int64          `json:"points"`
-	Buckets        int            `json:"buckets"`
+	// EngineDigest and Engine are the engine settings (index type and
+	// build parameters, quantization, storage): compared as a separate
+	// finding, never part of INDEX_HASH.
+	EngineDigest string         `json:"engine_digest"`
+	Engine       map[string]any `json:"engine"`
+	ContentRoot  string         `json:"content_root"`
+	Points       int64          `json:"points"`
+	Buckets      int            `json:"buckets"`
 	// Leaves are the non-empty leaves (bucket, count, sum).
 	Leaves []verifier.LeafJSON `json:"leaves"`
 }
@@ -85,7 +91,7 @@ type BelowFloor struct {
 // NewIndexBaseline records a whole-index scan.
 func NewIndexBaseline(s *verifier.Scan) IndexBaseline {
 	ib := IndexBaseline{IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(),
-		Settings: s.Settings.Hashed, ContentRoot: s.ContentRoot().Hex(), Points: s.Points, Buckets: s.Buckets,
+		Settings: s.Settings.Hashed, EngineDigest: s.EngineDigest.Hex(), Engine: s.Settings.Engine, ContentRoot: s.ContentRoot().Hex(), Points: s.Points, Buckets: s.Buckets,
 		Leaves: []verifier.LeafJSON{}}
 	for b, l := range s.Leaves {
 		if l.Count > 0 {

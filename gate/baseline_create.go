@@ -11,6 +11,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
 
@@ -111,12 +112,18 @@ func CreateBaseline(ctx context.Context, cfg *config.Config, o CreateOptions) (*
 			return nil, err
 		}
 		defer cached.Close()
-		rep, err := ProbeRegion(ctx, cfg, r, gold, cached, cfg.GateProbe())
+		pc := cfg.GateProbe()
+		rep, err := ProbeRegion(ctx, cfg, r, gold, cached, pc)
 		if err != nil {
 			return nil, fmt.Errorf("baseline: probes: %w", err)
 		}
-		b.Probes = NewProbeBaseline(rep, r.Name)
-		if missed := ReleaseFloors(rep); len(missed) > 0 {
+		if rr := rep.Region(r.Name); rr != nil && rr.Status != probe.Pass {
+			return nil, fmt.Errorf("baseline: region %s's probes did not pass (%s%s): a baseline comes from a healthy region", r.Name, strings.Join(rr.Reasons, "; "), rr.Error)
+		}
+		if b.Probes, err = probe.RecordBaseline(rep, r.Name); err != nil {
+			return nil, err
+		}
+		if missed := missedFloors(probe.CheckReleaseFloors(b.Probes, pc)); len(missed) > 0 {
 			if strings.TrimSpace(o.AcceptBelowFloor) == "" {
 				return nil, fmt.Errorf("%w: %s; fix the release, or record why it ships anyway with --accept-below-floor \"reason\"", ErrBelowFloor, strings.Join(missed, "; "))
 			}

@@ -60,9 +60,11 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 	}
 	var refSettings parity.Settings
 	var refLeaves []parity.Leaf
+	refEngine := ""
 	if b := o.Baseline; b != nil {
 		ix.ref = b.Index.IndexHash
-		refSettings = parity.Settings{Hashed: b.Index.Settings, Info: map[string]any{}}
+		refEngine = b.Index.EngineDigest
+		refSettings = parity.Settings{Hashed: b.Index.Settings, Engine: b.Index.Engine, Info: map[string]any{}}
 		refLeaves, _ = b.Index.leaves() // checked by CheckBaseline
 	} else {
 		ref, ok, why := majority(cfg, vals, "INDEX_HASH")
@@ -84,14 +86,31 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 		refScan = byName[ix.faithful[0]]
 		if o.Baseline == nil {
 			refSettings, refLeaves = refScan.Scan.Settings, refScan.Scan.Leaves
+			refEngine = refScan.Scan.EngineDigest.Hex()
 		}
 	}
+	strict := cfg.Gate.EngineParity == "strict"
 	for _, r := range cfg.Regions {
 		rs := byName[r.Name]
 		if rs == nil {
 			continue
 		}
 		if vals[r.Name] == ix.ref {
+			if ed := rs.Scan.EngineDigest.Hex(); refEngine != "" && ed != refEngine {
+				var diffs []string
+				for _, sd := range parity.DiffSettings(refSettings, rs.Scan.Settings) {
+					if sd.Engine {
+						diffs = append(diffs, fmt.Sprintf("%s: %v -> %v", sd.Key, sd.From, sd.To))
+					}
+				}
+				msg := fmt.Sprintf("%s: same content and semantic settings, other engine settings (engine digest %s, the reference's %s): %s", r.Name, short(ed), short(refEngine), strings.Join(diffs, "; "))
+				if strict {
+					res.fail(r.Name, "engine settings differ from the reference's (gate.engine_parity: strict)")
+					c.Evidence = append(c.Evidence, msg)
+					continue
+				}
+				c.Warnings = append(c.Warnings, msg+" (a warning: gate.engine_parity: strict makes it a failure; the probes' ANN health measures whether it changes answers)")
+			}
 			res.pass(r.Name)
 			continue
 		}

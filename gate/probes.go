@@ -61,98 +61,46 @@ func ProbeRegions(ctx context.Context, cfg *config.Config, sel []*config.Region,
 	return prs, closeAll, nil
 }
 
-// ProbeBaseline is the probe baseline of a release: per question and
-// seed, the question variant, the top-k ids, ΔS and λ state of a faithful
-// region, on one gold set (GoldDigest).
-type ProbeBaseline struct {
-	GoldDigest string     `json:"goldset_digest"`
-	K          int        `json:"k"`
-	Seeds      []uint64   `json:"seeds"`
-	ModelTag   string     `json:"model_tag"`
-	Runs       []ProbeRun `json:"runs"`
-}
-
-// ProbeRun is one recorded probe run.
-type ProbeRun struct {
-	Question string   `json:"question"`
-	Seed     uint64   `json:"seed"`
-	Variant  int      `json:"variant"`
-	TopK     []string `json:"top_k"`
-	DeltaS   float64  `json:"delta_s"`
-	Lambda   string   `json:"lambda"`
-}
-
-// NewProbeBaseline records a region's runs from a probe report.
-func NewProbeBaseline(rep *probe.Report, region string) *ProbeBaseline {
-	pb := &ProbeBaseline{GoldDigest: rep.Gold.Digest, K: rep.Config.K, Seeds: rep.Seeds, ModelTag: rep.ModelTag, Runs: []ProbeRun{}}
-	for q, rr := range regionRuns(rep, region) {
-		for _, run := range rr {
-			pb.Runs = append(pb.Runs, ProbeRun{Question: q, Seed: run.Seed, Variant: run.Variant, TopK: run.TopK, DeltaS: run.DeltaS, Lambda: string(run.Lambda)})
-		}
-	}
-	sort.Slice(pb.Runs, func(i, j int) bool {
-		if pb.Runs[i].Question != pb.Runs[j].Question {
-			return pb.Runs[i].Question < pb.Runs[j].Question
-		}
-		return pb.Runs[i].Seed < pb.Runs[j].Seed
-	})
-	return pb
-}
-
-// regionRuns returns a region's runs per question.
-func regionRuns(rep *probe.Report, region string) map[string][]probe.SeedRun {
-	out := map[string][]probe.SeedRun{}
-	for _, q := range rep.Questions {
-		for _, rr := range q.Regions {
-			if rr.Region == region {
-				out[q.ID] = rr.Runs
-			}
-		}
-	}
-	return out
-}
-
-// ReleaseFloors returns the release quality floors a region's probe report
-// misses (metrics.md "Release quality floors"): checked when a baseline
-// is made, reported (never a reason to block) in verification.
-func ReleaseFloors(rep *probe.Report) []string {
-	var missed []string
-	for _, c := range rep.Checks {
-		switch c.Name {
-		case probe.CheckDeltaSFloor, probe.CheckCoverageFloor, probe.CheckLambdaConvergent, probe.CheckLambdaChaotic:
-			if c.Status == probe.Fail {
-				missed = append(missed, fmt.Sprintf("%s %.4g %s %g", c.Name, c.Figure, opNot(c.Op), c.Threshold))
-			}
-		}
-	}
-	return missed
-}
-
-// probeRuns is every region's probe report, or why it has none.
-type probeRuns struct {
-	global  string
-	gold    *goldset.Set
-	cfg     probe.Config
-	reports map[string]*probe.Report
-	errs    map[string]string
-	elapsed time.Duration
-}
-
-// ProbeRegion runs the gold set against one region alone; the gate and
-// baseline create call it per region so that one unreachable region never
-// stops the others' probes.
+// ProbeRegion runs the gold set against one region alone (baseline
+// create records it).
 func ProbeRegion(ctx context.Context, cfg *config.Config, r *config.Region, gold *goldset.Set, emb embed.Embedder, pc probe.Config) (*probe.Report, error) {
 	prs, closeAll, err := ProbeRegions(ctx, cfg, []*config.Region{r}, true)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll()
-	return probe.Run(ctx, prs, gold, emb, pc)
+	return probe.RunWith(ctx, prs, gold, emb, pc, probe.Options{})
 }
 
-// runProbes probes every region on its own.
-func runProbes(ctx context.Context, cfg *config.Config, o Options) *probeRuns {
-	pr := &probeRuns{cfg: cfg.GateProbe(), reports: map[string]*probe.Report{}, errs: map[string]string{}}
+// missedFloors formats the release floors a set of floors misses.
+func missedFloors(fs []probe.Floor) []string {
+	var out []string
+	for _, f := range probe.MissedFloors(fs) {
+		out = append(out, fmt.Sprintf("%s %.4g, needs %s %g", f.Name, f.Figure, f.Op, f.Threshold))
+	}
+	return out
+}
+
+// probeRuns is the probe report of every region that could be opened, or
+// why there is none.
+type probeRuns struct {
+	global string
+	gold   *goldset.Set
+	cfg    probe.Config
+	rep    *probe.Report
+	errs   map[string]string
+	// ref is what each region was compared with, for messages.
+	ref     string
+	elapsed time.Duration
+}
+
+// runProbes probes the regions once the index check has named the
+// faithful ones: they are the reference group without a baseline (with a
+// baseline, its recorded runs are). Parity searches are exact, so
+// identical content gives drift 0; a region that cannot be opened or
+// searched is inconclusive alone.
+func runProbes(ctx context.Context, cfg *config.Config, o Options, ix *indexResult) *probeRuns {
+	pr := &probeRuns{cfg: cfg.GateProbe(), errs: map[string]string{}}
 	if o.Goldset == "" {
 		pr.global = "no gold set (pass --goldset, or gate.skip: [probes])"
 		return pr
@@ -167,9 +115,25 @@ func runProbes(ctx context.Context, cfg *config.Config, o Options) *probeRuns {
 		return pr
 	}
 	pr.gold = gold
-	if n := len(gold.Questions); n < pr.cfg.MinQuestions {
-		pr.global = fmt.Sprintf("the gold set %s has %d questions, fewer than the %d the drift gate needs (min_questions)", gold.Source, n, pr.cfg.MinQuestions)
+	var opts probe.Options
+	switch b := o.Baseline; {
+	case b != nil && b.Probes == nil:
+		pr.global = "the baseline records no probes (re-create it with --goldset)"
 		return pr
+	case b != nil:
+		if b.Probes.Gold.Digest != gold.Digest() {
+			pr.global = fmt.Sprintf("the baseline's probes were recorded on another gold set (digest %s, this one %s): re-create the baseline with this gold set", short(b.Probes.Gold.Digest), short(gold.Digest()))
+			return pr
+		}
+		opts.Baseline = b.Probes
+		pr.ref = "baseline"
+	default:
+		if ix == nil || len(ix.faithful) == 0 {
+			pr.global = "no reference: no region's INDEX_HASH equals the reference, so no region's answers can stand for the release (create a baseline with --goldset)"
+			return pr
+		}
+		opts.Reference = ix.faithful
+		pr.ref = "regions " + strings.Join(ix.faithful, ", ")
 	}
 	inner, err := OpenEmbedder(cfg.Embedder)
 	if err != nil {
@@ -182,28 +146,53 @@ func runProbes(ctx context.Context, cfg *config.Config, o Options) *probeRuns {
 		return pr
 	}
 	defer cached.Close()
+	var prs []probe.Region
 	for i := range cfg.Regions {
 		r := &cfg.Regions[i]
-		rep, err := ProbeRegion(ctx, cfg, r, gold, cached, pr.cfg)
+		one, closeOne, err := ProbeRegions(ctx, cfg, []*config.Region{r}, true)
 		if err != nil {
 			pr.errs[r.Name] = err.Error()
 			continue
 		}
-		pr.reports[r.Name] = rep
+		defer closeOne()
+		prs = append(prs, one...)
 	}
+	if len(prs) == 0 {
+		return pr
+	}
+	if opts.Reference != nil {
+		var ref []string
+		for _, name := range opts.Reference {
+			if pr.errs[name] == "" {
+				ref = append(ref, name)
+			}
+		}
+		if len(ref) == 0 {
+			pr.global = "no reference: every region whose INDEX_HASH equals the reference could not be opened for probes"
+			return pr
+		}
+		opts.Reference = ref
+	}
+	rep, err := probe.RunWith(ctx, prs, gold, cached, pr.cfg, opts)
+	if err != nil {
+		pr.global = err.Error()
+		return pr
+	}
+	pr.rep = rep
 	return pr
 }
 
-// probeCheck decides each region's probes against the reference runs (the
-// baseline's, else those of the first region whose INDEX_HASH equals the
-// reference): per question and seed, drift = |ΔS − ΔS_ref| <= drift_max;
-// λ state equal to the reference's on >= lambda_agreement_min of the runs;
-// no chaotic run where the reference had none. The quality floors are
-// reported, never a reason to block a region (metrics.md).
-func probeCheck(cfg *config.Config, o Options, pr *probeRuns, ix *indexResult, det *Detail) Check {
+// probeCheck decides each region's probes from its own result against the
+// reference (probe.RegionResult): drift per question and seed <=
+// drift_max, λ state equal to the reference's on >= lambda_agreement_min
+// of runs, no new chaotic run beyond new_chaotic_max, and ANN health
+// (recall@10 of its serving search against its own exact search >=
+// ann_recall_min). The release quality floors are reported, never a
+// reason to block a region (metrics.md).
+func probeCheck(cfg *config.Config, o Options, pr *probeRuns, det *Detail) Check {
 	pc := pr.cfg
-	c := Check{Name: CheckProbes, Evidence: []string{}, Threshold: fmt.Sprintf("per region against the reference: drift <= %g on >= %d questions x %d seeds; λ state equal on >= %g of runs; no chaotic run the reference does not have",
-		pc.DriftMax, pc.MinQuestions, pc.Seeds, pc.LambdaAgreementMin)}
+	c := Check{Name: CheckProbes, Evidence: []string{}, Threshold: fmt.Sprintf("per region against the reference (%s search): drift <= %g on >= %d questions x %d seeds; λ state equal on >= %g of runs; at most %d new chaotic runs; ANN recall@10 >= %g (ef_search %d)",
+		pc.Search, pc.DriftMax, pc.MinQuestions, pc.Seeds, pc.LambdaAgreementMin, pc.NewChaoticMax, pc.ANNRecallMin, pc.EfSearch)}
 	res := newResults(cfg)
 	if pr.elapsed > 0 {
 		c.ElapsedMS = pr.elapsed.Milliseconds()
@@ -216,193 +205,126 @@ func probeCheck(cfg *config.Config, o Options, pr *probeRuns, ix *indexResult, d
 	for name, e := range pr.errs {
 		res.inconclusive(name, e)
 	}
-	type key struct {
-		q string
-		s uint64
+	rep := pr.rep
+	if rep == nil {
+		res.apply(&c)
+		return c
 	}
-	ref := map[key]ProbeRun{}
-	refName := ""
-	if b := o.Baseline; b != nil && b.Probes != nil {
-		if b.Probes.GoldDigest != pr.gold.Digest() {
-			res.all(Inconclusive, fmt.Sprintf("the baseline's probes were recorded on another gold set (digest %s, this one %s): re-create the baseline with this gold set", short(b.Probes.GoldDigest), short(pr.gold.Digest())))
-			res.apply(&c)
-			return c
-		}
-		for _, r := range b.Probes.Runs {
-			ref[key{r.Question, r.Seed}] = r
-		}
-		refName = "baseline"
-	} else {
-		if ix != nil {
-			for _, name := range ix.faithful {
-				if rep := pr.reports[name]; rep != nil {
-					refName = name
-					for q, runs := range regionRuns(rep, name) {
-						for _, run := range runs {
-							ref[key{q, run.Seed}] = ProbeRun{Question: q, Seed: run.Seed, Variant: run.Variant, TopK: run.TopK, DeltaS: run.DeltaS, Lambda: string(run.Lambda)}
-						}
-					}
-					break
-				}
-			}
-		}
-		if refName == "" {
-			why := "no reference region: no region whose INDEX_HASH equals the reference answered the probes"
-			if o.Baseline != nil {
-				why = "the baseline records no probes (re-create it with --goldset)"
-			}
-			res.all(Inconclusive, why)
-			res.apply(&c)
-			return c
-		}
-	}
-	pd := &ProbeDetail{DriftThreshold: pc.DriftMax, DeltaSMax: pc.DeltaSMax, Seeds: pr.reports[firstReport(cfg, pr)].Seeds}
-	qdetail := map[string]*QuestionDetail{}
-	maxDrift := 0.0
+	maxDrift, minANN := 0.0, 1.0
 	var floors []string
 	for _, r := range cfg.Regions {
-		rep := pr.reports[r.Name]
-		if rep == nil {
+		rr := rep.Region(r.Name)
+		if rr == nil {
 			continue
 		}
-		if m := ReleaseFloors(rep); len(m) > 0 {
-			floors = append(floors, fmt.Sprintf("%s: %s", r.Name, strings.Join(m, ", ")))
+		c.Measures = append(c.Measures, Measure{Name: "drift_max", Region: r.Name, Value: rr.Drift.Max})
+		if rr.ANN.Status != "" {
+			c.Measures = append(c.Measures, Measure{Name: "ann_recall_at_10", Region: r.Name, Value: rr.ANN.Mean})
+			minANN = math.Min(minANN, rr.ANN.Mean)
 		}
-		var drifted []string
-		worst, agree, total, chaotic, missing := 0.0, 0, 0, 0, 0
-		for q, runs := range regionRuns(rep, r.Name) {
-			qd := qdetail[q]
-			if qd == nil {
-				qd = &QuestionDetail{ID: q, DeltaS: map[string]float64{}, Lambda: map[string][]string{}}
-				qdetail[q] = qd
+		maxDrift = math.Max(maxDrift, rr.Drift.Max)
+		if m := missedFloors(rr.Floors); len(m) > 0 {
+			floors = append(floors, r.Name+": "+strings.Join(m, ", "))
+		}
+		why := strings.Join(rr.Reasons, "; ")
+		switch rr.Status {
+		case Pass:
+			res.pass(r.Name)
+		case Fail:
+			res.fail(r.Name, why)
+			var items []string
+			for _, d := range rr.Drift.Over {
+				items = append(items, fmt.Sprintf("question %s seed %d: drift %.4f (ΔS %.4f, reference %.4f)", d.Question, d.Seed, d.Drift, d.DeltaS, d.RefDeltaS))
 			}
-			qWorst := 0.0
-			for _, run := range runs {
-				qd.Lambda[r.Name] = append(qd.Lambda[r.Name], string(run.Lambda))
-				if run.Seed == runs[0].Seed {
-					qd.DeltaS[r.Name] = run.DeltaS
-				}
-				rr, ok := ref[key{q, run.Seed}]
-				if !ok {
-					missing++
-					continue
-				}
-				total++
-				d := math.Abs(run.DeltaS - rr.DeltaS)
-				qWorst = math.Max(qWorst, d)
-				if string(run.Lambda) == rr.Lambda {
-					agree++
-				}
-				if run.Lambda == probe.Chaotic && rr.Lambda != string(probe.Chaotic) {
-					chaotic++
+			for _, l := range rr.Lambda.NewChaoticRuns {
+				items = append(items, fmt.Sprintf("question %s seed %d: λ %s, reference %s", l.Question, l.Seed, l.State, l.RefState))
+			}
+			if rr.ANN.Status == Fail {
+				for _, w := range rr.ANN.Worst {
+					items = append(items, fmt.Sprintf("question %s seed %d: ANN recall@10 %.2f", w.Question, w.Seed, w.Recall))
 				}
 			}
-			qd.Drift = math.Max(qd.Drift, qWorst)
-			if qWorst > pc.DriftMax {
-				drifted = append(drifted, fmt.Sprintf("%s (%.4f)", q, qWorst))
+			c.Evidence = append(c.Evidence, capEvidence(r.Name, items, o.MaxEvidence, "runs (ragparity probe --json)")...)
+		default:
+			if rr.Error != "" {
+				why = rr.Error
 			}
-			worst = math.Max(worst, qWorst)
+			res.inconclusive(r.Name, why)
 		}
-		maxDrift = math.Max(maxDrift, worst)
-		c.Measures = append(c.Measures, Measure{Name: "drift_max", Region: r.Name, Value: worst})
-		switch {
-		case total == 0 || missing > 0:
-			res.inconclusive(r.Name, fmt.Sprintf("%d of its runs have no reference run in %s", missing, refName))
-			continue
-		}
-		share := float64(agree) / float64(total)
-		var fails []string
-		if len(drifted) > 0 {
-			sort.Strings(drifted)
-			fails = append(fails, fmt.Sprintf("drift %.4f > %g against %s", worst, pc.DriftMax, refName))
-			c.Evidence = append(c.Evidence, capEvidence(r.Name, prefixAll("question ", drifted), o.MaxEvidence, "questions")...)
-		}
-		if share < pc.LambdaAgreementMin {
-			fails = append(fails, fmt.Sprintf("λ state equal to %s's on %.2f of runs < %g", refName, share, pc.LambdaAgreementMin))
-		}
-		if chaotic > 0 {
-			fails = append(fails, fmt.Sprintf("%d chaotic λ runs where %s had none", chaotic, refName))
-		}
-		if len(fails) > 0 {
-			res.fail(r.Name, strings.Join(fails, "; "))
-			continue
-		}
-		res.pass(r.Name)
 	}
-	for _, q := range sortedQuestions(qdetail) {
-		pd.Questions = append(pd.Questions, *qdetail[q])
-	}
-	det.setProbes(pd)
-	c.Measures = append(c.Measures, probeMeasures(pr.reports, maxDrift)...)
+	det.setProbes(newProbeDetail(rep, o.Baseline, pc))
+	c.Measures = append(c.Measures, probeMeasures(rep, maxDrift)...)
 	res.apply(&c)
-	c.Figure = fmt.Sprintf("max drift %.4f against %s over %d questions", maxDrift, refName, len(pr.gold.Questions))
+	c.Figure = fmt.Sprintf("max drift %.4f against %s over %d questions", maxDrift, pr.ref, len(pr.gold.Questions))
+	if minANN < 1 {
+		c.Figure += fmt.Sprintf("; lowest ANN recall@10 %.3f", minANN)
+	}
 	if len(floors) > 0 {
 		c.Figure += "; below the release quality floors (reported, not gated): " + strings.Join(floors, "; ")
 	}
 	return c
 }
 
-func firstReport(cfg *config.Config, pr *probeRuns) string {
-	for _, r := range cfg.Regions {
-		if pr.reports[r.Name] != nil {
-			return r.Name
+// newProbeDetail is the report's chart detail: per question, each
+// region's ΔS (first seed), its λ states, and the largest drift of any
+// region against the reference (the baseline's runs, else the median of
+// the probed regions).
+func newProbeDetail(rep *probe.Report, b *Baseline, pc probe.Config) *ProbeDetail {
+	pd := &ProbeDetail{DriftThreshold: pc.DriftMax, DeltaSMax: pc.DeltaSMax, Seeds: rep.Seeds}
+	refDS := map[string]map[uint64]float64{}
+	if b != nil && b.Probes != nil {
+		for _, q := range b.Probes.Questions {
+			refDS[q.ID] = map[uint64]float64{}
+			for _, r := range q.Runs {
+				refDS[q.ID][r.Seed] = r.DeltaS
+			}
 		}
 	}
-	return ""
-}
-
-func sortedQuestions(m map[string]*QuestionDetail) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
+	for _, q := range rep.Questions {
+		qd := QuestionDetail{ID: q.ID, DeltaS: map[string]float64{}, Lambda: map[string][]string{}}
+		bySeed := map[uint64][]float64{}
+		for _, rr := range q.Regions {
+			for i, run := range rr.Runs {
+				if i == 0 {
+					qd.DeltaS[rr.Region] = run.DeltaS
+				}
+				qd.Lambda[rr.Region] = append(qd.Lambda[rr.Region], string(run.Lambda))
+				bySeed[run.Seed] = append(bySeed[run.Seed], run.DeltaS)
+			}
+		}
+		for seed, vals := range bySeed {
+			ref, ok := refDS[q.ID][seed]
+			if !ok {
+				sort.Float64s(vals)
+				ref = vals[(len(vals)-1)/2]
+			}
+			for _, v := range vals {
+				qd.Drift = math.Max(qd.Drift, math.Abs(v-ref))
+			}
+		}
+		pd.Questions = append(pd.Questions, qd)
 	}
-	sort.Strings(ks)
-	return ks
-}
-
-func prefixAll(p string, ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = p + s
-	}
-	return out
+	return pd
 }
 
 // probeMeasures are the figures the gate exports as metrics: each
 // region's largest ΔS over the gold set and its probe runs per λ state
 // (summed over seeds), and the largest drift against the reference.
-func probeMeasures(reports map[string]*probe.Report, maxDrift float64) []Measure {
+func probeMeasures(rep *probe.Report, maxDrift float64) []Measure {
 	ms := []Measure{{Name: MeasureDeltaSDrift, Value: maxDrift}}
-	var names []string
-	for n := range reports {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		for _, rs := range reports[n].Summary {
-			maxDS := 0.0
+	for _, rs := range rep.Summary {
+		maxDS := 0.0
+		for _, ss := range rs.Seeds {
+			maxDS = math.Max(maxDS, ss.MaxDeltaS)
+		}
+		ms = append(ms, Measure{Name: MeasureDeltaS, Region: rs.Region, Value: maxDS})
+		for _, l := range []probe.Lambda{probe.Convergent, probe.Recursive, probe.Divergent, probe.Chaotic} {
+			runs := 0
 			for _, ss := range rs.Seeds {
-				maxDS = math.Max(maxDS, ss.MaxDeltaS)
+				runs += ss.Lambda[l]
 			}
-			ms = append(ms, Measure{Name: MeasureDeltaS, Region: rs.Region, Value: maxDS})
-			for _, l := range []probe.Lambda{probe.Convergent, probe.Recursive, probe.Divergent, probe.Chaotic} {
-				runs := 0
-				for _, ss := range rs.Seeds {
-					runs += ss.Lambda[l]
-				}
-				ms = append(ms, Measure{Name: MeasureLambdaPrefix + string(l), Region: rs.Region, Value: float64(runs)})
-			}
+			ms = append(ms, Measure{Name: MeasureLambdaPrefix + string(l), Region: rs.Region, Value: float64(runs)})
 		}
 	}
 	return ms
-}
-
-func opNot(op string) string {
-	switch op {
-	case "<=":
-		return ">"
-	case ">=":
-		return "<"
-	}
-	return "vs"
 }

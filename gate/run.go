@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 		manifests      map[string]string
 		contracts      map[string]map[string]string
 		healthDone     = make(chan struct{})
+		idxDone        = make(chan struct{})
 	)
 	timed := func(name string, fn func(ctx context.Context) Check) Check {
 		c, cancel := context.WithTimeout(ctx, cfg.CheckTimeout(name))
@@ -111,6 +112,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
+		defer close(idxDone)
 		idx = timed(CheckIndexHash, func(ctx context.Context) Check {
 			var c Check
 			c, ix = indexCheck(ctx, cfg, o, det)
@@ -144,11 +146,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 		if _, ok := skipped(CheckProbes); ok {
 			return
 		}
+		// The probes compare each region with the baseline's runs, or
+		// with the regions the index check found faithful: they start
+		// when it is done, under their own timeout.
+		<-idxDone
 		c, cancel := context.WithTimeout(ctx, cfg.CheckTimeout(CheckProbes))
 		defer cancel()
 		t0 := time.Now()
-		runs = runProbes(c, cfg, o)
+		runs = runProbes(c, cfg, o, ix)
 		runs.elapsed = time.Since(t0)
+		if c.Err() != nil && runs.global == "" && runs.rep == nil {
+			runs.global = fmt.Sprintf("timed out after %v", cfg.CheckTimeout(CheckProbes))
+		}
 	}()
 	dedupe = timed(CheckDedupeKV, func(ctx context.Context) Check { return dedupeCheck(ctx, cfg) })
 	if c, ok := skipped(CheckDedupeKV); ok {
@@ -161,7 +170,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 		health = healthCheck(cfg, o, contracts, ix)
 	}
 	if probes, ok = skipped(CheckProbes); !ok {
-		probes = probeCheck(cfg, o, runs, ix, det)
+		probes = probeCheck(cfg, o, runs, det)
 	}
 
 	v := &Verdict{

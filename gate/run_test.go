@@ -6,15 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
-	_ "github.com/ragparity/ragparity/adapters/embedded"
+	_ "github.com/ragparity/ragparity/adapters/all"
 	_ "github.com/ragparity/ragparity/adapters/qdrant"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 	"github.com/ragparity/ragparity/config"
@@ -346,5 +349,83 @@ func TestAdmitter(t *testing.T) {
 	}
 	if got := server.NewAdmitter(nil, nil).Admit(&server.AdmitRequest{}, now); got.Code != 503 {
 		t.Errorf("no verdict admitted: %+v", got)
+	}
+}
+
+// TestGateEngineParity: three pgvector regions with the same rows, one of
+// them serving from an HNSW index built with other parameters. INDEX_HASH (semantic
+// settings and content) is equal, the engine digest is not: a warning by
+// default, a failure of that region alone with gate.engine_parity: strict.
+func TestGateEngineParity(t *testing.T) {
+	base := os.Getenv("RAGPARITY_PG_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	f := newFixture(t)
+	pts := vectortest.Points(parity.IDString, 200, 21)
+	prefix := fmt.Sprintf("rp_gate_engine_%08x", mrand.Uint32())
+	for _, r := range []string{"us", "eu", "ap"} {
+		u, _ := url.Parse(base)
+		q := u.Query()
+		q.Set("table", prefix+"_"+r)
+		q.Set("payload", "metadata")
+		q.Set("text", "content")
+		u.RawQuery = q.Encode()
+		s, err := adapters.OpenVector(context.Background(), u.String())
+		if err != nil {
+			t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
+		}
+		t.Cleanup(func() { s.(adapters.VectorWriter).Drop(context.Background()); s.Close() })
+		spec := vectortest.Spec(parity.IDString)
+		if r == "eu" {
+			spec.HNSWM, spec.HNSWEfConstruction = 8, 32 // another HNSW build
+		}
+		vectortest.Load(t, s, spec, pts)
+		f.vectors[r] = u.String()
+		p := filepath.Join(t.TempDir(), "fence.db")
+		fe, err := fence.Open("file://"+p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe.MarkWarm(context.Background(), fence.DedupeStat{Misses: 200})
+		fe.Close()
+		f.fences[r] = "file://" + p
+	}
+	settings := ""
+	for _, r := range []string{"us", "eu", "ap"} {
+		f.health[r] = f.contractWith(r, settings)
+	}
+
+	v := run(t, f.config(settings))
+	c := check(v, gate.CheckIndexHash)
+	if v.Decision != gate.Pass || c.Status != gate.Pass {
+		t.Fatalf("decision %s, index check %+v: want pass (engine settings are not INDEX_HASH)", v.Decision, c)
+	}
+	if w := strings.Join(c.Warnings, "\n"); len(c.Warnings) != 1 || !strings.Contains(w, "eu: same content") || !strings.Contains(w, "index.m: 16 -> 8") {
+		t.Errorf("warnings %q: want one naming eu and index.m", c.Warnings)
+	}
+
+	strict := f.config(settings)
+	strict.Gate.EngineParity = "strict"
+	v = run(t, strict)
+	if got := regionStatus(v); got != "us=pass eu=fail ap=pass" {
+		t.Errorf("strict: region statuses %q", got)
+	}
+}
+
+// contractWith is contract for a region whose INDEX_HASH includes the
+// declared settings of a config fragment.
+func (f *fixture) contractWith(region, settings string) http.HandlerFunc {
+	c, err := config.Parse("c.yaml", []byte(fmt.Sprintf("release: r1\n%s\nregions:\n  - name: %s\n    vectors: %q\n", settings, region, f.vectors[region])))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sc := gate.ScanRegions(context.Background(), c, []*config.Region{&c.Regions[0]}, gate.ScanOptions{})
+	if sc[0].Err != nil {
+		f.t.Fatal(sc[0].Err)
+	}
+	ih := sc[0].Scan.IndexHash().Hex()
+	return func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"schema_rev": "s7", "model_tag": "m1", "secrets_rev": "k3", "index_hash": ih})
 	}
 }

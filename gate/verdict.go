@@ -37,6 +37,9 @@ type Check struct {
 	Threshold string `json:"threshold"`
 	// Evidence names what failed: ids, keys, questions, fields.
 	Evidence []string `json:"evidence"`
+	// Warnings are findings that do not block (engine settings that differ
+	// while gate.engine_parity is warn).
+	Warnings []string `json:"warnings,omitempty"`
 	// Regions that failed this check (empty when it passed or could not
 	// run).
 	FailedRegions []string `json:"failed_regions,omitempty"`

@@ -160,7 +160,11 @@ func printBaseline(b *gate.Baseline, asJSON bool, w io.Writer) int {
 	}
 	fmt.Fprintf(w, "  contract     schema_rev=%s model_tag=%s secrets_rev=%s\n", b.Contract["schema_rev"], b.Contract["model_tag"], b.Contract["secrets_rev"])
 	if b.Probes != nil {
-		fmt.Fprintf(w, "  probes       %d runs (k=%d, seeds %v) on gold set %s\n", len(b.Probes.Runs), b.Probes.K, b.Probes.Seeds, short(b.Probes.GoldDigest))
+		runs := 0
+		for _, q := range b.Probes.Questions {
+			runs += len(q.Runs)
+		}
+		fmt.Fprintf(w, "  probes       %d runs of %d questions (k=%d, seeds %v, %s search) on gold set %s\n", runs, len(b.Probes.Questions), b.Probes.K, b.Probes.Seeds, b.Probes.Search, short(b.Probes.Gold.Digest))
 	} else {
 		fmt.Fprintf(w, "  probes       none recorded (create with --goldset)\n")
 	}
