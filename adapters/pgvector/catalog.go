@@ -60,7 +60,28 @@ var indexDefaults = map[string]map[string]string{
 	"ivfflat": {"lists": "100"},
 }
 
+// inspect reads the table's catalog. A promote elsewhere can swap the
+// table between resolving its name and reading its columns (the old
+// relation is gone, so it has no columns): the name is then resolved
+// again, a few times, so a reader never mistakes a swap for a bad table.
 func (s *Store) inspect(ctx context.Context) (*tableInfo, error) {
+	for attempt := 0; ; attempt++ {
+		ti, err := s.inspectOnce(ctx)
+		if errors.Is(err, errSwapped) && attempt < 5 {
+			continue
+		}
+		if errors.Is(err, errSwapped) {
+			return nil, fmt.Errorf("pgvector: table %s was replaced while its catalog was read, %d times in a row", s.name(), attempt+1)
+		}
+		return ti, err
+	}
+}
+
+// errSwapped: the relation resolved by name disappeared before its
+// columns were read.
+var errSwapped = errors.New("relation replaced during inspection")
+
+func (s *Store) inspectOnce(ctx context.Context) (*tableInfo, error) {
 	ti := &tableInfo{}
 	err := s.pool.QueryRow(ctx, `SELECT extversion FROM pg_extension WHERE extname = 'vector'`).Scan(&ti.extVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -94,6 +115,15 @@ func (s *Store) inspect(ctx context.Context) (*tableInfo, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("inspect", err)
+	}
+	if len(cols) == 0 {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = $1)`, ti.oid).Scan(&exists); err != nil {
+			return nil, s.wrap("inspect", err)
+		}
+		if !exists {
+			return nil, errSwapped
+		}
 	}
 	need := func(role, name string, types ...string) (column, error) {
 		c, ok := cols[name]
