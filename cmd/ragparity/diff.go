@@ -85,58 +85,6 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	printDiff(d, verifierTol(cfg.Hash.Tolerance), stdout)
+	d.WriteText(stdout, verifierTol(cfg.Hash.Tolerance))
 	return code
-}
-
-func printDiff(d *verifier.DiffResult, tol float64, w io.Writer) {
-	state := "DIFFERENT"
-	if d.Equal {
-		state = "EQUAL"
-	}
-	fmt.Fprintf(w, "%s -> %s: %s (%d of %d buckets differ; %d point records examined)\n", d.From, d.To, state, d.BucketsDiffering, d.BucketsCompared, d.PointsExamined)
-	list := func(title string, ids []string) {
-		if len(ids) == 0 {
-			return
-		}
-		fmt.Fprintf(w, "%s (%d):\n", title, len(ids))
-		for _, id := range ids {
-			fmt.Fprintf(w, "  %s\n", id)
-		}
-	}
-	list("only in "+d.From, d.OnlyInFrom)
-	list("only in "+d.To, d.OnlyInTo)
-	if len(d.Changed) > 0 {
-		fmt.Fprintf(w, "changed (%d):\n", len(d.Changed))
-		for _, c := range d.Changed {
-			fmt.Fprintf(w, "  %s  %v", c.ID, c.Fields)
-			if c.VectorWithinTolerance != nil && *c.VectorWithinTolerance {
-				fmt.Fprintf(w, "  (vector numerically equivalent within %g)", tol)
-			}
-			fmt.Fprintln(w)
-		}
-	}
-	if len(d.SettingsDiff) > 0 {
-		fmt.Fprintf(w, "settings that differ (%d):\n", len(d.SettingsDiff))
-		for _, s := range d.SettingsDiff {
-			note := ""
-			if !s.Hashed {
-				note = "  (reported, not hashed)"
-			}
-			fmt.Fprintf(w, "  %s: %v -> %v%s\n", s.Key, show(s.From), show(s.To), note)
-		}
-	}
-	if len(d.EngineDiff) > 0 {
-		fmt.Fprintf(w, "engine settings that differ (%d; engine_digest, not INDEX_HASH):\n", len(d.EngineDiff))
-		for _, s := range d.EngineDiff {
-			fmt.Fprintf(w, "  %s: %v -> %v\n", s.Key, show(s.From), show(s.To))
-		}
-	}
-}
-
-func show(v any) string {
-	if v == nil {
-		return "(absent)"
-	}
-	return fmt.Sprint(v)
 }
