@@ -59,6 +59,9 @@ func CreateBaseline(ctx context.Context, cfg *config.Config, o CreateOptions) (*
 	}
 	b.Index = NewIndexBaseline(scans[0].Scan)
 	b.ModelTag, _ = scans[0].Scan.Settings.Hashed["model_tag"].(string)
+	if n := len(scans[0].Scan.Duplicates); n > 0 {
+		return nil, fmt.Errorf("baseline: region %s holds %d ids more than once: a faithful copy has one row per id", r.Name, n)
+	}
 	if b.Index.Points == 0 {
 		return nil, fmt.Errorf("baseline: region %s holds no points: an empty index is no baseline", r.Name)
 	}

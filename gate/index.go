@@ -95,6 +95,19 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 		if rs == nil {
 			continue
 		}
+		if d := rs.Scan.Duplicates; len(d) > 0 {
+			ids := make([]string, 0, len(d))
+			for id := range d {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			items := make([]string, len(ids))
+			for i, id := range ids {
+				items[i] = fmt.Sprintf("id %s held %d times", id, d[id])
+			}
+			res.fail(r.Name, fmt.Sprintf("%d ids held more than once (%d extra rows): a store that inserts instead of upserting", len(ids), rs.Scan.DuplicateRows()))
+			c.Evidence = append(c.Evidence, capEvidence(r.Name, items, o.MaxEvidence, "duplicate ids (ragparity hash --json lists them)")...)
+		}
 		if vals[r.Name] == ix.ref {
 			if ed := rs.Scan.EngineDigest.Hex(); refEngine != "" && ed != refEngine {
 				var diffs []string

@@ -28,11 +28,16 @@ type DiffResult struct {
 	// SettingsDiff lists semantic (hashed) and info settings that differ;
 	// EngineDiff the engine settings, which leave INDEX_HASH alone (a
 	// separate finding: EngineEqual).
-	SettingsDiff     []parity.SettingDiff `json:"settings_diff"`
-	EngineDiff       []parity.SettingDiff `json:"engine_diff"`
-	EngineEqual      bool                 `json:"engine_equal"`
-	BucketsCompared  int                  `json:"buckets_compared"`
-	BucketsDiffering int                  `json:"buckets_differing"`
+	SettingsDiff []parity.SettingDiff `json:"settings_diff"`
+	EngineDiff   []parity.SettingDiff `json:"engine_diff"`
+	// DuplicatesFrom and DuplicatesTo are the ids each region returned more
+	// than once, with how many times (a duplicated id is not "only in"
+	// either side).
+	DuplicatesFrom   map[string]int `json:"duplicates_from,omitempty"`
+	DuplicatesTo     map[string]int `json:"duplicates_to,omitempty"`
+	EngineEqual      bool           `json:"engine_equal"`
+	BucketsCompared  int            `json:"buckets_compared"`
+	BucketsDiffering int            `json:"buckets_differing"`
 	// PointsExamined counts the point records compared (both sides): only
 	// those of differing buckets.
 	PointsExamined int64 `json:"points_examined"`
@@ -45,7 +50,8 @@ func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
 		return nil, fmt.Errorf("diff: bucket counts differ (%d vs %d)", a.Buckets, b.Buckets)
 	}
 	r := &DiffResult{From: from, To: to, OnlyInFrom: []string{}, OnlyInTo: []string{}, Changed: []Changed{},
-		SettingsDiff: []parity.SettingDiff{}, EngineDiff: []parity.SettingDiff{}, EngineEqual: a.EngineDigest == b.EngineDigest}
+		SettingsDiff: []parity.SettingDiff{}, EngineDiff: []parity.SettingDiff{}, EngineEqual: a.EngineDigest == b.EngineDigest,
+		DuplicatesFrom: a.Duplicates, DuplicatesTo: b.Duplicates}
 	for _, d := range parity.DiffSettings(a.Settings, b.Settings) {
 		if d.Engine {
 			r.EngineDiff = append(r.EngineDiff, d)
@@ -69,8 +75,13 @@ func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
 		}); err != nil {
 			return nil, err
 		}
+		seenTo := map[string]bool{}
 		if err := sb.ReadBuckets(want, func(rec *SpillRecord) {
 			r.PointsExamined++
+			if seenTo[rec.ID.S] {
+				return // a further copy of a duplicated id
+			}
+			seenTo[rec.ID.S] = true
 			l, ok := left[rec.ID.S]
 			if !ok {
 				r.OnlyInTo = append(r.OnlyInTo, rec.ID.S)

@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"io"
+	"sort"
 )
 
 // WriteText writes the diff as `ragparity diff` prints it; tol is the
@@ -24,6 +25,26 @@ func (d *DiffResult) WriteText(w io.Writer, tol float64) {
 	}
 	list("only in "+d.From, d.OnlyInFrom)
 	list("only in "+d.To, d.OnlyInTo)
+	dupes := func(region string, m map[string]int) {
+		if len(m) == 0 {
+			return
+		}
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(w, "duplicate in %s (%d ids held more than once):\n", region, len(ids))
+		for i, id := range ids {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(ids)-20)
+				break
+			}
+			fmt.Fprintf(w, "  %s  x%d\n", id, m[id])
+		}
+	}
+	dupes(d.From, d.DuplicatesFrom)
+	dupes(d.To, d.DuplicatesTo)
 	if len(d.Changed) > 0 {
 		fmt.Fprintf(w, "changed (%d):\n", len(d.Changed))
 		for _, c := range d.Changed {

@@ -5,6 +5,7 @@ package verifier
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,21 @@ type Scan struct {
 	// range they are zero.
 	Leaves, LeavesTolerant []parity.Leaf
 	Elapsed                time.Duration
+	// Duplicates are the ids the store returned more than once (a store
+	// that inserts instead of upserting, LlamaIndex's PGVectorStore on a
+	// re-ingest), with how many times; every copy is in the leaves, so a
+	// region with duplicates never hashes equal to one without.
+	Duplicates map[string]int
+}
+
+// DuplicateRows is how many rows beyond the first the duplicated ids
+// have.
+func (s *Scan) DuplicateRows() int {
+	n := 0
+	for _, c := range s.Duplicates {
+		n += c - 1
+	}
+	return n
 }
 
 // ContentRoot is the Merkle root over the exact leaves.
@@ -186,8 +202,35 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		}()
 	}
 
+	// Duplicate ids are counted by a 64-bit hash of the canonical id (a
+	// false duplicate needs a hash collision: about 3e-8 at 1M ids) with
+	// the id kept once it repeats.
+	seen := make(map[uint64]uint8, 1024)
+	seed := maphash.MakeSeed()
+	dups := map[string]int{}
 	var cur *batch
+	var emitPoint func(p *parity.Point) error
 	emit := func(p *parity.Point) error {
+		if o.Shard.N > 1 {
+			if bk := parity.BucketOf(p.ID.S, o.Buckets); bk < lo || bk >= hi {
+				return emitPoint(p)
+			}
+		}
+		h := maphash.String(seed, p.ID.S)
+		if c := seen[h]; c == 0 {
+			seen[h] = 1
+		} else {
+			if c < 255 {
+				seen[h] = c + 1
+			}
+			if dups[p.ID.S] == 0 {
+				dups[p.ID.S] = 1
+			}
+			dups[p.ID.S]++
+		}
+		return emitPoint(p)
+	}
+	emitPoint = func(p *parity.Point) error {
 		if cur == nil {
 			select {
 			case cur = <-free:
@@ -242,6 +285,9 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	}
 	for b := lo; b < hi; b++ {
 		s.Points += int64(s.Leaves[b].Count)
+	}
+	if len(dups) > 0 {
+		s.Duplicates = dups
 	}
 	if o.Progress != nil {
 		o.Progress(done.Load())

@@ -28,7 +28,9 @@ type RegionHashJSON struct {
 	SettingsEngine      map[string]any `json:"settings_engine,omitempty"`
 	SettingsInfo        map[string]any `json:"settings_info,omitempty"`
 	ElapsedMS           int64          `json:"elapsed_ms"`
-	Error               string         `json:"error,omitempty"`
+	// Duplicates are ids the store holds more than once, with their count.
+	Duplicates map[string]int `json:"duplicates,omitempty"`
+	Error      string         `json:"error,omitempty"`
 }
 
 // HashJSON is the `hash --json` document.
@@ -46,6 +48,7 @@ func regionHashJSON(name string, s *verifier.Scan) RegionHashJSON {
 		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
 		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
 		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
+		Duplicates: s.Duplicates,
 	}
 }
 
@@ -113,6 +116,11 @@ func verifierTol(t float64) float64 {
 }
 
 func allEqual(rs []RegionHashJSON) bool {
+	for _, r := range rs {
+		if len(r.Duplicates) > 0 {
+			return false // a region holding an id twice is no faithful copy
+		}
+	}
 	for _, r := range rs[1:] {
 		if r.IndexHash != rs[0].IndexHash {
 			return false
@@ -162,6 +170,9 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 		if w, ok := r.SettingsInfo["index.warning"]; ok {
 			fmt.Fprintf(stdout, "  warning: %v\n", w)
+		}
+		if len(r.Duplicates) > 0 {
+			fmt.Fprintf(stdout, "  DUPLICATES: %d ids held more than once (listed in --json)\n", len(r.Duplicates))
 		}
 		fmt.Fprintln(stdout)
 	}
