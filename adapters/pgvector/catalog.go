@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,36 @@ type tableInfo struct {
 type vecIndex struct {
 	name, method, opclass string
 	options               map[string]string
+	// expr is the indexed expression when the index is on an expression
+	// of the vector column (a cast, binary_quantize), "" when it is on the
+	// column itself; pred the partial index's predicate, "" for none.
+	expr, pred string
+}
+
+var (
+	// castRE finds the dimension of a cast in an index expression:
+	// (embedding)::vector(384), (embedding)::halfvec(3072), ::bit(384).
+	castRE = regexp.MustCompile(`::(vector|halfvec|sparsevec|bit)\((\d+)\)`)
+)
+
+// refersTo reports whether an index expression uses column col (bare or
+// quoted).
+func refersTo(expr, col string) bool {
+	re := regexp.MustCompile(`(^|[^A-Za-z0-9_"])(` + regexp.QuoteMeta(col) + `|"` + regexp.QuoteMeta(strings.ReplaceAll(col, `"`, `""`)) + `")([^A-Za-z0-9_"]|$)`)
+	return re.MatchString(expr)
+}
+
+// quantizationOf names the quantization an index expression applies.
+func quantizationOf(expr string) string {
+	switch {
+	case strings.Contains(expr, "binary_quantize("):
+		return "binary"
+	case strings.Contains(expr, "::halfvec"):
+		return "halfvec"
+	case strings.Contains(expr, "::sparsevec"):
+		return "sparsevec"
+	}
+	return ""
 }
 
 // metricOf maps a pgvector operator class to a canonical metric name.
@@ -153,23 +184,35 @@ func (s *Store) inspectOnce(ctx context.Context) (*tableInfo, error) {
 			return nil, err
 		}
 	}
-	rows, err = s.pool.Query(ctx, `SELECT i.relname, am.amname, opc.opcname, COALESCE(i.reloptions, '{}')
+	// Every HNSW / IVFFlat index of the table: on the vector column
+	// itself, or on an expression of it (LangChain's dimensionless column
+	// indexed through a cast, a halfvec cast past 2,000 dimensions,
+	// binary_quantize), partial or not.
+	rows, err = s.pool.Query(ctx, `SELECT i.relname, am.amname, opc.opcname, COALESCE(i.reloptions, '{}'),
+			COALESCE(a.attname, ''), COALESCE(pg_get_expr(x.indexprs, x.indrelid), ''), COALESCE(pg_get_expr(x.indpred, x.indrelid), '')
 		FROM pg_index x
 		JOIN pg_class i ON i.oid = x.indexrelid
 		JOIN pg_am am ON am.oid = i.relam
-		JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) ON true
-		JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-		JOIN pg_opclass opc ON opc.oid = x.indclass[k.ord - 1]
-		WHERE x.indrelid = $1 AND a.attname = $2 AND am.amname IN ('hnsw', 'ivfflat')
-		ORDER BY i.relname`, ti.oid, s.vecCol)
+		JOIN pg_opclass opc ON opc.oid = x.indclass[0]
+		LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] AND x.indkey[0] <> 0
+		WHERE x.indrelid = $1 AND am.amname IN ('hnsw', 'ivfflat')
+		ORDER BY i.relname`, ti.oid)
 	if err != nil {
 		return nil, s.wrap("inspect", err)
 	}
 	for rows.Next() {
 		var ix vecIndex
 		var opts []string
-		if err := rows.Scan(&ix.name, &ix.method, &ix.opclass, &opts); err != nil {
+		var att string
+		if err := rows.Scan(&ix.name, &ix.method, &ix.opclass, &opts, &att, &ix.expr, &ix.pred); err != nil {
 			return nil, s.wrap("inspect", err)
+		}
+		switch {
+		case att != "" && att == s.vecCol:
+			ix.expr = ""
+		case att == "" && ix.expr != "" && refersTo(ix.expr, s.vecCol):
+		default:
+			continue // an index of another column
 		}
 		ix.options = map[string]string{}
 		for k, v := range indexDefaults[ix.method] {
@@ -207,6 +250,14 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 		st.Hashed["vector.dim"] = ti.vec.typmod
 	} else {
 		st.Hashed["vector.dim"] = "unconstrained"
+		// A dimensionless column is indexed through a cast that says it.
+		for _, ix := range ti.indexes {
+			if m := castRE.FindStringSubmatch(ix.expr); m != nil && m[1] != "bit" {
+				n, _ := strconv.Atoi(m[2])
+				st.Hashed["vector.dim"] = n
+				break
+			}
+		}
 	}
 	st.Engine["vector.type"] = ti.vec.typ
 	st.Engine["normalize"] = "none"
@@ -231,6 +282,15 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 		}
 		st.Info["index.name"] = ix.name
 		st.Info["index.opclass"] = ix.opclass
+		if ix.expr != "" {
+			st.Engine["index.expression"] = ix.expr
+			if q := quantizationOf(ix.expr); q != "" {
+				st.Engine["quantization"] = q
+			}
+		}
+		if ix.pred != "" {
+			st.Engine["index.predicate"] = ix.pred
+		}
 	default:
 		st.Engine["index.type"] = "multiple"
 		var descs, names []string
@@ -241,6 +301,12 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 			}
 			sort.Strings(keys)
 			parts := []string{ix.opclass}
+			if ix.expr != "" {
+				parts = append(parts, "expression="+ix.expr)
+			}
+			if ix.pred != "" {
+				parts = append(parts, "where="+ix.pred)
+			}
 			for _, k := range keys {
 				parts = append(parts, k+"="+ix.options[k])
 			}

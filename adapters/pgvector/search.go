@@ -134,7 +134,7 @@ func (s *Store) search(ctx context.Context, declared string, vector []float32, k
 	if s.textCol != "" {
 		cols[2] = q(s.textCol) + "::text"
 	}
-	dist := fmt.Sprintf("%s %s $1::%s", q(s.vecCol), op.op, ti.vec.typ)
+	dist := s.distance(ti, op.op, p)
 	lit := vectorLiteral(vector)
 	kind := idKind(ti.id.typ)
 	// Fetch one more than k: when it ties with the k-th, fetch more, so
@@ -153,6 +153,21 @@ func (s *Store) search(ctx context.Context, declared string, vector []float32, k
 			return hits[:k], nil
 		}
 	}
+}
+
+// distance is the ORDER BY expression of a search. A serving search
+// orders by the expression the vector index is built on when that is a
+// plain cast of the column (LangChain's dimensionless column through
+// ::vector(N), a ::halfvec(N) past 2,000 dimensions), so the index is
+// used; an exact search, and an index on binary_quantize (which needs the
+// application's re-rank), order by the column itself.
+func (s *Store) distance(ti *tableInfo, op string, p adapters.SearchParams) string {
+	if !p.Exact && len(ti.indexes) == 1 {
+		if m := castRE.FindStringSubmatch(ti.indexes[0].expr); m != nil && m[1] != "bit" && quantizationOf(ti.indexes[0].expr) != "binary" {
+			return fmt.Sprintf("(%s) %s $1::%s(%s)", ti.indexes[0].expr, op, m[1], m[2])
+		}
+	}
+	return fmt.Sprintf("%s %s $1::%s", q(s.vecCol), op, ti.vec.typ)
 }
 
 // exactSettings are the planner settings an exact search turns off (SET
@@ -232,7 +247,7 @@ func (s *Store) Explain(ctx context.Context, vector []float32, k int, p adapters
 		return "", err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	dist := fmt.Sprintf("%s %s $1::%s", q(s.vecCol), op.op, ti.vec.typ)
+	dist := s.distance(ti, op.op, p)
 	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.qualified(), k+1), searchArgs(p, vectorLiteral(vector))...)
 	if err != nil {
 		return "", s.wrap("explain", err)
