@@ -79,9 +79,9 @@ func (h *Hasher) Digests(p *Point, tol float64) (PointDigests, error) {
 			return d, fmt.Errorf("point %s: vectors not sorted by name or duplicated (%q, %q)", p.ID.S, p.Vectors[i-1].Name, v.Name)
 		}
 		b = AppendLP(b, v.Name)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)))
-		for _, x := range v.Values {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		var err error
+		if b, err = appendVector(b, v, p.ID.S, func(x float32) float32 { return x }); err != nil {
+			return d, err
 		}
 	}
 	d.Vectors = sha256.Sum256(b)
@@ -93,9 +93,9 @@ func (h *Hasher) Digests(p *Point, tol float64) (PointDigests, error) {
 	for i := range p.Vectors {
 		v := &p.Vectors[i]
 		b = AppendLP(b, v.Name)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)))
-		for _, x := range v.Values {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(roundTo(x, inv, tol)))
+		var err error
+		if b, err = appendVector(b, v, p.ID.S, func(x float32) float32 { return roundTo(x, inv, tol) }); err != nil {
+			return d, err
 		}
 	}
 	d.VectorsTolerant = sha256.Sum256(b)
@@ -124,6 +124,50 @@ func (h *Hasher) Digests(p *Point, tol float64) (PointDigests, error) {
 	}
 	hh.Sum(d.Text[:0])
 	return d, nil
+}
+
+// kindMarker stands where a dense vector's length would: no dense vector
+// has 2^32-1 values, so a sparse vector or a multivector never encodes like
+// a dense one.
+const kindMarker = 0xFFFFFFFF
+
+// appendVector appends one vector's canonical encoding (after its name):
+//
+//	dense:        u32be(len) || f32le(values)
+//	sparse:       u32be(0xFFFFFFFF) || "s" || u32be(nnz) || u32be(indices ascending) || f32le(values)
+//	multivector:  u32be(0xFFFFFFFF) || "m" || u32be(count) || u32be(dim) || f32le(vectors in stored order)
+//
+// with conv applied to every value (identity, or the tolerant rounding).
+func appendVector(b []byte, v *NamedVector, id string, conv func(float32) float32) ([]byte, error) {
+	switch {
+	case v.Sparse:
+		if len(v.Indices) != len(v.Values) {
+			return b, fmt.Errorf("point %s: sparse vector %q has %d indices and %d values", id, v.Name, len(v.Indices), len(v.Values))
+		}
+		b = binary.BigEndian.AppendUint32(b, kindMarker)
+		b = append(b, 's')
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Indices)))
+		for i, ix := range v.Indices {
+			if i > 0 && v.Indices[i-1] >= ix {
+				return b, fmt.Errorf("point %s: sparse vector %q: indices not strictly ascending (%d, %d)", id, v.Name, v.Indices[i-1], ix)
+			}
+			b = binary.BigEndian.AppendUint32(b, ix)
+		}
+	case v.Multi > 0:
+		if len(v.Values)%v.Multi != 0 {
+			return b, fmt.Errorf("point %s: multivector %q: %d values are not %d vectors of one dimension", id, v.Name, len(v.Values), v.Multi)
+		}
+		b = binary.BigEndian.AppendUint32(b, kindMarker)
+		b = append(b, 'm')
+		b = binary.BigEndian.AppendUint32(b, uint32(v.Multi))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)/v.Multi))
+	default:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)))
+	}
+	for _, x := range v.Values {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(conv(x)))
+	}
+	return b, nil
 }
 
 // roundTo rounds x to the nearest multiple of tol (inv = 1/tol); NaN and

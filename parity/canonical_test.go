@@ -289,3 +289,37 @@ func TestEngineDigestSeparate(t *testing.T) {
 		t.Errorf("diff %+v: want one engine difference, index.type", d)
 	}
 }
+
+// TestSparseAndMultiEncoding: a sparse vector and a multivector never hash
+// like a dense vector of the same values; a sparse vector's indices must
+// be strictly ascending; a multivector's values must divide evenly.
+func TestSparseAndMultiEncoding(t *testing.T) {
+	var h Hasher
+	digest := func(v NamedVector) (Digest, error) {
+		d, err := h.Digests(&Point{ID: ID{S: "1"}, Vectors: []NamedVector{v}}, 1e-6)
+		return d.Vectors, err
+	}
+	dense, _ := digest(NamedVector{Name: "v", Values: []float32{1, 2}})
+	sparse, err := digest(NamedVector{Name: "v", Sparse: true, Indices: []uint32{3, 7}, Values: []float32{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sparse2, _ := digest(NamedVector{Name: "v", Sparse: true, Indices: []uint32{3, 8}, Values: []float32{1, 2}})
+	multi, err := digest(NamedVector{Name: "v", Multi: 2, Values: []float32{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	multi1, _ := digest(NamedVector{Name: "v", Multi: 1, Values: []float32{1, 2}})
+	if dense == sparse || dense == multi || sparse == multi || sparse == sparse2 || multi == multi1 {
+		t.Errorf("digests collide: dense %x sparse %x sparse' %x multi %x multi1 %x", dense[:4], sparse[:4], sparse2[:4], multi[:4], multi1[:4])
+	}
+	if _, err := digest(NamedVector{Name: "v", Sparse: true, Indices: []uint32{7, 3}, Values: []float32{1, 2}}); err == nil {
+		t.Errorf("descending sparse indices accepted")
+	}
+	if _, err := digest(NamedVector{Name: "v", Sparse: true, Indices: []uint32{3}, Values: []float32{1, 2}}); err == nil {
+		t.Errorf("sparse vector with fewer indices than values accepted")
+	}
+	if _, err := digest(NamedVector{Name: "v", Multi: 3, Values: []float32{1, 2}}); err == nil {
+		t.Errorf("multivector of 3 vectors over 2 values accepted")
+	}
+}

@@ -22,10 +22,19 @@ type ID struct {
 func (id ID) String() string { return id.S }
 
 // NamedVector is one vector of a point. The unnamed (default) vector has
-// Name "".
+// Name "". It is dense (Values), sparse (Indices and Values) or a
+// multivector (Multi vectors of len(Values)/Multi values each, in stored
+// order: ColBERT-style late interaction).
 type NamedVector struct {
 	Name   string
 	Values []float32
+	// Indices are a sparse vector's dimensions, strictly ascending, one per
+	// value; nil for a dense vector or a multivector.
+	Indices []uint32
+	// Sparse marks a sparse vector (an empty one has no Indices).
+	Sparse bool
+	// Multi is a multivector's vector count (0: not a multivector).
+	Multi int
 }
 
 // Point is one stored point as a reader returns it.

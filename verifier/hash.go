@@ -311,6 +311,12 @@ func copyPoint(dst, src *parity.Point) {
 	for i := range src.Vectors {
 		dst.Vectors[i].Name = src.Vectors[i].Name
 		dst.Vectors[i].Values = append(dst.Vectors[i].Values[:0], src.Vectors[i].Values...)
+		dst.Vectors[i].Sparse, dst.Vectors[i].Multi = src.Vectors[i].Sparse, src.Vectors[i].Multi
+		if src.Vectors[i].Indices == nil {
+			dst.Vectors[i].Indices = nil
+		} else {
+			dst.Vectors[i].Indices = append(dst.Vectors[i].Indices[:0], src.Vectors[i].Indices...)
+		}
 	}
 	if src.Payload == nil {
 		dst.Payload = nil

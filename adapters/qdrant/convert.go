@@ -71,28 +71,76 @@ func canonicalUUID(s string) (string, bool) {
 
 // ---- vectors ----
 
-// denseOutput extracts a dense vector from a VectorOutput. Servers send it
-// either in the deprecated flat `data` field (Qdrant 1.x) or in the newer
-// `dense` oneof; sparse and multi vectors are not supported.
-func denseOutput(v *qdrant.VectorOutput) ([]float32, error) {
+// vectorOutput converts one output vector: dense (the newer `dense`
+// oneof, or the deprecated flat `data` field of Qdrant 1.x), sparse
+// (indices sorted ascending, each value kept with its index) or a
+// multivector (its vectors in stored order).
+func vectorOutput(name string, v *qdrant.VectorOutput) (parity.NamedVector, error) {
+	nv := parity.NamedVector{Name: name}
 	switch o := v.GetVector().(type) {
 	case *qdrant.VectorOutput_Dense:
-		return o.Dense.GetData(), nil
+		nv.Values = o.Dense.GetData()
 	case *qdrant.VectorOutput_Sparse:
-		return nil, fmt.Errorf("sparse vectors are not supported")
+		return sparseVector(nv, o.Sparse.GetIndices(), o.Sparse.GetValues())
 	case *qdrant.VectorOutput_MultiDense:
-		return nil, fmt.Errorf("multi-vectors are not supported")
+		return multiVector(nv, o.MultiDense.GetVectors())
 	case nil:
-		if v.GetIndices() != nil {
-			return nil, fmt.Errorf("sparse vectors are not supported")
+		switch {
+		case v.GetIndices() != nil:
+			return sparseVector(nv, v.GetIndices().GetData(), v.GetData())
+		case v.VectorsCount != nil:
+			n := int(v.GetVectorsCount())
+			if n <= 0 || len(v.GetData())%n != 0 {
+				return nv, fmt.Errorf("multivector of %d vectors with %d values", n, len(v.GetData()))
+			}
+			nv.Values, nv.Multi = v.GetData(), n
+		default:
+			nv.Values = v.GetData()
 		}
-		if v.VectorsCount != nil {
-			return nil, fmt.Errorf("multi-vectors are not supported")
-		}
-		return v.GetData(), nil
 	default:
-		return nil, fmt.Errorf("unsupported vector type %T", o)
+		return nv, fmt.Errorf("unsupported vector type %T", o)
 	}
+	return nv, nil
+}
+
+// sparseVector sorts a sparse vector's (index, value) pairs by index; a
+// repeated index is an error.
+func sparseVector(nv parity.NamedVector, idx []uint32, vals []float32) (parity.NamedVector, error) {
+	if len(idx) != len(vals) {
+		return nv, fmt.Errorf("sparse vector with %d indices and %d values", len(idx), len(vals))
+	}
+	order := make([]int, len(idx))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return idx[order[a]] < idx[order[b]] })
+	nv.Sparse = true
+	nv.Indices = make([]uint32, len(idx))
+	nv.Values = make([]float32, len(idx))
+	for i, j := range order {
+		nv.Indices[i], nv.Values[i] = idx[j], vals[j]
+		if i > 0 && nv.Indices[i-1] == nv.Indices[i] {
+			return nv, fmt.Errorf("sparse vector repeats index %d", nv.Indices[i])
+		}
+	}
+	return nv, nil
+}
+
+// multiVector flattens a multivector's vectors, which must share one
+// dimension.
+func multiVector(nv parity.NamedVector, vs []*qdrant.DenseVector) (parity.NamedVector, error) {
+	if len(vs) == 0 {
+		return nv, fmt.Errorf("empty multivector")
+	}
+	dim := len(vs[0].GetData())
+	for i, d := range vs {
+		if len(d.GetData()) != dim {
+			return nv, fmt.Errorf("multivector: vector %d has %d dimensions, vector 0 has %d", i, len(d.GetData()), dim)
+		}
+		nv.Values = append(nv.Values, d.GetData()...)
+	}
+	nv.Multi = len(vs)
+	return nv, nil
 }
 
 // appendVectors appends the point's vectors, sorted by name, to dst.
@@ -101,11 +149,11 @@ func appendVectors(dst []parity.NamedVector, vs *qdrant.VectorsOutput) ([]parity
 	case nil:
 		return dst, nil
 	case *qdrant.VectorsOutput_Vector:
-		d, err := denseOutput(o.Vector)
+		nv, err := vectorOutput("", o.Vector)
 		if err != nil {
 			return dst, err
 		}
-		return append(dst, parity.NamedVector{Values: d}), nil
+		return append(dst, nv), nil
 	case *qdrant.VectorsOutput_Vectors:
 		m := o.Vectors.GetVectors()
 		names := make([]string, 0, len(m))
@@ -114,11 +162,11 @@ func appendVectors(dst []parity.NamedVector, vs *qdrant.VectorsOutput) ([]parity
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			d, err := denseOutput(m[n])
+			nv, err := vectorOutput(n, m[n])
 			if err != nil {
 				return dst, fmt.Errorf("vector %q: %w", n, err)
 			}
-			dst = append(dst, parity.NamedVector{Name: n, Values: d})
+			dst = append(dst, nv)
 		}
 		return dst, nil
 	}
@@ -129,8 +177,10 @@ func vectorsToProto(vs []parity.NamedVector) (*qdrant.Vectors, error) {
 	switch {
 	case len(vs) == 0:
 		return nil, nil
-	case len(vs) == 1 && vs[0].Name == "":
+	case len(vs) == 1 && vs[0].Name == "" && !vs[0].Sparse && vs[0].Multi == 0:
 		return qdrant.NewVectorsDense(vs[0].Values), nil
+	case len(vs) == 1 && vs[0].Name == "":
+		return &qdrant.Vectors{VectorsOptions: &qdrant.Vectors_Vector{Vector: vectorToProto(vs[0])}}, nil
 	}
 	m := make(map[string]*qdrant.Vector, len(vs))
 	for _, v := range vs {
@@ -140,9 +190,24 @@ func vectorsToProto(vs []parity.NamedVector) (*qdrant.Vectors, error) {
 		if _, dup := m[v.Name]; dup {
 			return nil, fmt.Errorf("vector %q given twice", v.Name)
 		}
-		m[v.Name] = qdrant.NewVectorDense(v.Values)
+		m[v.Name] = vectorToProto(v)
 	}
 	return qdrant.NewVectorsMap(m), nil
+}
+
+func vectorToProto(v parity.NamedVector) *qdrant.Vector {
+	switch {
+	case v.Sparse:
+		return qdrant.NewVectorSparse(v.Indices, v.Values)
+	case v.Multi > 0:
+		dim := len(v.Values) / v.Multi
+		vs := make([][]float32, v.Multi)
+		for i := range vs {
+			vs[i] = v.Values[i*dim : (i+1)*dim]
+		}
+		return qdrant.NewVectorMulti(vs)
+	}
+	return qdrant.NewVectorDense(v.Values)
 }
 
 // ---- payload ----

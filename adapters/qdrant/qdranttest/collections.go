@@ -128,8 +128,8 @@ func validateVectorParams(field string, p *qdrant.VectorParams) error {
 	default:
 		return status.Error(codes.InvalidArgument, "Malformed distance parameter")
 	}
-	if p.MultivectorConfig != nil {
-		return errUnimplemented("multivector_config")
+	if mc := p.MultivectorConfig; mc != nil && mc.Comparator != qdrant.MultiVectorComparator_MaxSim {
+		return errValidation("%s.multivector_config.comparator: unknown comparator %v", field, mc.Comparator)
 	}
 	if err := validateHNSW(field+".hnsw_config", p.HnswConfig); err != nil {
 		return err

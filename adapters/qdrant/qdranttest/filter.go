@@ -74,7 +74,7 @@ func compileCondition(c *qdrant.Condition) (func(*point) bool, error) {
 		return func(p *point) bool { return set[p.id] }, nil
 	case *qdrant.Condition_HasVector:
 		name := o.HasVector.GetHasVector()
-		return func(p *point) bool { _, ok := p.vectors[name]; return ok }, nil
+		return func(p *point) bool { return p.hasVector(name) }, nil
 	case *qdrant.Condition_Filter:
 		return compileFilter(o.Filter)
 	case *qdrant.Condition_Field:

@@ -89,6 +89,10 @@ func normaliseUUID(s string) (string, bool) {
 type point struct {
 	id      pid
 	vectors map[string][]float32 // by vector name; "" for the unnamed vector
+	// sparse and multi hold the point's sparse vectors (indices ascending,
+	// as Qdrant stores them) and multivectors, by name.
+	sparse  map[string]sparseVec
+	multi   map[string][][]float32
 	payload map[string]*qdrant.Value
 	version uint64 // operation id of the upsert that wrote it
 }
@@ -178,3 +182,22 @@ func cosinePreprocess(v []float32) []float32 {
 const epsilonF32 float32 = 1.1920929e-07
 
 const defaultSegments = 2
+
+// sparseVec is a stored sparse vector.
+type sparseVec struct {
+	indices []uint32
+	values  []float32
+}
+
+// hasVector reports whether the point holds a vector of that name, of any
+// kind.
+func (p *point) hasVector(name string) bool {
+	if _, ok := p.vectors[name]; ok {
+		return true
+	}
+	if _, ok := p.sparse[name]; ok {
+		return true
+	}
+	_, ok := p.multi[name]
+	return ok
+}

@@ -3,6 +3,7 @@ package qdranttest
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -16,31 +17,113 @@ type pointsService struct {
 	s *Server
 }
 
-// denseInput extracts a dense vector from an input Vector: the `dense`
-// oneof or the deprecated flat `data` field.
-func denseInput(v *qdrant.Vector) ([]float32, error) {
+// storeInput checks one input vector against the collection config and
+// stores what Qdrant stores: dense vectors (the `dense` oneof or the
+// deprecated flat `data` field) copied and L2-normalised for Cosine;
+// sparse vectors sorted by index; multivectors with each vector checked
+// and normalised like a dense one.
+func (c *collection) storeInput(p *point, name string, v *qdrant.Vector) error {
+	var (
+		idx   []uint32
+		vals  []float32
+		multi [][]float32
+		kind  = "dense"
+	)
 	switch o := v.GetVector().(type) {
 	case *qdrant.Vector_Dense:
-		return o.Dense.GetData(), nil
-	case nil:
-		if v.GetIndices() != nil {
-			return nil, errUnimplemented("sparse vectors")
-		}
-		if v.VectorsCount != nil {
-			return nil, errUnimplemented("multi-dense vectors")
-		}
-		return v.GetData(), nil
+		vals = o.Dense.GetData()
 	case *qdrant.Vector_Sparse:
-		return nil, errUnimplemented("sparse vectors")
+		kind, idx, vals = "sparse", o.Sparse.GetIndices(), o.Sparse.GetValues()
 	case *qdrant.Vector_MultiDense:
-		return nil, errUnimplemented("multi-dense vectors")
+		kind = "multi"
+		for _, d := range o.MultiDense.GetVectors() {
+			multi = append(multi, d.GetData())
+		}
+	case nil:
+		vals = v.GetData()
+		switch {
+		case v.GetIndices() != nil:
+			kind, idx = "sparse", v.GetIndices().GetData()
+		case v.VectorsCount != nil:
+			kind = "multi"
+			n := int(v.GetVectorsCount())
+			if n < 1 || len(vals)%n != 0 {
+				return errBadInput("Multivector of %d vectors with %d values", n, len(vals))
+			}
+			dim := len(vals) / n
+			for i := 0; i < n; i++ {
+				multi = append(multi, vals[i*dim:(i+1)*dim])
+			}
+		}
 	default:
-		return nil, errUnimplemented("inference inputs (document, image, object)")
+		return errUnimplemented("inference inputs (document, image, object)")
 	}
+	switch kind {
+	case "sparse":
+		if _, ok := c.config.GetParams().GetSparseVectorsConfig().GetMap()[name]; !ok {
+			return errBadInput("Not existing vector name error: %s", name)
+		}
+		if len(idx) != len(vals) {
+			return errBadInput("Sparse vector has %d indices and %d values", len(idx), len(vals))
+		}
+		sv := sparseVec{indices: append([]uint32(nil), idx...), values: append([]float32(nil), vals...)}
+		sort.Sort(byIndex(sv))
+		for i := 1; i < len(sv.indices); i++ {
+			if sv.indices[i] == sv.indices[i-1] {
+				return errBadInput("Sparse vector has duplicate index %d", sv.indices[i])
+			}
+		}
+		if p.sparse == nil {
+			p.sparse = map[string]sparseVec{}
+		}
+		p.sparse[name] = sv
+	case "multi":
+		params, ok := c.vectors[name]
+		if !ok {
+			return errBadInput("Not existing vector name error: %s", name)
+		}
+		if params.MultivectorConfig == nil {
+			return errBadInput("Wrong input: Vector %q is not a multivector", name)
+		}
+		if len(multi) == 0 {
+			return errBadInput("Multivector %q is empty", name)
+		}
+		var out [][]float32
+		for _, d := range multi {
+			sd, err := c.storeVector(name, d)
+			if err != nil {
+				return err
+			}
+			out = append(out, sd)
+		}
+		if p.multi == nil {
+			p.multi = map[string][][]float32{}
+		}
+		p.multi[name] = out
+	default:
+		if params, ok := c.vectors[name]; ok && params.MultivectorConfig != nil {
+			return errBadInput("Wrong input: Vector %q is a multivector", name)
+		}
+		sd, err := c.storeVector(name, vals)
+		if err != nil {
+			return err
+		}
+		p.vectors[name] = sd
+	}
+	return nil
 }
 
-// storeVector checks one input vector against the collection config and
-// returns what Qdrant stores: a copy, L2-normalised for Cosine.
+type byIndex sparseVec
+
+func (b byIndex) Len() int           { return len(b.indices) }
+func (b byIndex) Less(i, j int) bool { return b.indices[i] < b.indices[j] }
+func (b byIndex) Swap(i, j int) {
+	b.indices[i], b.indices[j] = b.indices[j], b.indices[i]
+	b.values[i], b.values[j] = b.values[j], b.values[i]
+}
+
+// storeVector checks one dense input vector against the collection config
+// and returns what Qdrant stores: a copy, L2-normalised for Cosine.
 func (c *collection) storeVector(name string, data []float32) ([]float32, error) {
 	params, ok := c.vectors[name]
 	if !ok {
@@ -64,20 +147,12 @@ func (c *collection) buildPoint(ps *qdrant.PointStruct) (*point, error) {
 	p := &point{id: id, vectors: map[string][]float32{}}
 	switch o := ps.GetVectors().GetVectorsOptions().(type) {
 	case *qdrant.Vectors_Vector:
-		data, err := denseInput(o.Vector)
-		if err != nil {
-			return nil, err
-		}
-		if p.vectors[""], err = c.storeVector("", data); err != nil {
+		if err := c.storeInput(p, "", o.Vector); err != nil {
 			return nil, err
 		}
 	case *qdrant.Vectors_Vectors:
 		for name, v := range o.Vectors.GetVectors() {
-			data, err := denseInput(v)
-			if err != nil {
-				return nil, err
-			}
-			if p.vectors[name], err = c.storeVector(name, data); err != nil {
+			if err := c.storeInput(p, name, v); err != nil {
 				return nil, err
 			}
 		}
@@ -352,6 +427,29 @@ func (s *Server) vectorOut(data []float32) *qdrant.VectorOutput {
 	return &qdrant.VectorOutput{Data: data}
 }
 
+func (s *Server) sparseOut(sv sparseVec) *qdrant.VectorOutput {
+	if s.DenseOutput {
+		return &qdrant.VectorOutput{Vector: &qdrant.VectorOutput_Sparse{Sparse: &qdrant.SparseVector{Indices: sv.indices, Values: sv.values}}}
+	}
+	return &qdrant.VectorOutput{Data: sv.values, Indices: &qdrant.SparseIndices{Data: sv.indices}}
+}
+
+func (s *Server) multiOut(m [][]float32) *qdrant.VectorOutput {
+	if s.DenseOutput {
+		vs := make([]*qdrant.DenseVector, len(m))
+		for i, d := range m {
+			vs[i] = &qdrant.DenseVector{Data: d}
+		}
+		return &qdrant.VectorOutput{Vector: &qdrant.VectorOutput_MultiDense{MultiDense: &qdrant.MultiDenseVector{Vectors: vs}}}
+	}
+	var flat []float32
+	for _, d := range m {
+		flat = append(flat, d...)
+	}
+	n := uint32(len(m))
+	return &qdrant.VectorOutput{Data: flat, VectorsCount: &n}
+}
+
 // vectorsOut renders the selected vectors of p: the single-vector shape for
 // a collection created with one unnamed vector, the named map otherwise.
 func (s *Server) vectorsOut(c *collection, p *point, sel vectorSel) *qdrant.VectorsOutput {
@@ -359,16 +457,33 @@ func (s *Server) vectorsOut(c *collection, p *point, sel vectorSel) *qdrant.Vect
 		return nil
 	}
 	if c.single {
-		data, ok := p.vectors[""]
-		if !ok || !sel.wants("") {
+		if !sel.wants("") {
 			return nil
 		}
-		return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: s.vectorOut(data)}}
+		var out *qdrant.VectorOutput
+		if data, ok := p.vectors[""]; ok {
+			out = s.vectorOut(data)
+		} else if m, ok := p.multi[""]; ok {
+			out = s.multiOut(m)
+		} else {
+			return nil
+		}
+		return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vector{Vector: out}}
 	}
 	named := &qdrant.NamedVectorsOutput{Vectors: map[string]*qdrant.VectorOutput{}}
 	for name, data := range p.vectors {
 		if sel.wants(name) {
 			named.Vectors[name] = s.vectorOut(data)
+		}
+	}
+	for name, sv := range p.sparse {
+		if sel.wants(name) {
+			named.Vectors[name] = s.sparseOut(sv)
+		}
+	}
+	for name, m := range p.multi {
+		if sel.wants(name) {
+			named.Vectors[name] = s.multiOut(m)
 		}
 	}
 	return &qdrant.VectorsOutput{VectorsOptions: &qdrant.VectorsOutput_Vectors{Vectors: named}}
