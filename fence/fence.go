@@ -64,6 +64,8 @@ type Fence interface {
 	// called name for ttl. When another owner holds it, ok is false and
 	// cur says who.
 	Acquire(ctx context.Context, name string, h Holder, ttl time.Duration) (cur Holder, ok bool, err error)
+	// Leased says who holds the lease called name (ok false when nobody).
+	Leased(ctx context.Context, name string) (h Holder, ok bool, err error)
 	// Unlease releases owner's lease on name; someone else's is left alone.
 	Unlease(ctx context.Context, name, owner string) error
 
@@ -71,6 +73,10 @@ type Fence interface {
 	// one when there is none or when fresh is set (a new generation voids
 	// everything keyed by the old one). It is kept for ttl.
 	Generation(ctx context.Context, name string, fresh bool, ttl time.Duration) (string, error)
+	// SetNote stores a small value under name for ttl; Note reads it back
+	// (ok false when there is none or it expired).
+	SetNote(ctx context.Context, name, value string, ttl time.Duration) error
+	Note(ctx context.Context, name string) (value string, ok bool, err error)
 	Close() error
 }
 

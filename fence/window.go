@@ -335,3 +335,71 @@ func (f *boltFence) Generation(_ context.Context, name string, fresh bool, ttl t
 	}
 	return out, nil
 }
+
+const notePrefix = fencePrefix + "note:"
+
+func (f *redisFence) SetNote(ctx context.Context, name, value string, ttl time.Duration) error {
+	if err := f.c.Set(ctx, notePrefix+name, value, ttl).Err(); err != nil {
+		return fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return nil
+}
+
+func (f *redisFence) Note(ctx context.Context, name string) (string, bool, error) {
+	v, err := f.c.Get(ctx, notePrefix+name).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return v, true, nil
+}
+
+func (f *boltFence) SetNote(_ context.Context, name, value string, ttl time.Duration) error {
+	return f.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(fenceBucket).Put([]byte(notePrefix+name), encodeVal(value, time.Now().Add(ttl)))
+	})
+}
+
+func (f *boltFence) Note(_ context.Context, name string) (string, bool, error) {
+	var v string
+	var ok bool
+	err := f.db.View(func(tx *bolt.Tx) error {
+		val, exp := decodeVal(tx.Bucket(fenceBucket).Get([]byte(notePrefix + name)))
+		if exp.After(time.Now()) {
+			v, ok = val, true
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("dedupe_kv: %w", err)
+	}
+	return v, ok, nil
+}
+
+func (f *redisFence) Leased(ctx context.Context, name string) (Holder, bool, error) {
+	v, err := f.c.Get(ctx, leasePrefix+name).Result()
+	if errors.Is(err, redis.Nil) {
+		return Holder{}, false, nil
+	}
+	if err != nil {
+		return Holder{}, false, fmt.Errorf("dedupe_kv %s: %w", f.where, err)
+	}
+	return decodeHolder(v), true, nil
+}
+
+func (f *boltFence) Leased(_ context.Context, name string) (Holder, bool, error) {
+	var h Holder
+	var ok bool
+	err := f.db.View(func(tx *bolt.Tx) error {
+		if v, exp := decodeVal(tx.Bucket(fenceBucket).Get([]byte(leasePrefix + name))); v != "" && time.Now().Before(exp) {
+			h, ok = decodeHolder(v), true
+		}
+		return nil
+	})
+	if err != nil {
+		return Holder{}, false, fmt.Errorf("dedupe_kv: %w", err)
+	}
+	return h, ok, nil
+}

@@ -42,8 +42,9 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&regions, "regions", "target regions (comma-separated; default: every region with a vectors URL)")
 	resume := fs.Bool("resume", false, "continue an interrupted run (reuses its fence claims)")
 	promote := fs.Bool("promote", false, "swap the rebuilt indexes in when every region's INDEX_HASH agrees")
-	runID := fs.String("run-id", "", "name of this rebuild (default: derived from the inputs, so a replay of the same rebuild writes nothing twice; pass a new one to rebuild again after a promote)")
+	runID := fs.String("run-id", "", "name of this rebuild (default: a digest of the source manifest (ids and revisions), analyzers, model tag and settings, so a replay of the same content writes nothing twice and changed content is a new run; pass a new one to rebuild again after a promote)")
 	batch := fs.Int("batch", 64, "documents claimed, embedded and written together")
+	wait := fs.Bool("wait", false, "when another run is rebuilding a target region, wait for it instead of exiting 2")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity rebuild --config FILE --source SRC [--regions R1,R2] [--resume] [--promote] [--json]\n\nChunks every document with the configured analyzer, embeds each chunk once,\nwrites every target region's staged index behind the idempotency fence,\ncompares the regions' INDEX_HASHes and, with --promote, swaps the stages in.\nExit 0 on success, 1 when the rebuilt regions disagree, 2 on error (the live\nindexes are then untouched).\n\n")
 		fs.PrintDefaults()
@@ -129,18 +130,36 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		HNSWEfConstruction: cfg.Index.EfConstruction, IDKind: parity.IDUUID}
 	id := *runID
 	if id == "" {
-		id = replicate.DeriveRunID(cfg.Release, src, inner.ModelTag(), cspec, targets)
+		if id, err = replicate.DeriveRunID(ctx, src, inner.ModelTag(), cspec, targets); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	cp, err := loadCheckpoint(cfg, id, *resume, *source, names)
-	if err != nil {
-		return fail(stderr, err)
+	for err != nil {
+		// A run in progress also leaves a checkpoint: say who is at it,
+		// or with --wait, wait for it to finish and look again.
+		berr := replicate.Busy(ctx, targets, "")
+		if berr == nil {
+			return fail(stderr, err)
+		}
+		if !*wait {
+			return fail(stderr, berr)
+		}
+		select {
+		case <-ctx.Done():
+			return fail(stderr, berr)
+		case <-time.After(500 * time.Millisecond):
+		}
+		cp, err = loadCheckpoint(cfg, id, *resume, *source, names)
 	}
 	lease := cfg.Fence.Lease
 	ttl := cfg.Fence.FailoverWindow + 24*time.Hour
 	prog := newProgress(stderr, cf.json)
 	pf := prog.fn("documents")
+	host, _ := os.Hostname()
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{
-		Source: src, Embedder: cached, Spec: cspec, RunID: id, Owner: cp.Owner, Lease: lease, TTL: ttl,
+		Source: src, Embedder: cached, Spec: cspec, RunID: id, Owner: cp.Owner, Host: host, Wait: *wait,
+		Lease: lease, TTL: ttl, Window: cfg.Fence.FailoverWindow,
 		BatchDocs: *batch, Promote: *promote, Buckets: cfg.Hash.Buckets,
 		Progress: func(n int) {
 			if pf != nil {
@@ -149,8 +168,18 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		},
 	})
 	prog.done()
+	var busy *replicate.LeaseError
+	if errors.As(err, &busy) && res == nil {
+		if !*resume {
+			os.Remove(checkpointPath(cfg, id))
+		}
+		return fail(stderr, err)
+	}
 	if err != nil && res == nil {
 		return fail(stderr, fmt.Errorf("%w (resume with --resume --run-id %s)", err, id))
+	}
+	for _, s := range res.StaleStages {
+		fmt.Fprintf(stderr, "warning: region %s has a stale stage of run %s (%d points): list with `ragparity stages list`, remove with `ragparity stages drop --region %s --run-id %s`\n", s.Region, s.RunID, s.Points, s.Region, s.RunID)
 	}
 	os.Remove(checkpointPath(cfg, id))
 	code := ExitEqual
