@@ -131,9 +131,10 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	id := *runID
 	if id == "" {
 		if id, err = replicate.DeriveRunID(ctx, src, inner.ModelTag(), cspec, targets); err != nil {
-			return fail(stderr, err)
+			return fail(stderr, fmt.Errorf("%w (nothing written, the live index is untouched)", err))
 		}
 	}
+	lease := cfg.Fence.Lease
 	cp, err := loadCheckpoint(cfg, id, *resume, *source, names)
 	for err != nil {
 		// A run in progress also leaves a checkpoint: say who is at it,
@@ -143,6 +144,9 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return fail(stderr, err)
 		}
 		if !*wait {
+			if !*resume {
+				berr = fmt.Errorf("%w (if that run was interrupted, finish it with --resume --run-id %s once its lease of %s has run out)", berr, id, lease)
+			}
 			return fail(stderr, berr)
 		}
 		select {
@@ -152,7 +156,6 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		cp, err = loadCheckpoint(cfg, id, *resume, *source, names)
 	}
-	lease := cfg.Fence.Lease
 	ttl := cfg.Fence.FailoverWindow + 24*time.Hour
 	prog := newProgress(stderr, cf.json)
 	pf := prog.fn("documents")
