@@ -245,6 +245,9 @@ func openBoltFence(path string) (Fence, error) {
 	}
 	// A second process waits up to 10 s for the file lock.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("dedupe_kv %s: the file is in use by another process (another ragparity run on this host?) and was not released within 10 s; configure a Redis dedupe_kv for concurrent writers", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dedupe_kv %s: %w", path, err)
 	}

@@ -75,19 +75,6 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(stderr, err)
 	}
-	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer cached.Close()
-	dim := inner.Dim()
-	if dim == 0 {
-		v, err := cached.Embed(ctx, []string{"dimension probe"})
-		if err != nil {
-			return fail(stderr, err)
-		}
-		dim = len(v[0])
-	}
 	sel, err := selectRegions(cfg, regions)
 	if err != nil {
 		return fail(stderr, err)
@@ -121,6 +108,40 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if len(targets) == 0 {
 		return fail(stderr, fmt.Errorf("%s: no region has a vectors URL", cfg.File))
+	}
+	// One rebuild per region: say who is at it before touching anything
+	// another run holds (the embedding cache is one file per host).
+	for !*resume {
+		berr := replicate.Busy(ctx, targets, "")
+		if berr == nil {
+			break
+		}
+		if !*wait {
+			run := "RUN"
+			var le *replicate.LeaseError
+			if errors.As(berr, &le) && le.Holder.RunID != "" {
+				run = le.Holder.RunID
+			}
+			return fail(stderr, fmt.Errorf("%w (if that run was interrupted, finish it with --resume --run-id %s once its lease of %s has run out)", berr, run, cfg.Fence.Lease))
+		}
+		select {
+		case <-ctx.Done():
+			return fail(stderr, berr)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer cached.Close()
+	dim := inner.Dim()
+	if dim == 0 {
+		v, err := cached.Embed(ctx, []string{"dimension probe"})
+		if err != nil {
+			return fail(stderr, err)
+		}
+		dim = len(v[0])
 	}
 	metric := cfg.Index.Metric
 	if metric == "" {
