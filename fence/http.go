@@ -3,12 +3,14 @@ package fence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -24,6 +26,9 @@ type HTTPOptions struct {
 	Token string
 	// MaxLease caps the lease a client may ask for (default 10 min).
 	MaxLease time.Duration
+	// Logger receives dedupe_kv errors (which clients only see as 503);
+	// nil discards them.
+	Logger *slog.Logger
 }
 
 // NewHTTPHandler serves the fence to writers that are not written in Go:
@@ -64,11 +69,15 @@ type httpFence struct{ o HTTPOptions }
 
 const maxBody = 64 << 10
 
+// auth compares sha256 sums of the tokens in constant time (neither the
+// token's length nor its content shows in the timing); the scheme is
+// case-insensitive.
 func (h *httpFence) auth(next http.HandlerFunc) http.HandlerFunc {
-	want := []byte("Bearer " + h.o.Token)
+	want := sha256.Sum256([]byte(h.o.Token))
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ragparity fence"`)
 			writeErr(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -156,14 +165,16 @@ func (h *httpFence) writer(w http.ResponseWriter, region string) *Writer {
 	return wr
 }
 
-func kvFailed(w http.ResponseWriter, ctx context.Context, err error) {
+func (h *httpFence) kvFailed(w http.ResponseWriter, ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		writeErr(w, http.StatusServiceUnavailable, "request cancelled")
 		return
 	}
 	// The error names the dedupe_kv (redacted); keep it out of the answer
-	// anyway: clients need not know where the KV lives.
-	_ = err
+	// anyway (clients need not know where the KV lives) and log it.
+	if h.o.Logger != nil {
+		h.o.Logger.Error("fence: dedupe_kv failed", "err", err)
+	}
 	writeErr(w, http.StatusServiceUnavailable, "dedupe_kv unavailable")
 }
 
@@ -206,7 +217,7 @@ func (h *httpFence) claim(w http.ResponseWriter, r *http.Request) {
 	key := Key(q.SourceID, q.Revision, q.IndexHash, q.Partition)
 	st, err := wr.ClaimAs(r.Context(), key, q.Owner, lease)
 	if err != nil {
-		kvFailed(w, r.Context(), err)
+		h.kvFailed(w, r.Context(), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"key": key, "state": st.String()})
@@ -242,7 +253,7 @@ func (h *httpFence) done(w http.ResponseWriter, r *http.Request) {
 	}
 	dup, err := wr.Done(r.Context(), q.Key)
 	if err != nil {
-		kvFailed(w, r.Context(), err)
+		h.kvFailed(w, r.Context(), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"key": q.Key, "duplicate": dup})
@@ -254,7 +265,7 @@ func (h *httpFence) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := wr.ReleaseAs(r.Context(), q.Key, q.Owner); err != nil {
-		kvFailed(w, r.Context(), err)
+		h.kvFailed(w, r.Context(), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"key": q.Key, "released": true})
@@ -272,7 +283,7 @@ func (h *httpFence) status(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := wr.Stats(r.Context())
 	if err != nil {
-		kvFailed(w, r.Context(), err)
+		h.kvFailed(w, r.Context(), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)

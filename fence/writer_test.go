@@ -254,3 +254,23 @@ func TestHTTPHandlerRejectsBadRequests(t *testing.T) {
 		t.Errorf("a handler without a token was accepted")
 	}
 }
+
+// TestHTTPHandlerKVDown: a dedupe_kv that does not answer is a 503 that
+// does not say where the KV lives; the scheme of the token is
+// case-insensitive.
+func TestHTTPHandlerKVDown(t *testing.T) {
+	f, err := Open("redis://:secretpw@127.0.0.1:1/0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, _ := NewWriter(f, WriterOptions{Region: "eu"})
+	h, _ := NewHTTPHandler(HTTPOptions{Writers: map[string]*Writer{"eu": w}, Token: "tok"})
+	req := httptest.NewRequest("POST", "/v1/fence/claim", strings.NewReader(`{"region":"eu","source_id":"a","revision":"1","index_hash":"ih","owner":"o"}`))
+	req.Header.Set("Authorization", "bearer tok")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 503 || strings.Contains(rec.Body.String(), "127.0.0.1") || strings.Contains(rec.Body.String(), "secretpw") {
+		t.Errorf("HTTP %d %s, want 503 naming no address or password", rec.Code, rec.Body.String())
+	}
+}
