@@ -44,10 +44,19 @@ type WindowStat struct {
 	Rate float64 `json:"rate"`
 }
 
-func windowStart(now time.Time, window time.Duration) time.Time {
-	if window <= 0 {
-		window = time.Hour
+// DefaultWindow is the counting window when none is configured (a zero
+// failover_window).
+const DefaultWindow = time.Hour
+
+func normWindow(w time.Duration) time.Duration {
+	if w <= 0 {
+		return DefaultWindow
 	}
+	return w
+}
+
+func windowStart(now time.Time, window time.Duration) time.Time {
+	window = normWindow(window)
 	return time.Unix(0, now.UnixNano()-now.UnixNano()%int64(window)).UTC()
 }
 
@@ -109,6 +118,7 @@ func (f *redisFence) Release(ctx context.Context, key, owner string) error {
 }
 
 func (f *redisFence) Count(ctx context.Context, region string, window time.Duration, c Counts) error {
+	window = normWindow(window)
 	k := windowKey(region, windowStart(time.Now(), window))
 	_, err := f.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if c.Hits != 0 {
@@ -130,6 +140,7 @@ func (f *redisFence) Count(ctx context.Context, region string, window time.Durat
 }
 
 func (f *redisFence) Window(ctx context.Context, region string, window time.Duration) (WindowStat, error) {
+	window = normWindow(window)
 	ws := WindowStat{Region: region, Start: windowStart(time.Now(), window), Length: window}
 	vals, err := f.c.HMGet(ctx, windowKey(region, ws.Start), "hits", "misses", "duplicates").Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -247,6 +258,7 @@ func (f *boltFence) Release(_ context.Context, key, owner string) error {
 }
 
 func (f *boltFence) Count(_ context.Context, region string, window time.Duration, c Counts) error {
+	window = normWindow(window)
 	k := windowKey(region, windowStart(time.Now(), window))
 	return f.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(fenceBucket)
@@ -263,6 +275,7 @@ func (f *boltFence) Count(_ context.Context, region string, window time.Duration
 }
 
 func (f *boltFence) Window(_ context.Context, region string, window time.Duration) (WindowStat, error) {
+	window = normWindow(window)
 	ws := WindowStat{Region: region, Start: windowStart(time.Now(), window), Length: window}
 	err := f.db.View(func(tx *bolt.Tx) error {
 		if v, exp := decodeVal(tx.Bucket(fenceBucket).Get([]byte(windowKey(region, ws.Start)))); v != "" && time.Now().Before(exp) {

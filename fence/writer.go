@@ -56,7 +56,7 @@ func NewWriter(f Fence, o WriterOptions) (*Writer, error) {
 		o.TTL = 25 * time.Hour
 	}
 	if o.Window <= 0 {
-		o.Window = time.Hour
+		o.Window = DefaultWindow
 	}
 	return &Writer{f: f, o: o}, nil
 }

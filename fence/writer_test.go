@@ -277,3 +277,31 @@ func TestHTTPHandlerKVDown(t *testing.T) {
 		t.Errorf("HTTP %d %s, want 503 naming no address or password", rec.Code, rec.Body.String())
 	}
 }
+
+// TestWindowCountsPerRegionAndWindow: counts land in their region's
+// current window only; the next window starts from zero.
+func TestWindowCountsPerRegionAndWindow(t *testing.T) {
+	for name, f := range fences(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			region := fmt.Sprintf("w-%d", rand.Uint64())
+			const win = 400 * time.Millisecond
+			// Start just after a window boundary, so both counts land in one.
+			time.Sleep(win - time.Duration(time.Now().UnixNano()%int64(win)) + 10*time.Millisecond)
+			f.Count(ctx, region, win, Counts{Hits: 999, Misses: 5})
+			f.Count(ctx, region, win, Counts{Duplicates: 1})
+			f.Count(ctx, region+"-other", win, Counts{Duplicates: 50})
+			ws, err := f.Window(ctx, region, win)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ws.Hits != 999 || ws.Misses != 5 || ws.Duplicates != 1 || ws.Replayed != 1000 || ws.Rate != 0.999 || ws.Length != win {
+				t.Errorf("window %+v, want 999 hits, 5 misses, 1 duplicate, rate 0.999", ws)
+			}
+			time.Sleep(win)
+			if ws, _ := f.Window(ctx, region, win); ws.Hits != 0 || ws.Replayed != 0 || ws.Rate != 1 {
+				t.Errorf("next window %+v, want empty (rate 1 with nothing replayed)", ws)
+			}
+		})
+	}
+}
