@@ -146,6 +146,9 @@ func TestStageDroppedThenReplayedWritesAgain(t *testing.T) {
 			t.Errorf("%s: replay wrote %d (hits %d), want every chunk (%d) written again", r.name, res.Written[r.name], res.Dedupe[r.name].Hits, first.Chunks)
 		}
 		live := liveHash(t, r.url)
+		if got := res.IndexHash[r.name]; got != live.IndexHash().Hex() {
+			t.Errorf("%s: the rebuild reported INDEX_HASH %s, the live index hashes to %s", r.name, got, live.IndexHash())
+		}
 		if live.Points != int64(chunks) || live.IndexHash().Hex() != want {
 			t.Errorf("%s: live %d points %s, want a fresh run's %d points %s", r.name, live.Points, live.IndexHash(), chunks, want)
 		}

@@ -49,6 +49,15 @@ func (c countingStager) DropStage(ctx context.Context, name string) error {
 	return c.VectorStore.(adapters.Stager).DropStage(ctx, name)
 }
 
+// Seal forwards to stores that build their index after the load
+// (pgvector), so the stage hashes as it will once promoted.
+func (c countingStager) Seal(ctx context.Context, name string) error {
+	if s, ok := c.VectorStore.(adapters.Sealer); ok {
+		return s.Seal(ctx, name)
+	}
+	return nil
+}
+
 func (c countingStager) Stages(ctx context.Context) ([]adapters.StageInfo, error) {
 	return c.VectorStore.(adapters.StageLister).Stages(ctx)
 }
