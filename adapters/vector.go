@@ -223,3 +223,19 @@ func RedactErr(err error) error {
 	}
 	return err
 }
+
+// StageInfo describes one existing stage of a live collection.
+type StageInfo struct {
+	// Name is the stage name given to Stager.Stage.
+	Name string
+	// Points is the number of points in the stage.
+	Points int64
+}
+
+// StageLister is an optional ability of a Stager: it lists the stages of
+// its live collection that exist now, sorted by name. Rebuilds use it to
+// tell a stage that is still there from one that was dropped (fence records
+// belong to a stage), and `ragparity stages` to show them.
+type StageLister interface {
+	Stages(ctx context.Context) ([]StageInfo, error)
+}

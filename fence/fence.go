@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +46,37 @@ type Fence interface {
 	// misses to the KV's running totals. Warm reads both back.
 	MarkWarm(ctx context.Context, st DedupeStat) error
 	Warm(ctx context.Context) (WarmState, error)
+
+	// Release gives up owner's pending claim on key (the write was not
+	// made): another writer may claim it at once. A claim that is done, or
+	// held by someone else, is left alone.
+	Release(ctx context.Context, key, owner string) error
+	// Complete is Done that also says whether key was already done: a
+	// write applied twice (a duplicate the fence failed to prevent, e.g.
+	// after a lease expired under a slow writer).
+	Complete(ctx context.Context, key string, ttl time.Duration) (already bool, err error)
+	// Count adds to the dedupe counters of region's current window (see
+	// WindowStat); Window reads them.
+	Count(ctx context.Context, region string, window time.Duration, c Counts) error
+	Window(ctx context.Context, region string, window time.Duration) (WindowStat, error)
+
+	// Acquire takes (or, for the same Holder.Owner, renews) the lease
+	// called name for ttl. When another owner holds it, ok is false and
+	// cur says who.
+	Acquire(ctx context.Context, name string, h Holder, ttl time.Duration) (cur Holder, ok bool, err error)
+	// Leased says who holds the lease called name (ok false when nobody).
+	Leased(ctx context.Context, name string) (h Holder, ok bool, err error)
+	// Unlease releases owner's lease on name; someone else's is left alone.
+	Unlease(ctx context.Context, name, owner string) error
+
+	// Generation returns the token stored under name, creating a random
+	// one when there is none or when fresh is set (a new generation voids
+	// everything keyed by the old one). It is kept for ttl.
+	Generation(ctx context.Context, name string, fresh bool, ttl time.Duration) (string, error)
+	// SetNote stores a small value under name for ttl; Note reads it back
+	// (ok false when there is none or it expired).
+	SetNote(ctx context.Context, name, value string, ttl time.Duration) error
+	Note(ctx context.Context, name string) (value string, ok bool, err error)
 	Close() error
 }
 
@@ -135,10 +165,8 @@ func (f *redisFence) Claim(ctx context.Context, key, owner string, lease time.Du
 }
 
 func (f *redisFence) Done(ctx context.Context, key string, ttl time.Duration) error {
-	if err := f.c.Set(ctx, fencePrefix+key, donePrefix, ttl).Err(); err != nil {
-		return fmt.Errorf("dedupe_kv %s: %w", f.where, err)
-	}
-	return nil
+	_, err := f.Complete(ctx, key, ttl)
+	return err
 }
 
 func (f *redisFence) MarkWarm(ctx context.Context, st DedupeStat) error {
@@ -217,6 +245,9 @@ func openBoltFence(path string) (Fence, error) {
 	}
 	// A second process waits up to 10 s for the file lock.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 10 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("dedupe_kv %s: the file is in use by another process (another ragparity run on this host?) and was not released within 10 s; configure a Redis dedupe_kv for concurrent writers", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dedupe_kv %s: %w", path, err)
 	}
@@ -266,10 +297,9 @@ func (f *boltFence) Claim(_ context.Context, key, owner string, lease time.Durat
 	return st, nil
 }
 
-func (f *boltFence) Done(_ context.Context, key string, ttl time.Duration) error {
-	return f.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(fenceBucket).Put([]byte(key), encodeVal(donePrefix, time.Now().Add(ttl)))
-	})
+func (f *boltFence) Done(ctx context.Context, key string, ttl time.Duration) error {
+	_, err := f.Complete(ctx, key, ttl)
+	return err
 }
 
 // The bolt fence keeps its warm marker and counters beside the keys, with
@@ -330,8 +360,6 @@ func (f *boltFence) Close() error {
 	}
 	return nil
 }
-
-var _ = strings.TrimSpace
 
 // DedupeStat counts, per region, chunk writes skipped by the fence (hits)
 // and done (misses).

@@ -1,8 +1,10 @@
 package replicate
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/google/uuid"
@@ -50,28 +52,66 @@ func (a Analyzer) Version() string {
 
 // Chunk returns the chunks of text.
 func (a Analyzer) Chunk(text string) []string {
+	var out []string
+	a.ChunkReader(strings.NewReader(text), func(_ int, c string) error {
+		out = append(out, c)
+		return nil
+	})
+	return out
+}
+
+// maxWord bounds one whitespace-free run of text (a word) in a source.
+const maxWord = 64 << 20
+
+// ChunkReader streams the chunks of the text r yields to fn, in order,
+// holding only one chunk's words at a time: memory does not grow with the
+// size of the text. It returns the number of chunks. The chunks are those
+// Chunk returns.
+func (a Analyzer) ChunkReader(r io.Reader, fn func(i int, chunk string) error) (int, error) {
 	switch strings.ToUpper(a.Normalize) {
 	case "NFC":
-		text = norm.NFC.String(text)
+		r = norm.NFC.Reader(r)
 	case "NFKC":
-		text = norm.NFKC.String(text)
+		r = norm.NFKC.Reader(r)
 	}
-	if a.Lowercase {
-		text = strings.ToLower(text)
-	}
-	words := strings.Fields(text)
-	if len(words) == 0 {
-		return nil
-	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxWord)
+	sc.Split(bufio.ScanWords)
 	step := a.ChunkSize - a.Overlap
-	var out []string
-	for start := 0; ; start += step {
-		end := min(start+a.ChunkSize, len(words))
-		out = append(out, strings.Join(words[start:end], " "))
-		if end == len(words) {
-			return out
+	words := make([]string, 0, a.ChunkSize)
+	fresh, n := 0, 0
+	emit := func() error {
+		err := fn(n, strings.Join(words, " "))
+		n++
+		fresh = 0
+		return err
+	}
+	for sc.Scan() {
+		w := sc.Text()
+		if a.Lowercase {
+			w = strings.ToLower(w)
+		}
+		words = append(words, w)
+		fresh++
+		if len(words) == a.ChunkSize {
+			if err := emit(); err != nil {
+				return n, err
+			}
+			words = append(words[:0], words[step:]...)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return n, fmt.Errorf("a word longer than %d MiB (no whitespace)", maxWord>>20)
+		}
+		return n, err
+	}
+	if fresh > 0 {
+		if err := emit(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // idNamespace is the UUIDv5 namespace of chunk ids (part of the published

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,21 +37,37 @@ type Options struct {
 	Embedder embed.Embedder
 	Spec     adapters.CollectionSpec
 	// RunID names the staged collections and scopes the fence: replaying
-	// the same run writes nothing twice. Derived from the inputs when "".
+	// the same run writes nothing twice. Derived from the content
+	// (DeriveRunID) when "".
 	RunID string
-	// Owner identifies this writer in pending fence claims; a resumed run
-	// reuses the interrupted run's owner to take over its claims.
+	// Owner identifies this writer in pending fence claims and in the
+	// region leases; a resumed run reuses the interrupted run's owner to
+	// take over its claims and its leases.
 	Owner string
-	// Lease bounds how long a dead writer's pending claim blocks others;
-	// TTL is how long a done claim is kept (failover_window + 24 h).
-	Lease, TTL time.Duration
+	// Host names this machine in the region lease (for the message a
+	// second rebuild prints).
+	Host string
+	// Wait makes a rebuild whose region is being rebuilt by another run
+	// wait for it instead of failing with a *LeaseError.
+	Wait bool
+	// Lease bounds how long a dead writer's pending claim (or region
+	// lease) blocks others; TTL is how long a done claim is kept
+	// (failover_window + 24 h); Window is the dedupe counting window
+	// (failover_window).
+	Lease, TTL, Window time.Duration
 	// BatchDocs documents are claimed, embedded and written together.
 	BatchDocs int
 	Promote   bool
 	Buckets   int
-	Progress  func(docs int)
+	// SpillDir holds the digests compared when a stage differs from what
+	// was written (default os.TempDir()).
+	SpillDir string
+	Progress func(docs int)
 	// OnBatch is called after each written batch (tests use it).
 	OnBatch func(docs int)
+	// BeforeCheck is called once every stage is written, before the stages
+	// are checked against the expected content (tests use it).
+	BeforeCheck func()
 }
 
 // Result is the rebuild summary (the --json document).
@@ -63,10 +80,17 @@ type Result struct {
 	Deduped   int                         `json:"deduped"`
 	Dedupe    map[string]fence.DedupeStat `json:"dedupe"`
 	IndexHash map[string]string           `json:"index_hash"`
-	Agree     bool                        `json:"agree"`
-	Promoted  bool                        `json:"promoted"`
-	Note      string                      `json:"note,omitempty"`
-	ElapsedMS int64                       `json:"elapsed_ms"`
+	// ExpectedRoot is, per region, the content root the source says the
+	// region must have; the stage was checked against it.
+	ExpectedRoot map[string]string `json:"expected_root"`
+	// Restaged names the regions whose stage held rows the source no longer
+	// has (or whose stage was gone): it was staged again from scratch.
+	Restaged    []string     `json:"restaged,omitempty"`
+	StaleStages []StageEntry `json:"stale_stages,omitempty"`
+	Agree       bool         `json:"agree"`
+	Promoted    bool         `json:"promoted"`
+	Note        string       `json:"note,omitempty"`
+	ElapsedMS   int64        `json:"elapsed_ms"`
 }
 
 // NewOwner returns a random writer identity.
@@ -76,38 +100,125 @@ func NewOwner() string {
 	return hex.EncodeToString(b)
 }
 
-// DeriveRunID names a run from its inputs, so replaying the same rebuild
-// (same source, analyzers, model and spec) lands on the same stage and
-// fence keys.
-func DeriveRunID(release string, src Source, model string, spec adapters.CollectionSpec, targets []Target) string {
-	parts := []any{release, src.String(), model, spec}
-	for _, t := range targets {
-		parts = append(parts, t.Region, t.Analyzer.Version())
+// DeriveRunID names a run from its content: the source manifest (every
+// source id and revision), and per region the analyzer and the declared
+// settings (model tag included), and the collection spec. Replaying the
+// same content lands on the same stage and fence keys; changed content is
+// a new run.
+func DeriveRunID(ctx context.Context, src Source, model string, spec adapters.CollectionSpec, targets []Target) (string, error) {
+	manifest, _, err := ManifestDigest(ctx, src)
+	if err != nil {
+		return "", err
 	}
-	b, _ := json.Marshal(parts)
-	return "r" + hex.EncodeToString(parity.SHA256(b)[:6])
+	parts := []any{"run/v2", manifest, model, spec}
+	for _, t := range targets {
+		parts = append(parts, t.Analyzer.Version(), t.Declared)
+	}
+	b, err := json.Marshal(parts)
+	if err != nil {
+		return "", err
+	}
+	return "r" + hex.EncodeToString(parity.SHA256(b)[:6]), nil
 }
 
 type tstate struct {
 	t         Target
+	stager    adapters.Stager
 	stage     adapters.VectorStore
 	settingsD string
 	partition string
+	gen       string
 	skip      bool // run already promoted in this region
 	stat      fence.DedupeStat
+	dups      int
 	written   int
+	expected  *verifier.Expected
+	expSpill  *verifier.Spill
 	indexHash string
-	hashErr   error
+	checkErr  error
 }
 
-type pending struct {
-	doc    Document
-	chunks map[string][]string // analyzer version -> chunks
+// LeaseError says a region is being rebuilt by another run.
+type LeaseError struct {
+	Region string
+	Holder fence.Holder
+}
+
+func (e *LeaseError) Error() string {
+	run, host := e.Holder.RunID, e.Holder.Host
+	if run == "" {
+		run = "?"
+	}
+	if host == "" {
+		host = "?"
+	}
+	return fmt.Sprintf("region %s is being rebuilt by run %s on host %s since %s", e.Region, run, host, e.Holder.Since.UTC().Format(time.RFC3339))
+}
+
+// MismatchError says a stage does not hold what the source says it must:
+// nothing was promoted.
+type MismatchError struct {
+	Region        string
+	Points, Want  int64
+	Missing       []string
+	Extra         []string
+	Changed       []verifier.Changed
+	Got, Expected string
+}
+
+func (e *MismatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "region %s: the stage does not hold the content the source says it must (%d points, want %d; content root %s, want %s)", e.Region, e.Points, e.Want, short(e.Got), short(e.Expected))
+	list := func(what string, ids []string) {
+		if len(ids) == 0 {
+			return
+		}
+		shown := ids[:min(len(ids), 10)]
+		fmt.Fprintf(&b, "; %s ids: %s", what, strings.Join(shown, ", "))
+		if len(ids) > len(shown) {
+			fmt.Fprintf(&b, " and %d more", len(ids)-len(shown))
+		}
+	}
+	list("missing", e.Missing)
+	list("extra", e.Extra)
+	var ch []string
+	for _, c := range e.Changed {
+		ch = append(ch, c.ID+" ("+strings.Join(c.Fields, "+")+")")
+	}
+	list("changed", ch)
+	return b.String()
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func leaseName(region string) string { return "rebuild:" + region }
+func stageNote(region, run string) string {
+	return "stage:" + region + "/" + run
+}
+
+// stageInfo is what the fence remembers of a stage (fence note).
+type stageInfo struct {
+	Gen     string    `json:"gen"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+	// Checked is set once the stage was found to hold exactly the expected
+	// content, with that content's root and point count.
+	Checked bool   `json:"checked"`
+	Root    string `json:"root,omitempty"`
+	Points  int64  `json:"points,omitempty"`
 }
 
 // Rebuild writes every document of the source into a staged collection in
-// every target, fenced, and (with Promote) swaps the stages in when every
-// region's INDEX_HASH agrees.
+// every target, fenced, checks each stage against the content the source
+// says it must hold, and (with Promote) swaps the stages in when every
+// check passed and every region's INDEX_HASH agrees. One rebuild per region
+// at a time: a region leased by another run fails with a *LeaseError (or
+// waits, with Wait).
 func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) {
 	start := time.Now()
 	if o.BatchDocs <= 0 {
@@ -119,22 +230,46 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 	if o.TTL <= 0 {
 		o.TTL = 25 * time.Hour
 	}
+	if o.Window <= 0 {
+		o.Window = time.Hour
+	}
 	if o.Owner == "" {
 		o.Owner = NewOwner()
 	}
 	if len(targets) == 0 {
 		return nil, errors.New("rebuild: no target regions")
 	}
+	if o.RunID == "" {
+		id, err := DeriveRunID(ctx, o.Source, o.Embedder.ModelTag(), o.Spec, targets)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: %w", err)
+		}
+		o.RunID = id
+	}
+	ctx, unlease, err := leaseRegions(ctx, targets, o)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	defer unlease()
+
 	counter := embed.NewCounting(o.Embedder)
-	res := &Result{RunID: o.RunID, Written: map[string]int{}, Dedupe: map[string]fence.DedupeStat{}, IndexHash: map[string]string{}}
+	res := &Result{RunID: o.RunID, Written: map[string]int{}, Dedupe: map[string]fence.DedupeStat{}, IndexHash: map[string]string{}, ExpectedRoot: map[string]string{}}
 	ts := make([]*tstate, len(targets))
+	defer func() {
+		for _, st := range ts {
+			if st != nil && st.expSpill != nil {
+				st.expSpill.Close()
+			}
+		}
+	}()
 	for i, t := range targets {
-		st := &tstate{t: t, partition: t.Region + "/" + o.RunID}
+		st := &tstate{t: t}
 		ts[i] = st
 		stager, ok := t.Store.(adapters.Stager)
 		if !ok {
 			return nil, fmt.Errorf("rebuild: region %s: its store cannot stage writes", t.Region)
 		}
+		st.stager = stager
 		state, err := t.Fence.Claim(ctx, runKey(o.RunID, t.Region), o.Owner, o.Lease)
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: region %s: %w", t.Region, err)
@@ -143,11 +278,6 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 			st.skip = true
 			continue
 		}
-		stage, err := stager.Stage(ctx, o.RunID, o.Spec)
-		if err != nil {
-			return nil, fmt.Errorf("rebuild: region %s: stage: %w", t.Region, err)
-		}
-		st.stage = stage
 		// The fence's index_hash component names the index being built:
 		// the declared settings and the collection spec (stable across
 		// resumes, unlike the half-built stage's own settings).
@@ -160,64 +290,67 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 			return nil, err
 		}
 		st.settingsD = sd.Hex()
+		stages, listed, err := listStages(ctx, stager)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: region %s: %w", t.Region, err)
+		}
+		// A store that cannot list its stages keeps the fence's records
+		// (the check before promote still catches a lost stage).
+		exists := !listed
+		for _, s := range stages {
+			if s.Name == o.RunID {
+				exists = true
+			} else {
+				res.StaleStages = append(res.StaleStages, StageEntry{Region: t.Region, RunID: s.Name, Points: s.Points})
+			}
+		}
+		if err := st.open(ctx, o, !exists); err != nil {
+			return nil, fmt.Errorf("rebuild: region %s: %w", t.Region, err)
+		}
+		if st.expSpill, err = verifier.NewSpill(o.SpillDir, o.Buckets); err != nil {
+			return nil, err
+		}
+		if st.expected, err = verifier.NewExpected(verifier.Options{Buckets: o.Buckets, Spill: st.expSpill}); err != nil {
+			return nil, err
+		}
 	}
 
-	// Pass 1: claim, chunk, embed once, write everywhere.
-	var batch []pending
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := writeBatch(ctx, ts, batch, counter, o, res)
-		if o.OnBatch != nil {
-			o.OnBatch(len(batch))
-		}
-		batch = batch[:0]
-		return err
-	}
+	// Pass 1: claim, chunk (streaming), embed each chunk once, note what
+	// every region must hold, write what the fence says is not written.
+	w := newWriter(ctx, ts, o, counter, true, nil)
 	docs := 0
-	err := o.Source.Each(ctx, func(d Document) error {
-		p := pending{doc: d, chunks: map[string][]string{}}
-		for _, st := range ts {
-			v := st.t.Analyzer.Version()
-			if _, ok := p.chunks[v]; !ok {
-				p.chunks[v] = st.t.Analyzer.Chunk(d.Text)
-				if len(p.chunks[v]) == 0 {
-					return fmt.Errorf("%s: document %q has no words", d.Where, d.SourceID)
-				}
-			}
-		}
-		res.Chunks += len(p.chunks[ts[0].t.Analyzer.Version()])
+	err = o.Source.Each(ctx, func(d Document) error {
 		docs++
-		batch = append(batch, p)
-		if len(batch) >= o.BatchDocs {
-			if err := flush(); err != nil {
-				return err
-			}
-			if o.Progress != nil {
-				o.Progress(docs)
-			}
+		if err := w.add(d); err != nil {
+			return err
+		}
+		if docs%o.BatchDocs == 0 && o.Progress != nil {
+			o.Progress(docs)
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		err = w.flush()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w (the live index is untouched)", err)
 	}
 	res.Documents = docs
-	res.Embedded = counter.Texts()
+	res.Chunks = w.chunks
 
-	// Pass 2: wait for claims other writers hold (concurrent replays), so
-	// that every stage is complete before it is hashed.
-	if err := awaitOthers(ctx, ts, o, res, counter); err != nil {
+	// Pass 2: wait for claims other writers hold (their lease runs out if
+	// they died), so that every stage is complete before it is checked.
+	if err := awaitOthers(ctx, ts, o, counter, nil); err != nil {
 		return nil, fmt.Errorf("rebuild: %w (the live index is untouched)", err)
 	}
-	res.Embedded = counter.Texts()
+	if o.BeforeCheck != nil {
+		o.BeforeCheck()
+	}
 
-	// Hash every stage, as it will be once promoted, and compare.
+	// Check every stage against the expected content; a stage holding rows
+	// the source no longer has is staged again from scratch.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	for _, st := range ts {
 		if st.skip {
 			continue
@@ -225,23 +358,24 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		wg.Add(1)
 		go func(st *tstate) {
 			defer wg.Done()
-			if s, ok := st.t.Store.(adapters.Sealer); ok {
-				if err := s.Seal(ctx, o.RunID); err != nil {
-					st.hashErr = err
-					return
+			extra, err := st.check(ctx, o)
+			if err == nil && extra {
+				mu.Lock()
+				res.Restaged = append(res.Restaged, st.t.Region)
+				mu.Unlock()
+				if err = st.restage(ctx, o, ts, counter); err == nil {
+					_, err = st.check(ctx, o)
 				}
 			}
-			sc, err := verifier.HashStore(ctx, st.stage, verifier.Options{Declared: st.t.Declared, Buckets: o.Buckets})
-			if err != nil {
-				st.hashErr = err
-				return
-			}
-			st.indexHash = sc.IndexHash().Hex()
+			st.checkErr = err
 		}(st)
 	}
 	wg.Wait()
+	sort.Strings(res.Restaged)
+	res.Embedded = counter.Texts()
 	res.Agree = true
 	first := ""
+	var errs []error
 	for _, st := range ts {
 		res.Written[st.t.Region] = st.written
 		res.Dedupe[st.t.Region] = st.stat
@@ -250,8 +384,9 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 			res.Note = "run " + o.RunID + " was already promoted in some regions: nothing written there (pass a new --run-id to rebuild again)"
 			continue
 		}
-		if st.hashErr != nil {
-			return nil, fmt.Errorf("rebuild: region %s: hashing the rebuilt index: %w (the live index is untouched)", st.t.Region, st.hashErr)
+		if st.checkErr != nil {
+			errs = append(errs, st.checkErr)
+			continue
 		}
 		res.IndexHash[st.t.Region] = st.indexHash
 		if first == "" {
@@ -261,11 +396,21 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		}
 	}
 	for _, st := range ts {
-		if !st.skip {
-			if err := st.t.Fence.MarkWarm(ctx, st.stat); err != nil {
-				return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
-			}
+		if st.skip {
+			continue
 		}
+		if err := st.t.Fence.MarkWarm(ctx, st.stat); err != nil {
+			return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
+		}
+		c := fence.Counts{Hits: int64(st.stat.Hits), Misses: int64(st.stat.Misses), Duplicates: int64(st.dups)}
+		if err := st.t.Fence.Count(ctx, st.t.Region, o.Window, c); err != nil {
+			return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
+		}
+	}
+	if len(errs) > 0 {
+		res.Agree = false
+		res.ElapsedMS = time.Since(start).Milliseconds()
+		return res, fmt.Errorf("rebuild: %w: nothing promoted, the live indexes are untouched", errors.Join(errs...))
 	}
 	if o.Promote {
 		if !res.Agree {
@@ -276,112 +421,123 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 			if st.skip {
 				continue
 			}
-			if err := st.t.Store.(adapters.Stager).Promote(ctx, o.RunID); err != nil {
+			if err := context.Cause(ctx); err != nil {
+				return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
+			}
+			if err := st.stager.Promote(ctx, o.RunID); err != nil {
 				return nil, fmt.Errorf("rebuild: region %s: promote: %w", st.t.Region, err)
 			}
 			if err := st.t.Fence.Done(ctx, runKey(o.RunID, st.t.Region), o.TTL); err != nil {
 				return nil, fmt.Errorf("rebuild: region %s: %w", st.t.Region, err)
 			}
+			res.Promoted = true
 		}
-		res.Promoted = true
 	}
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	return res, nil
+}
+
+// open opens the region's stage under the stage's generation: fence
+// records are kept per generation (the partition), and a stage that does
+// not exist (never made, or dropped) starts a new one, voiding the records
+// of the rows it held.
+func (st *tstate) open(ctx context.Context, o Options, fresh bool) error {
+	gen, err := st.t.Fence.Generation(ctx, stageNote(st.t.Region, o.RunID), fresh, o.TTL)
+	if err != nil {
+		return err
+	}
+	st.gen = gen
+	st.partition = st.t.Region + "/" + o.RunID + "/" + gen
+	stage, err := st.stager.Stage(ctx, o.RunID, o.Spec)
+	if err != nil {
+		return fmt.Errorf("stage: %w", err)
+	}
+	st.stage = stage
+	info := stageInfo{Gen: gen, Created: time.Now().UTC(), Owner: o.Owner}
+	if v, ok, err := st.t.Fence.Note(ctx, stageNote(st.t.Region, o.RunID)); err == nil && ok {
+		var old stageInfo
+		if json.Unmarshal([]byte(v), &old) == nil && old.Gen == gen {
+			info.Created = old.Created
+		}
+	}
+	return st.note(ctx, o, info)
+}
+
+func (st *tstate) note(ctx context.Context, o Options, info stageInfo) error {
+	b, _ := json.Marshal(info)
+	return st.t.Fence.SetNote(ctx, stageNote(st.t.Region, o.RunID), string(b), o.TTL)
+}
+
+// check hashes the stage and compares it with the expected content. It
+// returns extra = true when the only trouble is rows the source does not
+// have (they are removed by staging again), a *MismatchError otherwise.
+func (st *tstate) check(ctx context.Context, o Options) (extra bool, err error) {
+	if s, ok := st.t.Store.(adapters.Sealer); ok {
+		if err := s.Seal(ctx, o.RunID); err != nil {
+			return false, fmt.Errorf("region %s: %w", st.t.Region, err)
+		}
+	}
+	spill, err := verifier.NewSpill(o.SpillDir, o.Buckets)
+	if err != nil {
+		return false, err
+	}
+	defer spill.Close()
+	sc, err := verifier.HashStore(ctx, st.stage, verifier.Options{Declared: st.t.Declared, Buckets: o.Buckets, Spill: spill})
+	if err != nil {
+		return false, fmt.Errorf("region %s: hashing the rebuilt index: %w", st.t.Region, err)
+	}
+	exp, err := st.expected.Scan(sc)
+	if err != nil {
+		return false, err
+	}
+	if sc.ContentRoot() == exp.ContentRoot() && sc.Points == exp.Points {
+		st.indexHash = sc.IndexHash().Hex()
+		info := stageInfo{Gen: st.gen, Created: time.Now().UTC(), Owner: o.Owner, Checked: true, Root: exp.ContentRoot().Hex(), Points: exp.Points}
+		if v, ok, err := st.t.Fence.Note(ctx, stageNote(st.t.Region, o.RunID)); err == nil && ok {
+			var old stageInfo
+			if json.Unmarshal([]byte(v), &old) == nil && old.Gen == st.gen {
+				info.Created = old.Created
+			}
+		}
+		return false, st.note(ctx, o, info)
+	}
+	d, err := verifier.Diff("expected", st.t.Region, exp, sc, st.expSpill, spill)
+	if err != nil {
+		return false, err
+	}
+	if len(d.OnlyInTo) > 0 && len(d.OnlyInFrom) == 0 && len(d.Changed) == 0 {
+		return true, nil
+	}
+	return false, &MismatchError{Region: st.t.Region, Points: sc.Points, Want: exp.Points, Missing: d.OnlyInFrom, Extra: d.OnlyInTo,
+		Changed: d.Changed, Got: sc.ContentRoot().Hex(), Expected: exp.ContentRoot().Hex()}
+}
+
+// restage drops the region's stage and writes the whole source into a new
+// one (a new generation: the old fence records are void).
+func (st *tstate) restage(ctx context.Context, o Options, ts []*tstate, e embed.Embedder) error {
+	if err := st.stager.DropStage(ctx, o.RunID); err != nil {
+		return fmt.Errorf("region %s: %w", st.t.Region, err)
+	}
+	st.stage.Close()
+	if err := st.open(ctx, o, true); err != nil {
+		return fmt.Errorf("region %s: %w", st.t.Region, err)
+	}
+	only := map[*tstate]bool{st: true}
+	w := newWriter(ctx, ts, o, e, false, only)
+	err := o.Source.Each(ctx, w.add)
+	if err == nil {
+		err = w.flush()
+	}
+	if err == nil {
+		err = awaitOthers(ctx, ts, o, e, only)
+	}
+	return err
 }
 
 func runKey(runID, region string) string { return fence.Key("\x00run", runID, "", region) }
 
 func (st *tstate) key(d Document) string {
 	return fence.Key(d.SourceID, d.Revision, st.settingsD, st.partition)
-}
-
-// writeBatch claims each document in each region, embeds the chunks any
-// region needs (each distinct text once), and writes the regions
-// concurrently, marking claims done after the write is acknowledged.
-func writeBatch(ctx context.Context, ts []*tstate, batch []pending, e embed.Embedder, o Options, res *Result) error {
-	need := make([][]bool, len(ts))
-	texts := map[string]bool{}
-	for i, st := range ts {
-		need[i] = make([]bool, len(batch))
-		if st.skip {
-			for _, p := range batch {
-				st.stat.Hits += len(p.chunks[st.t.Analyzer.Version()])
-			}
-			continue
-		}
-		for j, p := range batch {
-			state, err := st.t.Fence.Claim(ctx, st.key(p.doc), o.Owner, o.Lease)
-			if err != nil {
-				return fmt.Errorf("region %s: %w", st.t.Region, err)
-			}
-			n := len(p.chunks[st.t.Analyzer.Version()])
-			if state != fence.Acquired {
-				if state == fence.AlreadyDone {
-					st.stat.Hits += n
-				}
-				continue
-			}
-			need[i][j] = true
-			for _, c := range p.chunks[st.t.Analyzer.Version()] {
-				texts[c] = true
-			}
-		}
-	}
-	if len(texts) == 0 {
-		return nil
-	}
-	list := make([]string, 0, len(texts))
-	for t := range texts {
-		list = append(list, t)
-	}
-	sort.Strings(list)
-	vecs, err := e.Embed(ctx, list)
-	if err != nil {
-		return fmt.Errorf("embed: %w", err)
-	}
-	byText := make(map[string][]float32, len(list))
-	for i, t := range list {
-		byText[t] = vecs[i]
-	}
-	errs := make([]error, len(ts))
-	var wg sync.WaitGroup
-	for i, st := range ts {
-		if st.skip {
-			continue
-		}
-		wg.Add(1)
-		go func(i int, st *tstate) {
-			defer wg.Done()
-			var pts []parity.Point
-			var keys []string
-			for j, p := range batch {
-				if !need[i][j] {
-					continue
-				}
-				keys = append(keys, st.key(p.doc))
-				for ci, c := range p.chunks[st.t.Analyzer.Version()] {
-					pts = append(pts, chunkPoint(p.doc, ci, c, byText[c]))
-				}
-			}
-			if len(pts) == 0 {
-				return
-			}
-			if err := st.stage.Upsert(ctx, pts); err != nil {
-				errs[i] = fmt.Errorf("region %s: %w", st.t.Region, err)
-				return
-			}
-			for _, k := range keys {
-				if err := st.t.Fence.Done(ctx, k, o.TTL); err != nil {
-					errs[i] = fmt.Errorf("region %s: %w", st.t.Region, err)
-					return
-				}
-			}
-			st.written += len(pts)
-			st.stat.Misses += len(pts)
-		}(i, st)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func chunkPoint(d Document, i int, text string, vec []float32) parity.Point {
@@ -397,53 +553,27 @@ func chunkPoint(d Document, i int, text string, vec []float32) parity.Point {
 // awaitOthers re-reads the source and, for every document another writer
 // still holds, waits for it to finish; a claim whose holder died (lease
 // expired) is taken over and written here.
-func awaitOthers(ctx context.Context, ts []*tstate, o Options, res *Result, e embed.Embedder) error {
+func awaitOthers(ctx context.Context, ts []*tstate, o Options, e embed.Embedder, only map[*tstate]bool) error {
 	for {
 		var held int
-		var batch []pending
-		flushErr := error(nil)
-		err := o.Source.Each(ctx, func(d Document) error {
-			for _, st := range ts {
-				if st.skip {
-					continue
-				}
-				state, err := st.t.Fence.Claim(ctx, st.key(d), o.Owner+"-probe", time.Millisecond)
-				if err != nil {
-					return err
-				}
-				switch state {
-				case fence.HeldByOther:
-					held++
-				case fence.Acquired:
-					// Nobody holds it and it is not done: a writer died
-					// between claim expiry and now. Write it ourselves.
-					p := pending{doc: d, chunks: map[string][]string{}}
-					for _, s2 := range ts {
-						p.chunks[s2.t.Analyzer.Version()] = s2.t.Analyzer.Chunk(d.Text)
-					}
-					batch = append(batch, p)
-				}
-			}
-			return nil
-		})
+		w := newWriter(ctx, ts, o, e, false, only)
+		w.probe = func() { held++ }
+		err := o.Source.Each(ctx, w.add)
+		if err == nil {
+			err = w.flush()
+		}
 		if err != nil {
 			return err
 		}
-		if len(batch) > 0 {
-			// The probe claims expire at once; re-claim under our owner.
-			flushErr = writeBatch(ctx, ts, batch, e, o, res)
-			if flushErr != nil {
-				return flushErr
-			}
-			continue
-		}
-		if held == 0 {
+		if w.wrote == 0 && held == 0 {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if held > 0 {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 }

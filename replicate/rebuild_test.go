@@ -2,6 +2,7 @@ package replicate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -49,6 +50,19 @@ func (c countingStager) Promote(ctx context.Context, name string) error {
 }
 func (c countingStager) DropStage(ctx context.Context, name string) error {
 	return c.VectorStore.(adapters.Stager).DropStage(ctx, name)
+}
+
+// Seal forwards to stores that build their index after the load
+// (pgvector), so the stage hashes as it will once promoted.
+func (c countingStager) Seal(ctx context.Context, name string) error {
+	if s, ok := c.VectorStore.(adapters.Sealer); ok {
+		return s.Seal(ctx, name)
+	}
+	return nil
+}
+
+func (c countingStager) Stages(ctx context.Context) ([]adapters.StageInfo, error) {
+	return c.VectorStore.(adapters.StageLister).Stages(ctx)
 }
 
 func (c countingStore) Upsert(ctx context.Context, pts []parity.Point) error {
@@ -230,40 +244,72 @@ func redisFence(t *testing.T) func(region) fence.Fence {
 	}
 }
 
-// TestConcurrentReplayWritesOnce: two writers replay the same run at the
-// same time against the same fence; every chunk reaches the store once.
-func TestConcurrentReplayWritesOnce(t *testing.T) {
+// TestConcurrentRebuildsOneWins: a second rebuild of a region while one
+// is running fails with the lease message and writes nothing; the first
+// writes every chunk once and promotes. With Wait, the second waits and
+// then finds the run promoted.
+func TestConcurrentRebuildsOneWins(t *testing.T) {
 	src := corpus(t, 200)
 	regs := embeddedRegions(t, "a", "b")
 	run := fmt.Sprintf("conc%d", rand.Uint32())
-	var wg sync.WaitGroup
-	results := make([]*replicate.Result, 2)
-	errs := make([]error, 2)
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			o := opts(src, hashEmbedder(t), run)
-			o.BatchDocs = 4
-			results[w], errs[w] = replicate.Rebuild(context.Background(), targets(t, regs, redisFence(t)), o)
-		}(w)
+	f := redisFence(t)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	o := opts(src, hashEmbedder(t), run)
+	o.Promote, o.Host, o.BatchDocs = true, "host-one", 4
+	o.Lease = time.Second
+	o.OnBatch = func(int) {
+		once.Do(func() { close(started); <-release })
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	var first *replicate.Result
+	var firstErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first, firstErr = replicate.Rebuild(context.Background(), targets(t, regs, f), o)
+	}()
+	<-started
+	o2 := opts(src, hashEmbedder(t), run)
+	o2.Promote, o2.Host = true, "host-two"
+	_, err := replicate.Rebuild(context.Background(), targets(t, regs, f), o2)
+	var le *replicate.LeaseError
+	if !errors.As(err, &le) {
+		t.Fatalf("second rebuild: %v, want a *LeaseError", err)
+	}
+	if want := "region a is being rebuilt by run " + run + " on host host-one since "; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to contain %q", err, want)
+	}
+	// The second waits (past a lease renewal of the first's).
+	o3 := opts(src, hashEmbedder(t), run)
+	o3.Promote, o3.Wait, o3.Lease = true, true, time.Second
+	var third *replicate.Result
+	var thirdErr error
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		third, thirdErr = replicate.Rebuild(context.Background(), targets(t, regs, f), o3)
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	close(release)
+	<-done
+	if firstErr != nil || !first.Promoted {
+		t.Fatalf("first rebuild: %v (promoted %v)", firstErr, first != nil && first.Promoted)
+	}
+	<-waited
+	if thirdErr != nil {
+		t.Fatalf("waiting rebuild: %v", thirdErr)
+	}
+	if third.Promoted || third.Note == "" || third.Written["a"] != 0 {
+		t.Errorf("waiting rebuild after the first promoted: written %v, note %q: want nothing written, the run noted as promoted", third.Written, third.Note)
 	}
 	for _, r := range regs {
-		if got := r.writes.Load(); got != int64(results[0].Chunks) {
-			t.Errorf("%s: %d writes by two concurrent writers, want exactly %d", r.name, got, results[0].Chunks)
+		if got := r.writes.Load(); got != int64(first.Chunks) {
+			t.Errorf("%s: %d writes, want exactly %d", r.name, got, first.Chunks)
 		}
-		if w0, w1 := results[0].Written[r.name], results[1].Written[r.name]; w0+w1 != results[0].Chunks || w0 == 0 || w1 == 0 {
-			t.Logf("%s: writer 0 wrote %d, writer 1 wrote %d", r.name, w0, w1)
+		if got := liveHash(t, r.url); got.IndexHash().Hex() != first.IndexHash[r.name] || got.Points != int64(first.Chunks) {
+			t.Errorf("%s: live %s (%d points), want the first run's %s", r.name, got.IndexHash(), got.Points, first.IndexHash[r.name])
 		}
-	}
-	if results[0].IndexHash["a"] != results[1].IndexHash["a"] || results[0].IndexHash["a"] != results[0].IndexHash["b"] {
-		t.Errorf("writers saw different final stages: %v %v", results[0].IndexHash, results[1].IndexHash)
 	}
 }
 

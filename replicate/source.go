@@ -34,9 +34,22 @@ type Document struct {
 	// Revision changes whenever the text changes (a content hash by
 	// default, or the corpus's own revision field).
 	Revision string
-	Text     string
+	// Text is the document's text, or "" when Open streams it (a large
+	// file is never held in memory whole).
+	Text string
+	// Open, when set, opens the text (Text is then ""); it may be called
+	// more than once.
+	Open func() (io.ReadCloser, error)
 	// Where names the file and line the document came from, for messages.
 	Where string
+}
+
+// Reader opens the document's text.
+func (d Document) Reader() (io.ReadCloser, error) {
+	if d.Open != nil {
+		return d.Open()
+	}
+	return io.NopCloser(strings.NewReader(d.Text)), nil
 }
 
 // Source yields documents in a stable order.
@@ -198,16 +211,13 @@ func (s *dirSource) Each(ctx context.Context, fn func(Document) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("source: %w", err)
-		}
-		text, err := textDocument(p, b)
+		rev, err := scanTextFile(p)
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(s.root, p)
-		if err := fn(Document{SourceID: filepath.ToSlash(rel), Revision: contentRevision(text), Text: text, Where: p}); err != nil {
+		open := func() (io.ReadCloser, error) { return os.Open(p) }
+		if err := fn(Document{SourceID: filepath.ToSlash(rel), Revision: rev, Open: open, Where: p}); err != nil {
 			return err
 		}
 	}
@@ -223,6 +233,73 @@ func textDocument(where string, b []byte) (string, error) {
 		return "", fmt.Errorf("source %s: empty document", where)
 	}
 	return string(b), nil
+}
+
+// scanTextFile checks, streaming, that a source file is a non-empty UTF-8
+// text (textDocument's rules) and returns its content revision.
+func scanTextFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("source: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	var carry []byte // an incomplete rune at the end of the last read
+	words := false
+	for {
+		n, rerr := f.Read(buf[len(carry):])
+		chunk := buf[:len(carry)+n]
+		h.Write(chunk[len(carry):])
+		// Validate up to the last complete rune; carry the rest.
+		end := len(chunk)
+		if rerr == nil {
+			for i := len(chunk) - 1; i >= 0 && i >= len(chunk)-utf8.UTFMax; i-- {
+				if utf8.RuneStart(chunk[i]) {
+					if !utf8.FullRune(chunk[i:]) {
+						end = i
+					}
+					break
+				}
+			}
+		}
+		part := chunk[:end]
+		if !utf8.Valid(part) || bytes.IndexByte(part, 0) >= 0 {
+			return "", fmt.Errorf("source %s: not UTF-8 text", p)
+		}
+		if !words && len(bytes.TrimSpace(part)) > 0 {
+			words = true
+		}
+		carry = append(carry[:0], chunk[end:]...)
+		copy(buf, carry)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return "", fmt.Errorf("source %s: %w", p, rerr)
+		}
+	}
+	if !words {
+		return "", fmt.Errorf("source %s: empty document", p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// ManifestDigest is the digest of a source's manifest: every document's
+// source id and revision, in the source's order. Equal digests mean the
+// same documents.
+func ManifestDigest(ctx context.Context, src Source) (string, int, error) {
+	h := sha256.New()
+	n := 0
+	err := src.Each(ctx, func(d Document) error {
+		h.Write(parity.AppendLP(parity.AppendLP(nil, d.SourceID), d.Revision))
+		n++
+		return nil
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // hiddenPath reports whether a slash-separated relative path has a

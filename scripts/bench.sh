@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: prints every figure the issues ask for, measured in one run.
-# BENCH_ONLY=hash,rebuild,probe,probe-exact,blobs,admit limits what runs. Every section
+# BENCH_ONLY=hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit limits what runs. Every section
 # runs even when an earlier one misses its target or fails; the last line
 # names those, and the exit status is non-zero if there are any.
 set -euo pipefail
@@ -10,7 +10,7 @@ bash scripts/services.sh bench-tools >/dev/null
 set -a; . "${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ragparity/services.env"; set +a
 go build -o bin/ragparity ./cmd/ragparity
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
-only="${BENCH_ONLY:-hash,rebuild,probe,probe-exact,blobs,admit}"
+only="${BENCH_ONLY:-hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit}"
 want() { [[ ",$only," == *",$1,"* ]]; }
 missed=()
 section() {
@@ -23,6 +23,8 @@ section() {
 echo "# ragparity benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3), $(date -u +%F))"
 section hash bin/ragparity-bench hash --points "${BENCH_HASH_POINTS:-100000,1000000}" --runs "${BENCH_RUNS:-3}"
 section rebuild bin/ragparity-bench rebuild
+section rebuild-rss bin/ragparity-bench rebuild-rss --mb "${BENCH_RSS_MB:-100}"
+section fence bin/ragparity-bench fence
 section probe bin/ragparity-bench probe
 section probe-exact bin/ragparity-bench probe-exact --points "${BENCH_PROBE_POINTS:-100000}"
 section blobs bash scripts/bench-blobs.sh

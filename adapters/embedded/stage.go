@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 
@@ -224,3 +225,31 @@ func (s *Store) DropStage(_ context.Context, name string) error {
 	}
 	return nil
 }
+
+// Stages lists the stages of the live collection (chromem-go collections
+// <collection>__rp_<name>[__alt] with their own sidecar, other than the live
+// one) with their point counts.
+func (s *Store) Stages(_ context.Context) ([]adapters.StageInfo, error) {
+	stageMu.Lock()
+	defer stageMu.Unlock()
+	live, err := s.livePhysical()
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.collection + stageInfix
+	out := []adapters.StageInfo{}
+	for coll, c := range s.db.ListCollections() {
+		if coll == live || !strings.HasPrefix(coll, prefix) || !s.isStage(coll) {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(coll, prefix), altSuffix)
+		if checkStageName(name) != nil {
+			continue
+		}
+		out = append(out, adapters.StageInfo{Name: name, Points: int64(c.Count())})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+var _ adapters.StageLister = (*Store)(nil)

@@ -610,3 +610,47 @@ func (s *Store) DropStage(ctx context.Context, name string) error {
 	}
 	return st.wrap("drop stage", tx.Commit(ctx))
 }
+
+// Stages lists the stage tables of the live table (tables named
+// <table>__rp_<name> whose comment carries the stage marker) with their
+// row counts.
+func (s *Store) Stages(ctx context.Context) ([]adapters.StageInfo, error) {
+	prefix := s.table + stageInfix
+	schema := "current_schema()"
+	args := []any{prefix}
+	if s.schema != "" {
+		schema = "$2"
+		args = append(args, s.schema)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_class c
+		WHERE c.relkind = 'r' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = `+schema+`)
+		  AND left(c.relname, length($1)) = $1
+		  AND left(coalesce(obj_description(c.oid, 'pg_class'), ''), `+strconv.Itoa(len(stageMarker))+`) = `+literal(stageMarker)+`
+		ORDER BY c.relname`, args...)
+	if err != nil {
+		return nil, s.wrap("list stages", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.wrap("list stages", err)
+	}
+	out := []adapters.StageInfo{}
+	for _, n := range names {
+		name := strings.TrimPrefix(n, prefix)
+		if name == "old" || checkStageName(name) != nil {
+			continue
+		}
+		var count int64
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.ident(n)).Scan(&count); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42P01" {
+				continue // dropped meanwhile
+			}
+			return nil, s.wrap("list stages", err)
+		}
+		out = append(out, adapters.StageInfo{Name: name, Points: count})
+	}
+	return out, nil
+}
+
+var _ adapters.StageLister = (*Store)(nil)

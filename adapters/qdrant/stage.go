@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
@@ -242,3 +243,36 @@ func (s *Store) aliasTarget(ctx context.Context) string {
 	}
 	return ""
 }
+
+// Stages lists the stages of the live alias (collections
+// <collection>__rp_<name>[__alt] other than the one the alias points at)
+// with their point counts.
+func (s *Store) Stages(ctx context.Context) ([]adapters.StageInfo, error) {
+	l, err := s.readLayout(ctx, "list stages of")
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.coll + stageInfix
+	out := []adapters.StageInfo{}
+	for c := range l.colls {
+		if c == l.target || !strings.HasPrefix(c, prefix) {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(c, prefix), altSuffix)
+		if checkStageName(name) != nil {
+			continue
+		}
+		info, err := s.client.GetCollectionsClient().Get(ctx, &qdrant.GetCollectionInfoRequest{CollectionName: c})
+		if err != nil {
+			if errIs(err, codes.NotFound) {
+				continue
+			}
+			return nil, s.sub(c).fail(ctx, "list stages", err)
+		}
+		out = append(out, adapters.StageInfo{Name: name, Points: int64(info.GetResult().GetPointsCount())})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+var _ adapters.StageLister = (*Store)(nil)

@@ -24,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|probe|probe-exact|admit-server [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -39,6 +39,10 @@ func main() {
 		err = benchProbe(os.Args[2:])
 	case "probe-exact":
 		err = benchProbeExact(os.Args[2:])
+	case "rebuild-rss":
+		err = benchRebuildRSS(os.Args[2:])
+	case "fence":
+		err = benchFence(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/gate"
+)
+
+func init() {
+	register("fence", "claim, complete and inspect writes on a region's idempotency fence (for scripts)", runFence)
+}
+
+const fenceUsage = `Usage:
+  ragparity fence claim   --config FILE --region R --source-id ID --revision REV --index-hash H [--partition P] [--owner O] [--lease D]
+  ragparity fence done    --config FILE --region R --key KEY
+  ragparity fence release --config FILE --region R --key KEY [--owner O]
+  ragparity fence status  --config FILE --region R [--json]
+
+The idempotency fence of a region's dedupe_kv, for writers that are not
+rebuilds: claim a write (key = sha256(source_id, revision, index_hash,
+partition)), make it only when the claim is acquired, then mark it done (or
+release it when the write failed). Claims and completions are counted in the
+region's current window (failover_window); status prints the dedupe rate the
+gate reads.
+
+claim prints "acquired KEY" (exit 0: make the write), "done KEY" (exit 1:
+already made, skip it) or "held KEY" (exit 1: another writer is making it).
+done prints "done KEY", or "duplicate KEY" when the key was already done (the
+write was applied twice). Exit 2 on error.
+
+`
+
+func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	verbs := map[string]bool{"claim": true, "done": true, "release": true, "status": true}
+	if len(args) == 0 || !verbs[args[0]] {
+		fmt.Fprint(stderr, fenceUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return ExitUnknown
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("fence "+verb, flag.ContinueOnError)
+	var cf commonFlags
+	cf.add(fs)
+	region := fs.String("region", "", "the region whose dedupe_kv to use (required)")
+	host, _ := os.Hostname()
+	owner := fs.String("owner", host, "this writer's identity in pending claims")
+	var sourceID, revision, indexHash, partition, key *string
+	var lease *time.Duration
+	switch verb {
+	case "claim":
+		sourceID = fs.String("source-id", "", "the written document's source id (required)")
+		revision = fs.String("revision", "", "its revision (required)")
+		indexHash = fs.String("index-hash", "", "the index written to (required)")
+		partition = fs.String("partition", "", "the partition written to (what the write lands in; part of the key)")
+		lease = fs.Duration("lease", 0, "how long the claim blocks other writers if this one dies (default: the config's fence.lease)")
+	case "done", "release":
+		key = fs.String("key", "", "the key claim printed (required)")
+	}
+	fs.Usage = func() { fmt.Fprint(stderr, fenceUsage); fs.PrintDefaults() }
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return flagExit(err)
+	}
+	need := map[string]*string{"region": region}
+	switch verb {
+	case "claim":
+		need["source-id"], need["revision"], need["index-hash"] = sourceID, revision, indexHash
+	case "done", "release":
+		need["key"] = key
+	}
+	for _, n := range []string{"region", "source-id", "revision", "index-hash", "key"} {
+		if p, ok := need[n]; ok && *p == "" {
+			return fail(stderr, fmt.Errorf("fence %s needs --%s", verb, n))
+		}
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	r, err := gate.SelectRegions(cfg, []string{*region})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	f, err := openFence(cfg, r[0])
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer f.Close()
+	w, err := fence.NewWriter(f, fence.WriterOptions{Region: *region, Owner: *owner, Lease: cfg.Fence.Lease,
+		TTL: cfg.Fence.FailoverWindow + 24*time.Hour, Window: cfg.Fence.FailoverWindow})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	switch verb {
+	case "claim":
+		k := fence.Key(*sourceID, *revision, *indexHash, *partition)
+		st, err := w.ClaimAs(ctx, k, *owner, *lease)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprintln(stdout, st.String(), k)
+		if st != fence.Acquired {
+			return ExitDiffer
+		}
+	case "done":
+		if err := checkKey(*key); err != nil {
+			return fail(stderr, err)
+		}
+		dup, err := w.Done(ctx, *key)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if dup {
+			fmt.Fprintln(stdout, "duplicate", *key)
+		} else {
+			fmt.Fprintln(stdout, "done", *key)
+		}
+	case "release":
+		if err := checkKey(*key); err != nil {
+			return fail(stderr, err)
+		}
+		if err := w.ReleaseAs(ctx, *key, *owner); err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprintln(stdout, "released", *key)
+	case "status":
+		st, err := w.Stats(ctx)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		warm, err := f.Warm(ctx)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if cf.json {
+			printJSON(stdout, map[string]any{"window": st, "warm": warm.Warm, "warm_at": warm.At})
+			return ExitEqual
+		}
+		fmt.Fprintf(stdout, "region %s, window since %s (%s): %d hits, %d misses, %d duplicates; dedupe rate %.4f over %d replayed writes; warm %v\n",
+			st.Region, st.Start.Format(time.RFC3339), st.Length, st.Hits, st.Misses, st.Duplicates, st.Rate, st.Replayed, warm.Warm)
+	}
+	return ExitEqual
+}
+
+func checkKey(k string) error {
+	if len(k) != 64 {
+		return errors.New("--key: want the 64 hex digits `fence claim` printed")
+	}
+	for _, c := range k {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return errors.New("--key: want the 64 hex digits `fence claim` printed")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/replicate"
+)
+
+func init() {
+	register("stages", "list or drop the staged indexes rebuilds left behind", runStages)
+}
+
+// openFence opens a region's dedupe_kv as rebuild does (the embedded
+// bbolt file under the cache when it names none).
+func openFence(cfg *config.Config, r *config.Region) (fence.Fence, error) {
+	f, err := fence.Open(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w", r.Name, err)
+	}
+	return f, nil
+}
+
+// stageTargets opens the store and the fence of every selected region
+// with a vectors URL; close releases them.
+func stageTargets(ctx context.Context, cfg *config.Config, names []string) (ts []replicate.Target, close func(), err error) {
+	var closers []func() error
+	close = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	sel, err := gate.SelectRegions(cfg, names)
+	if err != nil {
+		return nil, close, err
+	}
+	for _, r := range sel {
+		if r.Vectors == "" {
+			if len(names) > 0 {
+				return nil, close, fmt.Errorf("region %s has no vectors URL in %s", r.Name, cfg.File)
+			}
+			continue
+		}
+		store, err := adapters.OpenVector(ctx, r.Vectors)
+		if err != nil {
+			return nil, close, fmt.Errorf("region %s: %w", r.Name, err)
+		}
+		closers = append(closers, store.Close)
+		f, err := openFence(cfg, r)
+		if err != nil {
+			return nil, close, err
+		}
+		closers = append(closers, f.Close)
+		ts = append(ts, replicate.Target{Region: r.Name, Store: store, Fence: f})
+	}
+	if len(ts) == 0 {
+		return nil, close, fmt.Errorf("%s: no region has a vectors URL", cfg.File)
+	}
+	return ts, close, nil
+}
+
+func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	usage := "Usage: ragparity stages list|drop --config FILE [--region R1,R2] [--run-id ID] [--json]\n\n" +
+		"list shows every region's staged indexes: the rebuild run they belong to,\n" +
+		"their age, point count and whether they are promotable (a rebuild found\n" +
+		"them to hold exactly what their source says, and they have not changed\n" +
+		"since). drop removes the stage of --run-id, or without it every stage of\n" +
+		"the selected regions; a region being rebuilt right now is left alone\n" +
+		"(exit 2). Exit 0 on success, 2 on error.\n\n"
+	if len(args) == 0 || (args[0] != "list" && args[0] != "drop") {
+		fmt.Fprint(stderr, usage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return ExitUnknown
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("stages "+verb, flag.ContinueOnError)
+	var cf commonFlags
+	cf.add(fs)
+	var regions listFlag
+	fs.Var(&regions, "region", "regions (comma-separated; default: every region with a vectors URL)")
+	runID := fs.String("run-id", "", "the rebuild run whose stage to drop (default: every stage)")
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return flagExit(err)
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if cf.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cf.timeout)
+		defer cancel()
+	}
+	ts, closeAll, err := stageTargets(ctx, cfg, regions)
+	defer closeAll()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	list, err := replicate.ListStages(ctx, ts)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if verb == "list" {
+		if cf.json {
+			printJSON(stdout, list)
+			return ExitEqual
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(stdout, "no stages")
+		}
+		for _, s := range list {
+			age := "unknown"
+			if !s.Created.IsZero() {
+				age = (time.Duration(s.AgeSec) * time.Second).String()
+			}
+			state := "promotable"
+			if !s.Promotable {
+				state = "not promotable: " + s.Why
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%d points\tage %s\t%s\n", s.Region, s.RunID, s.Points, age, state)
+		}
+		return ExitEqual
+	}
+	var errs []error
+	var dropped []replicate.StageEntry
+	for _, t := range ts {
+		if err := replicate.Busy(ctx, []replicate.Target{t}, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%w: its stages are left alone", err))
+			continue
+		}
+		for _, s := range list {
+			if s.Region != t.Region || (*runID != "" && s.RunID != *runID) {
+				continue
+			}
+			if err := replicate.DropStage(ctx, t, s.RunID); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			dropped = append(dropped, s)
+		}
+	}
+	if *runID != "" && len(dropped) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("no stage of run %s in the selected regions", *runID))
+	}
+	if cf.json {
+		printJSON(stdout, map[string]any{"dropped": dropped})
+	} else {
+		for _, s := range dropped {
+			fmt.Fprintf(stdout, "dropped %s\t%s\t%d points\n", s.Region, s.RunID, s.Points)
+		}
+	}
+	if len(errs) > 0 {
+		return fail(stderr, errors.Join(errs...))
+	}
+	return ExitEqual
+}
