@@ -429,3 +429,29 @@ func (f *fixture) contractWith(region, settings string) http.HandlerFunc {
 		json.NewEncoder(w).Encode(map[string]string{"schema_rev": "s7", "model_tag": "m1", "secrets_rev": "k3", "index_hash": ih})
 	}
 }
+
+// TestGateDedupeRate: a region whose fence let replayed writes through
+// (dedupe rate below 0.999 over the current window) fails dedupe_kv
+// alone; one whose replays were all stopped passes.
+func TestGateDedupeRate(t *testing.T) {
+	f := newFixture(t, "us", "eu", "ap")
+	ctx := context.Background()
+	for r, c := range map[string]fence.Counts{"us": {Hits: 1000, Misses: 300}, "eu": {Hits: 990, Misses: 300, Duplicates: 10}} {
+		fe, err := fence.Open(f.fences[r], "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fe.Count(ctx, r, fence.DefaultWindow, c); err != nil {
+			t.Fatal(err)
+		}
+		fe.Close()
+	}
+	v := run(t, f.config(""))
+	c := check(v, gate.CheckDedupeKV)
+	if got := regionStatus(v); got != "us=pass eu=fail ap=pass" {
+		t.Fatalf("region statuses %q; dedupe %+v", got, c)
+	}
+	if ev := strings.Join(c.Evidence, "\n"); !strings.Contains(ev, "eu: dedupe rate 0.9900 < 0.999: 10 of 1000 replayed writes") {
+		t.Errorf("evidence %q", ev)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
@@ -47,6 +48,8 @@ verdict), every gate.schedule, and on POST /v1/verify, and answers routers
 from the latest signed verdict, held in memory (no I/O per admission).
 
 Endpoints:
+  GET  /v1/regions/{name}/ready  200 when the region is admitted, 503 + reason
+                            (load-balancer health checks)
   GET  /v1/admit            admission (headers below); any method, and any
                             path under /v1/admit/ (Envoy's path_prefix)
   GET  /v1/verdicts/latest  the verdict being served (signed JSON)
@@ -59,6 +62,9 @@ Endpoints:
   GET  /readyz              200 once a verdict is held (also when it failed
                             or expired: the server answers, refusing)
   GET  /metrics             Prometheus
+  POST /v1/fence/claim, /v1/fence/done, /v1/fence/release, GET /v1/fence/status
+                            with --fence-api: the idempotency fence for the
+                            application's writers (bearer gate.token)
 
 Admission reads X-Region-Pin, X-Release, X-Index-Hash, X-Schema-Rev,
 X-Model-Tag and the client's region (?client_region= or X-Client-Region):
@@ -99,6 +105,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
+	fenceAPI := fs.Bool("fence-api", false, "also serve the idempotency fence to the application's writers: POST /v1/fence/claim, /done, /release, GET /v1/fence/status (bearer gate.token; every region's dedupe_kv must be redis://)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
 		fs.PrintDefaults()
@@ -202,12 +209,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	handler := srv.Handler()
+	if *fenceAPI {
+		fh, closeFences, err := fenceHandler(cfg, log)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		defer closeFences()
+		mux := http.NewServeMux()
+		mux.Handle("/v1/fence/", fh)
+		mux.Handle("/", handler)
+		handler = mux
+		log.Info("serving the fence API", "path", "/v1/fence/")
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Equal to ReadHeaderTimeout: net/http then sets one read
 		// deadline per request instead of two.
@@ -257,4 +277,49 @@ func newLogger(w io.Writer, asJSON bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// fenceHandler is the fence HTTP API on every region's dedupe_kv. The
+// bbolt fallback can be open in one process only (serve holding it would
+// block rebuilds), so every region needs a Redis dedupe_kv.
+func fenceHandler(cfg *config.Config, log *slog.Logger) (http.Handler, func(), error) {
+	if cfg.Gate.Token == "" {
+		return nil, nil, fmt.Errorf("%s: --fence-api needs gate.token (writers authenticate with it)", cfg.File)
+	}
+	writers := map[string]*fence.Writer{}
+	var opened []fence.Fence
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	for _, r := range cfg.Regions {
+		if !strings.HasPrefix(r.DedupeKV, "redis://") && !strings.HasPrefix(r.DedupeKV, "rediss://") {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: region %s: --fence-api needs a redis:// dedupe_kv (a bbolt file can be open in one process only)", cfg.File, r.Name)
+		}
+		f, err := fence.Open(r.DedupeKV, "")
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
+		}
+		opened = append(opened, f)
+		win := cfg.Fence.FailoverWindow
+		if win <= 0 {
+			win = fence.DefaultWindow
+		}
+		w, err := fence.NewWriter(f, fence.WriterOptions{Region: r.Name, Owner: "serve", Lease: cfg.Fence.Lease,
+			TTL: win + 24*time.Hour, Window: win})
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		writers[r.Name] = w
+	}
+	h, err := fence.NewHTTPHandler(fence.HTTPOptions{Writers: writers, Token: cfg.Gate.Token, Logger: log.WithGroup("fence")})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return h, closeAll, nil
 }

@@ -301,3 +301,69 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestServeFenceAPI: with --fence-api, serve answers the fence for the
+// application's writers on every region's Redis dedupe_kv, behind the
+// bearer token; without a Redis dedupe_kv it refuses to start.
+func TestServeFenceAPI(t *testing.T) {
+	fakeGate(t, map[string]bool{"eu-west": true, "us-east": true})
+	dir := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf(`release: r7
+cache_dir: %s
+regions:
+  - name: eu-west
+    dedupe_kv: %q
+  - name: us-east
+    dedupe_kv: %q
+gate:
+  token: fence-token
+`, dir, redisTestURL(), redisTestURL()))
+	addr := freePort(t)
+	s := startServe(t, "--config", cfg, "--addr", addr, "--fence-api")
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp := waitHTTP(t, hc, "http://"+addr+"/readyz", s)
+	resp.Body.Close()
+	post := func(path, token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", "http://"+addr+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	src := fmt.Sprintf("doc-%d", time.Now().UnixNano())
+	claim := fmt.Sprintf(`{"region": "eu-west", "source_id": %q, "revision": "r1", "index_hash": "ih", "partition": "p", "owner": "w1"}`, src)
+	if code, _ := post("/v1/fence/claim", "", claim); code != 401 {
+		t.Errorf("claim without the token: %d, want 401", code)
+	}
+	code, m := post("/v1/fence/claim", "fence-token", claim)
+	if code != 200 || m["state"] != "acquired" {
+		t.Fatalf("claim: %d %v", code, m)
+	}
+	if code, m := post("/v1/fence/done", "fence-token", fmt.Sprintf(`{"region": "eu-west", "key": %q, "owner": "w1"}`, m["key"])); code != 200 || m["duplicate"] != false {
+		t.Errorf("done: %d %v", code, m)
+	}
+	if code, m := post("/v1/fence/claim", "fence-token", claim); code != 200 || m["state"] != "done" {
+		t.Errorf("replayed claim: %d %v, want done (skip the write)", code, m)
+	}
+	// Admission still answers beside it.
+	resp, err := hc.Get("http://" + addr + "/v1/admit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("admit beside the fence API: %d", resp.StatusCode)
+	}
+
+	bolt := writeConfig(t, fmt.Sprintf("release: r7\ncache_dir: %s\nregions:\n  - name: a\n    dedupe_kv: %q\ngate:\n  token: x\n", dir, "file://"+filepath.Join(dir, "f.db")))
+	if code, _, errOut := runCLI(t, "serve", "--config", bolt, "--addr", freePort(t), "--fence-api"); code != ExitUnknown || !strings.Contains(errOut, "needs a redis:// dedupe_kv") {
+		t.Errorf("--fence-api on a bbolt dedupe_kv: exit %d: %s", code, errOut)
+	}
+}
