@@ -268,6 +268,18 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 		st.Engine["quantization"] = "none"
 	}
 	st.Info["engine"] = "pgvector " + ti.extVersion
+	if s.filter != "" {
+		// Reported, not hashed: the filter may legitimately differ per
+		// region (tenant ids, collection uuids).
+		st.Info["row_filter"] = s.filterDesc
+		var any bool
+		if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+s.from()+")").Scan(&any); err != nil {
+			return st, fmt.Errorf("pgvector: %s: row filter (%s): %w", s.name(), s.filterDesc, adapters.RedactErr(err))
+		}
+		if !any {
+			return st, fmt.Errorf("pgvector: %s: row filter (%s) matches no row", s.name(), s.filterDesc)
+		}
+	}
 	st.Info["id.type"] = ti.id.typ
 	switch len(ti.indexes) {
 	case 0:

@@ -3,12 +3,15 @@ package pgvector_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/verifier"
 )
 
 // TestExpressionIndexes: the indexes people build on an expression of the
@@ -123,5 +126,105 @@ func TestSearchUsesTheExpressionIndex(t *testing.T) {
 	hits, err := st.Search(ctx, []float32{1, 1, 0, 2}, 5, adapters.SearchParams{EfSearch: 40})
 	if err != nil || len(hits) != 5 {
 		t.Errorf("serving search: %d hits, %v", len(hits), err)
+	}
+}
+
+// TestLangChainSharedTable: LangChain keeps every collection in one
+// langchain_pg_embedding table (id varchar, collection_id uuid, embedding
+// vector without a dimension, document, cmetadata). collection=NAME hashes
+// one collection, joined by name since its uuid differs per region; the
+// filter is reported, not hashed; a filter matching nothing, a bad where=
+// and writes through a filtered store are errors.
+func TestLangChainSharedTable(t *testing.T) {
+	requirePG(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, PGURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	urls := map[string]string{}
+	for i, region := range []string{"a", "b"} {
+		schema := fmt.Sprintf("rp_lc_%s_%08x", region, rand.Uint32())
+		sc := pgx.Identifier{schema}.Sanitize()
+		t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+sc+" CASCADE") })
+		stmts := []string{
+			"CREATE SCHEMA " + sc,
+			"CREATE TABLE " + sc + ".langchain_pg_collection (uuid uuid PRIMARY KEY, name varchar NOT NULL, cmetadata json)",
+			"CREATE TABLE " + sc + ".langchain_pg_embedding (id varchar PRIMARY KEY, collection_id uuid REFERENCES " + sc + ".langchain_pg_collection(uuid), embedding vector, document varchar, cmetadata jsonb)",
+			// The same collection under another uuid in each region.
+			fmt.Sprintf("INSERT INTO %s.langchain_pg_collection VALUES ('00000000-0000-0000-0000-00000000000%d', 'docs', '{}'), ('10000000-0000-0000-0000-00000000000%d', 'other', '{}')", sc, i+1, i+1),
+			fmt.Sprintf("INSERT INTO %s.langchain_pg_embedding SELECT 'doc-' || g, '00000000-0000-0000-0000-00000000000%d', ('[' || g || ',1,0]')::vector, 'text ' || g, '{\"source\": \"s\"}' FROM generate_series(1, 30) g", sc, i+1),
+			fmt.Sprintf("CREATE INDEX ON %s.langchain_pg_embedding USING hnsw ((embedding::vector(3)) vector_cosine_ops)", sc),
+		}
+		if region == "b" { // another collection's rows only here
+			stmts = append(stmts, fmt.Sprintf("INSERT INTO %s.langchain_pg_embedding SELECT 'o-' || g, '10000000-0000-0000-0000-00000000000%d', ('[' || g || ',2,0]')::vector, 'other ' || g, '{}' FROM generate_series(1, 5) g", sc, i+1))
+		}
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		u, _ := url.Parse(PGURL())
+		q := u.Query()
+		q.Set("schema", schema)
+		q.Set("table", "langchain_pg_embedding")
+		q.Set("id", "id")
+		q.Set("vector", "embedding")
+		q.Set("payload", "cmetadata")
+		q.Set("text", "document")
+		u.RawQuery = q.Encode()
+		urls[region] = u.String()
+	}
+	hashOf := func(raw string) (*verifier.Scan, error) {
+		s, err := adapters.OpenVector(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return verifier.HashStore(ctx, s, verifier.Options{})
+	}
+	sa, err := hashOf(urls["a"] + "&collection=docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := hashOf(urls["b"] + "&collection=docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Points != 30 || sb.Points != 30 || sa.IndexHash() != sb.IndexHash() {
+		t.Errorf("collection docs: points %d/%d, INDEX_HASH equal %v (settings %v / %v)", sa.Points, sb.Points, sa.IndexHash() == sb.IndexHash(), sa.Settings.Hashed, sb.Settings.Hashed)
+	}
+	if sa.Settings.Info["row_filter"] != "langchain collection docs" || sa.Settings.Hashed["vector.dim"] != 3 || sa.Settings.Engine["index.expression"] == nil {
+		t.Errorf("settings %+v", sa.Settings)
+	}
+	whole, err := hashOf(urls["b"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.Points != 35 {
+		t.Errorf("whole table: %d points, want 35", whole.Points)
+	}
+	if w, err := hashOf(urls["b"] + "&where=" + url.QueryEscape("cmetadata->>'source' = 's'")); err != nil || w.IndexHash() != sb.IndexHash() {
+		t.Errorf("where= on the same rows: %v, equal %v", err, err == nil && w.IndexHash() == sb.IndexHash())
+	}
+	if _, err := hashOf(urls["a"] + "&collection=missing"); err == nil || !strings.Contains(err.Error(), "matches no row") {
+		t.Errorf("collection=missing: %v", err)
+	}
+	if _, err := hashOf(urls["a"] + "&where=" + url.QueryEscape("no_such_column = 1")); err == nil || !strings.Contains(err.Error(), "row filter") {
+		t.Errorf("bad where=: %v", err)
+	}
+	s := open(t, urls["a"]+"&collection=docs")
+	if err := s.Upsert(ctx, []parity.Point{{ID: parity.ID{S: "x"}, Vectors: []parity.NamedVector{{Values: []float32{1, 2, 3}}}}}); err == nil || !strings.Contains(err.Error(), "writes whole tables only") {
+		t.Errorf("upsert through a filtered store: %v", err)
+	}
+	hits, err := s.(adapters.Searcher).Search(ctx, []float32{5, 1, 0}, 3, adapters.SearchParams{Exact: true})
+	if err != nil || len(hits) != 3 {
+		t.Fatalf("search: %v %v", hits, err)
+	}
+	for _, h := range hits {
+		if strings.HasPrefix(h.ID.S, "o-") {
+			t.Errorf("search through collection=docs returned %s of another collection", h.ID.S)
+		}
 	}
 }

@@ -36,7 +36,7 @@ var (
 )
 
 // ourParams are the URL parameters ragparity consumes; the rest go to pgx.
-var ourParams = []string{"table", "schema", "id", "vector", "payload", "text"}
+var ourParams = []string{"table", "schema", "id", "vector", "payload", "text", "where", "collection"}
 
 // Store is one table.
 type Store struct {
@@ -44,6 +44,10 @@ type Store struct {
 	schema, table                      string
 	idCol, vecCol, payloadCol, textCol string
 	where                              string // redacted URL for messages
+	// filter is the row filter of a shared table (where=, collection=):
+	// an SQL predicate applied to scans, bucket scans and searches; ""
+	// reads every row. filterDesc says it for settings and messages.
+	filter, filterDesc string
 	// stage is set on the store Stage returns: a bulk-load target whose
 	// Upsert tries a plain COPY first (see Upsert).
 	stage bool
@@ -68,6 +72,29 @@ func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
 	if s.table == "" {
 		return nil, fmt.Errorf("pgvector: URL %s: missing table=NAME parameter", u.Redacted())
 	}
+	var conds, descs []string
+	if w := strings.TrimSpace(q.Get("where")); w != "" {
+		if strings.Contains(w, ";") {
+			return nil, fmt.Errorf("pgvector: URL %s: where= is one SQL predicate (no ';')", u.Redacted())
+		}
+		conds = append(conds, "("+w+")")
+		descs = append(descs, "where "+w)
+	} else if q.Has("where") {
+		return nil, fmt.Errorf("pgvector: URL %s: where= is empty", u.Redacted())
+	}
+	if c := q.Get("collection"); c != "" {
+		// LangChain keeps every collection in one table; collection
+		// uuids differ between regions, so the name is joined.
+		coll := pgx.Identifier{"langchain_pg_collection"}.Sanitize()
+		if s.schema != "" {
+			coll = pgx.Identifier{s.schema, "langchain_pg_collection"}.Sanitize()
+		}
+		conds = append(conds, fmt.Sprintf("collection_id = (SELECT uuid FROM %s WHERE name = %s)", coll, sqlLiteral(c)))
+		descs = append(descs, "langchain collection "+c)
+	} else if q.Has("collection") {
+		return nil, fmt.Errorf("pgvector: URL %s: collection= is empty", u.Redacted())
+	}
+	s.filter, s.filterDesc = strings.Join(conds, " AND "), strings.Join(descs, " and ")
 	for _, p := range ourParams {
 		q.Del(p)
 	}
@@ -79,6 +106,11 @@ func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
 		return nil, fmt.Errorf("pgvector: URL %s: %w", s.where, adapters.RedactErr(err))
 	}
 	cfg.MaxConns = 4
+	if s.filter != "" {
+		// A filter is SQL the config supplies: whatever it calls, reads
+		// through it can write nothing.
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		// The vector type exists only once the extension is created; a
 		// missing extension is reported by Settings, not here.
@@ -134,3 +166,27 @@ func (s *Store) wrap(op string, err error) error {
 }
 
 func q(ident string) string { return pgx.Identifier{ident}.Sanitize() }
+
+// sqlLiteral quotes a string as an SQL literal (standard_conforming_strings:
+// only ' is doubled; a NUL cannot be in a PostgreSQL string at all).
+func sqlLiteral(v string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(v, "\x00", ""), "'", "''") + "'"
+}
+
+// from is the FROM target of reads: the table, with the row filter of a
+// shared table.
+func (s *Store) from() string {
+	if s.filter == "" {
+		return s.qualified()
+	}
+	return s.qualified() + " WHERE " + s.filter
+}
+
+// writable refuses writes through a filtered store: a rebuild or a fixture
+// writes whole tables, never part of a shared one.
+func (s *Store) writable(op string) error {
+	if s.filter != "" {
+		return fmt.Errorf("pgvector: %s %s: the URL filters rows (%s); ragparity writes whole tables only", op, s.name(), s.filterDesc)
+	}
+	return nil
+}

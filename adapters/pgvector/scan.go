@@ -63,8 +63,16 @@ func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 		cols = append(cols, q(s.textCol)+"::text")
 	}
 	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + s.qualified()
+	var where []string
 	if cond != "" {
-		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d) h WHERE %s", q(s.idCol), cond)
+		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d) h", q(s.idCol))
+		where = append(where, cond)
+	}
+	if s.filter != "" {
+		where = append(where, s.filter)
+	}
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	return sql
 }

@@ -248,7 +248,7 @@ func (s *Store) Explain(ctx context.Context, vector []float32, k int, p adapters
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	dist := s.distance(ti, op.op, p)
-	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.qualified(), k+1), searchArgs(p, vectorLiteral(vector))...)
+	rows, err := tx.Query(ctx, "EXPLAIN "+searchSQL(q(s.idCol)+"::text", dist, s.from(), k+1), searchArgs(p, vectorLiteral(vector))...)
 	if err != nil {
 		return "", s.wrap("explain", err)
 	}
@@ -273,7 +273,7 @@ func (s *Store) searchOnce(ctx context.Context, cols, dist, lit string, limit in
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	sql := searchSQL(cols, dist, s.qualified(), limit)
+	sql := searchSQL(cols, dist, s.from(), limit)
 	rows, err := tx.Query(ctx, sql, searchArgs(p, lit)...)
 	if err != nil {
 		return nil, s.wrap("search", err)

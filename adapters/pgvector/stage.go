@@ -116,6 +116,9 @@ func specDim(spec adapters.CollectionSpec) (int, error) {
 // its rows. The returned store writes with COPY (see Upsert); its Close
 // leaves s's pool open.
 func (s *Store) Stage(ctx context.Context, name string, spec adapters.CollectionSpec) (adapters.VectorStore, error) {
+	if err := s.writable("stage"); err != nil {
+		return nil, err
+	}
 	st, err := s.stageStore(name)
 	if err != nil {
 		return nil, err
@@ -371,6 +374,9 @@ func (s *Store) buildIndex(ctx context.Context, sp stageSpec) error {
 // the swap waits for statements already reading it, and statements that
 // start meanwhile wait for the swap.
 func (s *Store) Promote(ctx context.Context, name string) error {
+	if err := s.writable("promote"); err != nil {
+		return err
+	}
 	st, err := s.stageStore(name)
 	if err != nil {
 		return err

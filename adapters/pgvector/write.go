@@ -42,6 +42,9 @@ func idType(k parity.IDKind) string {
 
 // Create creates the table and its HNSW index.
 func (s *Store) Create(ctx context.Context, spec adapters.CollectionSpec) error {
+	if err := s.writable("create"); err != nil {
+		return err
+	}
 	if len(spec.Vectors) != 1 || spec.Vectors[""] <= 0 {
 		return fmt.Errorf("pgvector: %s: exactly one unnamed vector is supported (one vector column)", s.name())
 	}
@@ -192,6 +195,9 @@ func (s *Store) typedRows(pts []parity.Point, ct colTypes) ([][]any, error) {
 // resumed rebuild rewriting a chunk: unique_violation, rolled back) does
 // it fall back to the merge, so the result is the same either way.
 func (s *Store) Upsert(ctx context.Context, pts []parity.Point) error {
+	if err := s.writable("upsert"); err != nil {
+		return err
+	}
 	if len(pts) == 0 {
 		return nil
 	}
@@ -336,6 +342,9 @@ func (s *Store) WriteRowByRow(ctx context.Context, pts []parity.Point) error {
 
 // Drop drops the table if it exists.
 func (s *Store) Drop(ctx context.Context) error {
+	if err := s.writable("drop"); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, "DROP TABLE IF EXISTS "+s.qualified())
 	return s.wrap("drop", err)
 }
