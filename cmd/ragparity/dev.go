@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
+)
+
+func init() {
+	register("dev", "development helpers: 'dev qdrant' runs the in-process Qdrant test server", runDev)
+}
+
+const devHelp = `Usage: ragparity dev qdrant [--addr 127.0.0.1:6334] [--api-key KEY]
+
+Runs the in-process Qdrant gRPC server the tests use (adapters/qdrant/qdranttest),
+so the Qdrant adapter and the cross-engine examples run on a laptop without a
+Qdrant installation. It is a TEST SERVER: collections live in memory and are
+lost when it stops, it implements the subset of Qdrant's API ragparity uses
+(collections, points, scroll, search, count; dense, sparse and multivectors),
+and it is not for production. Ctrl-C stops it.
+`
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "qdrant" {
+		fmt.Fprint(stderr, devHelp)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return 0
+		}
+		return ExitUnknown
+	}
+	fs := flag.NewFlagSet("dev qdrant", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, devHelp); fs.PrintDefaults() }
+	addr := fs.String("addr", "127.0.0.1:6334", "listen address (gRPC)")
+	apiKey := fs.String("api-key", "", "require this api-key header, as Qdrant's service.api_key does")
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return flagExit(err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("dev qdrant: %w", err))
+	}
+	srv := qdranttest.New()
+	srv.APIKey = *apiKey
+	fmt.Fprintf(stdout, "in-process Qdrant TEST server (in memory, not for production) on %s\nuse qdrant://%s/COLLECTION in a config; Ctrl-C stops it\n", ln.Addr(), ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		srv.Stop()
+		<-done
+		return 0
+	case err := <-done:
+		if err != nil {
+			return fail(stderr, fmt.Errorf("dev qdrant: %w", err))
+		}
+		return 0
+	}
+}
