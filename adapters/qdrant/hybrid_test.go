@@ -2,6 +2,7 @@ package qdrant_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	qc "github.com/qdrant/go-client/qdrant"
@@ -132,5 +133,50 @@ func TestHybridCollections(t *testing.T) {
 	mv[3].Vectors[1].Values[7] = 9
 	if rootOf(sp) == r0 || rootOf(mv) == r0 {
 		t.Errorf("a changed sparse or multivector value left the content root unchanged")
+	}
+}
+
+// TestVectorSelection: vector=NAME[,NAME] hashes and reads only those
+// vectors of a hybrid collection: dense-only hashes of two collections that
+// differ in their sparse vectors agree; a missing name is an error.
+func TestVectorSelection(t *testing.T) {
+	srv := qdranttest.Start(t)
+	srv.DenseOutput = true
+	a, b := newStore(t, srv), newStore(t, srv)
+	createHybrid(t, a)
+	createHybrid(t, b)
+	pa, pb := hybridPoints(false), hybridPoints(false)
+	pb[5].Vectors[0].Values = []float32{9, 9, 9}
+	if err := a.Upsert(t.Context(), pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Upsert(t.Context(), pb); err != nil {
+		t.Fatal(err)
+	}
+	hash := func(coll, vec string) (*verifier.Scan, error) {
+		s := open(t, srv.URL(coll)+vec)
+		return verifier.HashStore(context.Background(), s, verifier.Options{})
+	}
+	fa, _ := hash(a.Collection(), "")
+	fb, _ := hash(b.Collection(), "")
+	if fa.IndexHash() == fb.IndexHash() {
+		t.Fatal("collections differing in a sparse vector hash equal with every vector")
+	}
+	da, err := hash(a.Collection(), "?vector=dense,colbert")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := hash(b.Collection(), "?vector=colbert,dense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da.IndexHash() != db.IndexHash() {
+		t.Errorf("vector=dense,colbert: INDEX_HASH differs although only bm25 does (settings %v / %v)", da.Settings.Hashed, db.Settings.Hashed)
+	}
+	if _, ok := da.Settings.Hashed["sparse.bm25.modifier"]; ok {
+		t.Errorf("bm25's settings hashed with vector=dense,colbert: %v", da.Settings.Hashed)
+	}
+	if _, err := hash(a.Collection(), "?vector=nope"); err == nil || !strings.Contains(err.Error(), `no named vector "nope"`) {
+		t.Errorf("vector=nope: %v", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,8 @@ type Store struct {
 	coll     string
 	textKey  string
 	pageSize uint32
+	// vectors are the vector= names read and hashed (nil: all).
+	vectors []string
 	// borrowed is set on a stage's store: the client is the live store's
 	// and Close leaves it open.
 	borrowed bool
@@ -78,6 +81,10 @@ type config struct {
 	pageSize uint32
 	tls      bool
 	apiKey   string
+	// vectors, when set (vector=NAME[,NAME]), are the named vectors hashed
+	// and read; the others are left out (a hybrid collection hashed on its
+	// dense vector only, say).
+	vectors []string
 }
 
 func parseURL(u *url.URL) (config, error) {
@@ -124,8 +131,18 @@ func parseURL(u *url.URL) (config, error) {
 			c.tls = b
 		case "api_key":
 			c.apiKey = v
+		case "vector":
+			for _, n := range strings.Split(v, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					c.vectors = append(c.vectors, n)
+				}
+			}
+			if len(c.vectors) == 0 {
+				return c, fmt.Errorf("qdrant: URL vector=%q: want one or more vector names, comma-separated", v)
+			}
+			sort.Strings(c.vectors)
 		default:
-			return c, fmt.Errorf("qdrant: unknown URL parameter %q (known: text, page_size, tls, api_key)", k)
+			return c, fmt.Errorf("qdrant: unknown URL parameter %q (known: text, page_size, tls, api_key, vector)", k)
 		}
 	}
 	if c.apiKey == "" {
@@ -160,6 +177,7 @@ func open(u *url.URL) (*Store, error) {
 		coll:     c.coll,
 		textKey:  c.textKey,
 		pageSize: c.pageSize,
+		vectors:  c.vectors,
 	}, nil
 }
 
@@ -228,7 +246,7 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 			Offset:         offset,
 			Limit:          &limit,
 			WithPayload:    qdrant.NewWithPayload(true),
-			WithVectors:    qdrant.NewWithVectors(true),
+			WithVectors:    s.withVectors(),
 		})
 		if err != nil && name != s.coll && errIs(err, codes.NotFound) && ctx.Err() == nil {
 			if offset == nil && retries < 3 {
@@ -302,4 +320,12 @@ func (s *Store) toPoint(rp *qdrant.RetrievedPoint, p *parity.Point, buf []byte) 
 func errIs(err error, c codes.Code) bool {
 	var se interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &se) && se.GRPCStatus().Code() == c
+}
+
+// withVectors selects every vector, or the vector= names.
+func (s *Store) withVectors() *qdrant.WithVectorsSelector {
+	if len(s.vectors) > 0 {
+		return qdrant.NewWithVectorsInclude(s.vectors...)
+	}
+	return qdrant.NewWithVectors(true)
 }

@@ -2,6 +2,7 @@ package qdrant
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -30,7 +31,39 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	if err != nil {
 		return parity.Settings{}, s.fail(ctx, "settings of", err)
 	}
-	return settingsOf(info.GetResult()), nil
+	st := settingsOf(info.GetResult())
+	if len(s.vectors) == 0 {
+		return st, nil
+	}
+	// vector=NAME[,NAME]: only those vectors' settings are hashed, and each
+	// must exist (dense, multi or sparse).
+	keep := map[string]bool{}
+	for _, n := range s.vectors {
+		_, dense := st.Hashed["vector."+n+".dim"]
+		_, sparse := st.Hashed["sparse."+n+".modifier"]
+		if !dense && !sparse {
+			return st, fmt.Errorf("qdrant: collection %q has no named vector %q (vector= in the URL)", s.coll, n)
+		}
+		keep[n] = true
+	}
+	for _, m := range []map[string]any{st.Hashed, st.Engine} {
+		for k := range m {
+			var name string
+			switch {
+			case strings.HasPrefix(k, "vector."):
+				name, _, _ = strings.Cut(strings.TrimPrefix(k, "vector."), ".")
+			case strings.HasPrefix(k, "sparse."):
+				name, _, _ = strings.Cut(strings.TrimPrefix(k, "sparse."), ".")
+			default:
+				continue
+			}
+			if !keep[name] {
+				delete(m, k)
+			}
+		}
+	}
+	st.Info["vectors"] = strings.Join(s.vectors, ",")
+	return st, nil
 }
 
 func settingsOf(info *qdrant.CollectionInfo) parity.Settings {

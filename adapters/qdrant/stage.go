@@ -111,7 +111,7 @@ func (s *Store) stageOf(l layout, name string) (string, error) {
 // sub returns a store on another collection of the same server, sharing
 // s's connection.
 func (s *Store) sub(coll string) *Store {
-	return &Store{client: s.client, addr: s.addr, coll: coll, textKey: s.textKey, pageSize: s.pageSize, borrowed: true}
+	return &Store{client: s.client, addr: s.addr, coll: coll, textKey: s.textKey, pageSize: s.pageSize, vectors: s.vectors, borrowed: true}
 }
 
 // Stage opens the stage called name, creating its collection for spec when
