@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -238,4 +239,25 @@ type StageInfo struct {
 // belong to a stage), and `ragparity stages` to show them.
 type StageLister interface {
 	Stages(ctx context.Context) ([]StageInfo, error)
+}
+
+var stageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// CheckStageName is the one stage-name rule every Stager applies: letters,
+// digits, '-' and '_', starting with a letter or digit, without "__" (the
+// separator backends put between a collection and its stage) and none of
+// the backend's reserved names. backend prefixes the error.
+func CheckStageName(backend, name string, reserved ...string) error {
+	bad := !stageNameRE.MatchString(name) || strings.Contains(name, "__")
+	for _, r := range reserved {
+		bad = bad || name == r
+	}
+	if !bad {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: stage name %q: want letters, digits, '-' and '_', without \"__\"", backend, name)
+	for _, r := range reserved {
+		msg += fmt.Sprintf(", and not %q", r)
+	}
+	return errors.New(msg)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -41,14 +40,7 @@ const (
 // errForeign marks a live collection ragparity did not create.
 var errForeign = errors.New("not created by ragparity")
 
-var stageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-
-func checkStageName(name string) error {
-	if !stageNameRE.MatchString(name) || strings.Contains(name, "__") {
-		return fmt.Errorf("embedded: stage name %q: want letters, digits, '-' and '_', without \"__\"", name)
-	}
-	return nil
-}
+func checkStageName(name string) error { return adapters.CheckStageName("embedded", name) }
 
 // candidates are the two chromem-go collections stage name can use.
 func (s *Store) candidates(name string) [2]string {

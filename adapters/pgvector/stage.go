@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -40,16 +39,7 @@ const (
 	stageMarker = "ragparity-stage "
 )
 
-var stageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-
-// checkStageName keeps stage names apart from each other and from the
-// reserved <table>__rp_old.
-func checkStageName(name string) error {
-	if !stageNameRE.MatchString(name) || strings.Contains(name, "__") || name == "old" {
-		return fmt.Errorf("pgvector: stage name %q: want letters, digits, '-' and '_', without \"__\", and not \"old\"", name)
-	}
-	return nil
-}
+func checkStageName(name string) error { return adapters.CheckStageName("pgvector", name, "old") }
 
 // stageSpec is what Promote needs from the spec Stage was given.
 type stageSpec struct {

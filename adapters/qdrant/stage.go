@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -40,14 +39,7 @@ const (
 	altSuffix  = "__alt"
 )
 
-var stageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-
-func checkStageName(name string) error {
-	if !stageNameRE.MatchString(name) || strings.Contains(name, "__") {
-		return fmt.Errorf("qdrant: stage name %q: want letters, digits, '-' and '_', without \"__\"", name)
-	}
-	return nil
-}
+func checkStageName(name string) error { return adapters.CheckStageName("qdrant", name) }
 
 // candidates are the two physical collections stage name can use.
 func (s *Store) candidates(name string) [2]string {
