@@ -89,7 +89,7 @@ func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	f, err := openFence(cfg, r[0])
+	f, err := gate.OpenFence(cfg, r[0])
 	if err != nil {
 		return fail(stderr, err)
 	}

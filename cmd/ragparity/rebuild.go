@@ -13,12 +13,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
-	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
-	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -86,39 +83,14 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := gate.SelectRegions(cfg, regions)
+	targets, closeTargets, err := gate.Targets(ctx, cfg, regions)
+	defer closeTargets()
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var targets []replicate.Target
 	var names []string
-	for _, r := range sel {
-		if r.Vectors == "" {
-			if len(regions) > 0 {
-				return fail(stderr, fmt.Errorf("region %s has no vectors URL in %s", r.Name, cfg.File))
-			}
-			continue
-		}
-		store, err := adapters.OpenVector(ctx, r.Vectors)
-		if err != nil {
-			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
-		}
-		defer store.Close()
-		fence, err := fence.Open(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
-		if err != nil {
-			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
-		}
-		defer fence.Close()
-		declared, err := gate.DeclaredSettings(cfg, r)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		a, _ := gate.AnalyzerFor(cfg, r)
-		targets = append(targets, replicate.Target{Region: r.Name, Store: store, Fence: fence, Declared: declared, Analyzer: a})
-		names = append(names, r.Name)
-	}
-	if len(targets) == 0 {
-		return fail(stderr, fmt.Errorf("%s: no region has a vectors URL", cfg.File))
+	for _, t := range targets {
+		names = append(names, t.Region)
 	}
 	// One rebuild per region: say who is at it before touching anything
 	// another run holds (the embedding cache is one file per host).
@@ -154,12 +126,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		dim = len(v[0])
 	}
-	metric := cfg.Index.Metric
-	if metric == "" {
-		metric = "cosine"
-	}
-	cspec := adapters.CollectionSpec{Vectors: map[string]int{"": dim}, Metric: metric, HNSWM: cfg.Index.M,
-		HNSWEfConstruction: cfg.Index.EfConstruction, IDKind: parity.IDUUID}
+	cspec := gate.CollectionSpec(cfg, dim)
 	id := *runID
 	if id == "" {
 		if id, err = replicate.DeriveRunID(ctx, src, inner.ModelTag(), cspec, targets); err != nil {

@@ -6,66 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters"
-	"github.com/ragparity/ragparity/config"
-	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
 )
 
 func init() {
 	register("stages", "list or drop the staged indexes rebuilds left behind", runStages)
-}
-
-// openFence opens a region's dedupe_kv as rebuild does (the embedded
-// bbolt file under the cache when it names none).
-func openFence(cfg *config.Config, r *config.Region) (fence.Fence, error) {
-	f, err := fence.Open(r.DedupeKV, filepath.Join(cfg.CacheRoot(), "fence", r.Name+".db"))
-	if err != nil {
-		return nil, fmt.Errorf("region %s: %w", r.Name, err)
-	}
-	return f, nil
-}
-
-// stageTargets opens the store and the fence of every selected region
-// with a vectors URL; close releases them.
-func stageTargets(ctx context.Context, cfg *config.Config, names []string) (ts []replicate.Target, close func(), err error) {
-	var closers []func() error
-	close = func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	sel, err := gate.SelectRegions(cfg, names)
-	if err != nil {
-		return nil, close, err
-	}
-	for _, r := range sel {
-		if r.Vectors == "" {
-			if len(names) > 0 {
-				return nil, close, fmt.Errorf("region %s has no vectors URL in %s", r.Name, cfg.File)
-			}
-			continue
-		}
-		store, err := adapters.OpenVector(ctx, r.Vectors)
-		if err != nil {
-			return nil, close, fmt.Errorf("region %s: %w", r.Name, err)
-		}
-		closers = append(closers, store.Close)
-		f, err := openFence(cfg, r)
-		if err != nil {
-			return nil, close, err
-		}
-		closers = append(closers, f.Close)
-		ts = append(ts, replicate.Target{Region: r.Name, Store: store, Fence: f})
-	}
-	if len(ts) == 0 {
-		return nil, close, fmt.Errorf("%s: no region has a vectors URL", cfg.File)
-	}
-	return ts, close, nil
 }
 
 func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -103,7 +51,7 @@ func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		ctx, cancel = context.WithTimeout(ctx, cf.timeout)
 		defer cancel()
 	}
-	ts, closeAll, err := stageTargets(ctx, cfg, regions)
+	ts, closeAll, err := gate.Targets(ctx, cfg, regions)
 	defer closeAll()
 	if err != nil {
 		return fail(stderr, err)
