@@ -159,9 +159,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 			runs.global = fmt.Sprintf("timed out after %v", cfg.CheckTimeout(CheckProbes))
 		}
 	}()
-	dedupe = timed(CheckDedupeKV, func(ctx context.Context) Check { return dedupeCheck(ctx, cfg) })
 	if c, ok := skipped(CheckDedupeKV); ok {
 		dedupe = c
+	} else {
+		dedupe = timed(CheckDedupeKV, func(ctx context.Context) Check { return dedupeCheck(ctx, cfg) })
 	}
 	wg.Wait()
 	<-healthDone
