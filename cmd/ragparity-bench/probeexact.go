@@ -12,9 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/probe"
 )
@@ -50,17 +51,19 @@ func benchProbeExact(args []string) error {
 	if strings.Contains(u, "?") {
 		sep = "&"
 	}
-	store, err := adapters.OpenVector(ctx, u+sep+"table="+table+"&payload=metadata&text=content")
+	// The region as a config, so its declared settings come from the
+	// gate's own rule (gate.DeclaredSettings), as verify's would.
+	bcfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf("release: bench\nembedder: %q\nsettings: {vector.metric: cosine}\nregions:\n  - name: pg\n    vectors: %q\n",
+		fmt.Sprintf("hash://?dim=%d", *dim), u+sep+"table="+table+"&payload=metadata&text=content")))
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	declared := map[string]any{"model_tag": e.ModelTag(), "vector.metric": "cosine"}
-	region, err := probe.RegionFromStore("pg", store, declared)
+	prs, closeRegions, err := gate.ProbeRegions(ctx, bcfg, []*config.Region{&bcfg.Regions[0]}, true)
 	if err != nil {
 		return err
 	}
-	region.ModelTag = e.ModelTag()
+	defer closeRegions()
+	region := prs[0]
 	// Questions: half of a chunk's words, shuffled; its gold id is the chunk.
 	r := rand.New(rand.NewPCG(7, 13))
 	gold := &goldset.Set{Source: "synthetic", Format: "yaml"}

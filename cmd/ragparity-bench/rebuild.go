@@ -13,9 +13,10 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
 	"github.com/ragparity/ragparity/adapters/pgvector"
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	_ "github.com/ragparity/ragparity/embed/all"
-	"github.com/ragparity/ragparity/fence"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -95,23 +96,24 @@ func benchRebuild(args []string) error {
 	dir, _ := os.MkdirTemp("", "rp-bench-rebuild-")
 	defer os.RemoveAll(dir)
 	counter := embed.NewCounting(e)
-	var targets []replicate.Target
+	// The regions as a config: their targets (stores, fences, declared
+	// settings, analyzer) come from gate.Targets, as `ragparity rebuild`'s do.
+	yml := fmt.Sprintf("release: bench\nembedder: glove\ncache_dir: %q\nregions:\n", filepath.Join(dir, "cache"))
 	for _, r := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
-		s, err := adapters.OpenVector(ctx, fmt.Sprintf("embedded://%s?collection=chunks", filepath.Join(dir, r)))
-		if err != nil {
-			return err
-		}
-		f, err := fence.Open("", filepath.Join(dir, r+".fence"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		targets = append(targets, replicate.Target{Region: r, Store: s, Fence: f, Analyzer: a,
-			Declared: map[string]any{"model_tag": e.ModelTag(), "analyzer": a.Version()}})
+		yml += fmt.Sprintf("  - name: %s\n    vectors: %q\n    dedupe_kv: %q\n", r, fmt.Sprintf("embedded://%s?collection=chunks", filepath.Join(dir, r)), "file://"+filepath.Join(dir, r+".fence"))
+	}
+	bcfg, err := config.Parse("bench.yaml", []byte(yml))
+	if err != nil {
+		return err
+	}
+	targets, closeTargets, err := gate.Targets(ctx, bcfg, nil)
+	defer closeTargets()
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{Source: src, Embedder: counter, RunID: "bench",
-		Spec: adapters.CollectionSpec{Vectors: map[string]int{"": e.Dim()}, Metric: "cosine", IDKind: parity.IDUUID}})
+		Spec: gate.CollectionSpec(bcfg, e.Dim())})
 	if err != nil {
 		return err
 	}
