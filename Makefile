@@ -20,8 +20,9 @@ test-race:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./config/
-	$(GO) test -run '^$$' -fuzz FuzzCanonicalPayload -fuzztime $(FUZZTIME) ./verifier/
+	$(GO) test -run '^$$' -fuzz FuzzCanonicalPayload -fuzztime $(FUZZTIME) ./parity/
 	$(GO) test -run '^$$' -fuzz FuzzOpenURL -fuzztime $(FUZZTIME) ./adapters/pgvector/
+	$(GO) test -run '^$$' -fuzz FuzzParseBaseline -fuzztime $(FUZZTIME) ./gate/
 
 # Benchmarks print their figures (see README "Benchmarks").
 bench:
