@@ -60,15 +60,23 @@ Endpoints:
                             or expired: the server answers, refusing)
   GET  /metrics             Prometheus
 
-Admission reads X-Region-Pin, X-Release, X-Index-Hash, X-Schema-Rev,
-X-Model-Tag and the client's region (?client_region= or X-Client-Region):
+Admission reads X-Region-Pin, X-Release, X-Index-Hash (the hash, or a
+unique prefix of at least 12 hex digits), X-Schema-Rev, X-Model-Tag,
+X-Ragparity-Fallback and the client's region (?client_region= or
+X-Client-Region):
   200 + X-Route-Region: PIN        the pinned region is admitted and matches
   200 + X-Route-Region: REGION     else the first admitted, matching region of
                                    gate.routing[client region] (else config
-                                   order)
+                                   order); for a pinned request only with
+                                   X-Ragparity-Fallback: route (the router
+                                   routes on X-Route-Region)
+  421 + X-Route-Region: REGION     a pinned request without that header: the
+                                   pin is not admitted, REGION is
   503 + X-Ragparity-Reason         none (also: no verdict yet, verdict
                                    expired, verdict inconclusive)
   409 + X-Ragparity-Reason         X-Release names another release
+  400 + X-Ragparity-Reason         X-Ragparity-Fallback other than "route", or
+                                   an X-Index-Hash prefix of several hashes
 
 Config (gate:): token (required unless --addr is loopback; use ${ENV}),
 signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;

@@ -167,6 +167,7 @@ func TestServe(t *testing.T) {
 
 		req, _ := http.NewRequest("GET", base+"/v1/admit?client_region=eu", nil)
 		req.Header.Set("X-Region-Pin", "eu-west")
+		req.Header.Set("X-Ragparity-Fallback", "route")
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
