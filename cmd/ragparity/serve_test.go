@@ -273,6 +273,19 @@ func TestServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("PrintHAProxy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-haproxy", "--addr", "10.0.0.5:8080")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"option httpchk GET /v1/regions/eu-west/ready", "option httpchk GET /v1/regions/us-east/ready",
+			"server eu-west eu-west.example.internal:8000 check addr 10.0.0.5 port 8080 inter 2000ms fall 2 rise 2",
+			"server us-east us-east.example.internal:8000 track rp_region_us_east/us-east", "http-send-name-header X-Route-Region"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-haproxy lacks %q:\n%s", want, out)
+			}
+		}
+	})
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.
