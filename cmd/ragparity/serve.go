@@ -40,7 +40,7 @@ var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, 
 }
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
-       ragparity serve --config FILE --print-nginx|--print-haproxy
+       ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy
 
 Verifies the release at start (unless the verdict store holds an unexpired
 verdict), every gate.schedule, and on POST /v1/verify, and answers routers
@@ -107,6 +107,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
+	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
 	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
@@ -140,6 +141,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			c.Regions = append(c.Regions, server.HAProxyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
 		}
 		out, err := server.RenderHAProxy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *printCaddy {
+		c := server.CaddyConfig{Site: ":80", Ragparity: *addr}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, server.CaddyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := server.RenderCaddy(c)
 		if err != nil {
 			return fail(stderr, err)
 		}

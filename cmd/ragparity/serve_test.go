@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -284,6 +285,26 @@ func TestServe(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("--print-haproxy lacks %q:\n%s", want, out)
 			}
+		}
+	})
+	t.Run("PrintCaddy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-caddy")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"forward_auth 127.0.0.1:8080 {", "copy_headers X-Route-Region", "header_up X-Ragparity-Fallback route",
+			"@region_eu_west header X-Route-Region eu-west", "reverse_proxy @region_us_east us-east.example.internal:8000"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-caddy lacks %q:\n%s", want, out)
+			}
+		}
+		// The printed Caddyfile is valid for the real caddy.
+		path := filepath.Join(t.TempDir(), "Caddyfile")
+		os.WriteFile(path, []byte(out), 0o644)
+		cmd := exec.Command(findRouter(t, "caddy", "caddy"), "validate", "--adapter", "caddyfile", "--config", path)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("caddy validate: %v\n%s", err, b)
 		}
 	})
 }
