@@ -123,6 +123,10 @@ type Gate struct {
 	// TLSCert and TLSKey enable TLS for serve.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// GRPCAddr, when set, is where serve also answers Envoy's gRPC
+	// external authorization (envoy.service.auth.v3.Authorization/Check),
+	// e.g. 127.0.0.1:9001; off by default. serve --grpc-addr overrides it.
+	GRPCAddr string `yaml:"grpc_addr"`
 }
 
 // Thresholds are the gate's probe thresholds (metrics.md); see

@@ -17,6 +17,8 @@ import (
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 func init() {
@@ -106,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	gf.add(fs)
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	grpcAddr := fs.String("grpc-addr", "", "also serve Envoy's gRPC ext_authz (Authorization/Check) on this address (default gate.grpc_addr; off when both are empty)")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
 	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
 	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
@@ -158,6 +161,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprint(stdout, out)
 		return 0
+	}
+	if *grpcAddr == "" {
+		*grpcAddr = cfg.Gate.GRPCAddr
+	}
+	if *grpcAddr != "" {
+		if _, _, err := net.SplitHostPort(*grpcAddr); err != nil {
+			return fail(stderr, fmt.Errorf("--grpc-addr / gate.grpc_addr %q: %w", *grpcAddr, err))
+		}
 	}
 	log := newLogger(stderr, gf.json)
 	if err := server.CheckExposure(*addr, cfg.Gate.Token); err != nil {
@@ -240,6 +251,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	var gs *grpc.Server
+	if *grpcAddr != "" {
+		var opts []grpc.ServerOption
+		if cfg.Gate.TLSCert != "" {
+			creds, err := credentials.NewServerTLSFromFile(cfg.Gate.TLSCert, cfg.Gate.TLSKey)
+			if err != nil {
+				ln.Close()
+				return fail(stderr, fmt.Errorf("gRPC TLS: %w", err))
+			}
+			opts = append(opts, grpc.Creds(creds))
+		}
+		gln, err := net.Listen("tcp", *grpcAddr)
+		if err != nil {
+			ln.Close()
+			return fail(stderr, fmt.Errorf("--grpc-addr: %w", err))
+		}
+		gs = grpc.NewServer(opts...)
+		srv.RegisterAuthorization(gs)
+		go gs.Serve(gln)
+		log.Info("serving Envoy ext_authz (gRPC)", "addr", gln.Addr().String(), "tls", cfg.Gate.TLSCert != "")
+	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -280,6 +312,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	hs.Shutdown(sctx)
+	if gs != nil {
+		gs.GracefulStop()
+	}
 	<-runDone
 	log.Info("stopped")
 	return code

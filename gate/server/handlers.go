@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,14 +35,7 @@ func header(h http.Header, key string) string {
 // clientRegion reads ?client_region= (without parsing the query unless
 // it is there), else X-Client-Region.
 func clientRegion(r *http.Request) string {
-	if q := r.URL.RawQuery; q != "" && strings.Contains(q, "client_region=") {
-		if vs, err := url.ParseQuery(q); err == nil {
-			if v := vs.Get("client_region"); v != "" {
-				return v
-			}
-		}
-	}
-	return header(r.Header, "X-Client-Region")
+	return clientRegionOf(r.URL.RawQuery, header(r.Header, "X-Client-Region"))
 }
 
 // handleAdmit answers from the verdict in memory: no I/O, no locks, and
