@@ -42,7 +42,7 @@ var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, 
 }
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
-       ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy
+       ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy|--print-envoy
 
 Verifies the release at start (unless the verdict store holds an unexpired
 verdict), every gate.schedule, and on POST /v1/verify, and answers routers
@@ -110,6 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	grpcAddr := fs.String("grpc-addr", "", "also serve Envoy's gRPC ext_authz (Authorization/Check) on this address (default gate.grpc_addr; off when both are empty)")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
+	printEnvoy := fs.Bool("print-envoy", false, "print an Envoy bootstrap with the gRPC ext_authz filter asking --grpc-addr (default 127.0.0.1:9001) and exit")
 	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
 	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
 	fs.Usage = func() {
@@ -169,6 +170,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if _, _, err := net.SplitHostPort(*grpcAddr); err != nil {
 			return fail(stderr, fmt.Errorf("--grpc-addr / gate.grpc_addr %q: %w", *grpcAddr, err))
 		}
+	}
+	if *printEnvoy {
+		authz := *grpcAddr
+		if authz == "" {
+			authz = "127.0.0.1:9001"
+		}
+		c := server.EnvoyConfig{Listen: "0.0.0.0:10000", Authz: authz}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := server.RenderEnvoy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
 	}
 	log := newLogger(stderr, gf.json)
 	if err := server.CheckExposure(*addr, cfg.Gate.Token); err != nil {

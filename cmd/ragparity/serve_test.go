@@ -13,6 +13,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"io"
 	"math/big"
 	"net"
@@ -263,6 +266,35 @@ func TestServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ServesEnvoyExtAuthzOnGRPCAddr", func(t *testing.T) {
+		addr, gaddr := freePort(t), freePort(t)
+		r := startServe(t, "--config", serveConfig(t, ""), "--addr", addr, "--grpc-addr", gaddr)
+		c := &http.Client{Timeout: 5 * time.Second}
+		waitHTTP(t, c, "http://"+addr+"/readyz", r).Body.Close()
+		conn, err := grpc.NewClient(gaddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+			Http: &authv3.AttributeContext_HttpRequest{Path: "/search", Headers: map[string]string{"x-region-pin": "eu-west", "x-release": "r7"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// eu-west is blocked by the fake gate: 421 naming us-east.
+		d := resp.GetDeniedResponse()
+		route := ""
+		for _, h := range d.GetHeaders() {
+			if h.GetHeader().GetKey() == "x-route-region" {
+				route = h.GetHeader().GetValue()
+			}
+		}
+		if d.GetStatus().GetCode() != 421 || route != "us-east" {
+			t.Fatalf("Check through serve: %v", resp)
+		}
+	})
 	t.Run("PrintNginx", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-nginx")
 		if code != 0 {
@@ -285,6 +317,22 @@ func TestServe(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("--print-haproxy lacks %q:\n%s", want, out)
 			}
+		}
+	})
+	t.Run("PrintEnvoy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, "  grpc_addr: 10.1.2.3:9444\n"), "--print-envoy")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"envoy.filters.http.ext_authz", "socket_address: { address: 10.1.2.3, port_value: 9444 }",
+			"key: x-ragparity-fallback", `string_match: { exact: "us-east" }`, "route: { cluster: region_eu_west }"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-envoy lacks %q:\n%s", want, out)
+			}
+		}
+		code, _, errOut = runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-envoy", "--grpc-addr", "nope")
+		if code == 0 || !strings.Contains(errOut, `--grpc-addr / gate.grpc_addr "nope"`) {
+			t.Errorf("a bad --grpc-addr: exit %d, %s", code, errOut)
 		}
 	})
 	t.Run("PrintCaddy", func(t *testing.T) {
