@@ -43,6 +43,7 @@ var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, 
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
        ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy|--print-envoy
+       ragparity serve --config FILE --print-k8s|--print-argo
 
 Verifies the release at start (unless the verdict store holds an unexpired
 verdict), every gate.schedule, and on POST /v1/verify, and answers routers
@@ -111,6 +112,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	grpcAddr := fs.String("grpc-addr", "", "also serve Envoy's gRPC ext_authz (Authorization/Check) on this address (default gate.grpc_addr; off when both are empty)")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
 	printEnvoy := fs.Bool("print-envoy", false, "print an Envoy bootstrap with the gRPC ext_authz filter asking --grpc-addr (default 127.0.0.1:9001) and exit")
+	printK8s := fs.Bool("print-k8s", false, "print Kubernetes manifests (serve's Deployment and Service; per region a readiness probe on /v1/regions/NAME/ready) and exit")
+	printArgo := fs.Bool("print-argo", false, "print an Argo Rollouts AnalysisTemplate reading /v1/verdicts/latest and exit")
 	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
 	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
 	fs.Usage = func() {
@@ -181,6 +184,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
 		}
 		out, err := server.RenderEnvoy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *printK8s || *printArgo {
+		_, port, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("--addr %q: %w", *addr, err))
+		}
+		tag := versionString()
+		if strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" || tag == "devel" {
+			tag = "latest" // a development build has no image tag of its own
+		}
+		c := server.KubeConfig{Image: "ragparity/ragparity:" + tag, Port: port, Host: "RAGPARITY_CLUSTER_IP",
+			URL: "http://ragparity.default.svc.cluster.local:" + port}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, r.Name)
+		}
+		render := server.RenderKube
+		if *printArgo {
+			render = server.RenderArgo
+		}
+		out, err := render(c)
 		if err != nil {
 			return fail(stderr, err)
 		}

@@ -335,6 +335,26 @@ func TestServe(t *testing.T) {
 			t.Errorf("a bad --grpc-addr: exit %d, %s", code, errOut)
 		}
 	})
+	t.Run("PrintK8sAndArgo", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-k8s", "--addr", "0.0.0.0:9090")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"path: /v1/regions/eu-west/ready", "name: search-us-east", `"--addr", "0.0.0.0:9090"`, "httpGet: {path: /readyz, port: http}"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-k8s lacks %q:\n%s", want, out)
+			}
+		}
+		code, out, errOut = runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-argo")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"kind: AnalysisTemplate", "url: http://ragparity.default.svc.cluster.local:8080/v1/verdicts/latest", `failureCondition: result == "fail"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-argo lacks %q:\n%s", want, out)
+			}
+		}
+	})
 	t.Run("PrintCaddy", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-caddy")
 		if code != 0 {
