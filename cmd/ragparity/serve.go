@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,21 +87,25 @@ signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;
 without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
 store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
 replicas share verdicts: each polls the store every 3 s), schedule,
-verdict_ttl, routing, tls_cert + tls_key.
+verdict_ttl, routing, tls_cert + tls_key (also for --grpc-addr), grpc_addr.
 
-nginx (auth_request): nginx allows on 2xx and denies on 401/403, and turns
-any other answer (our 503 and 409, or ragparity being down) into a 500.
-The configuration below catches that 500 with error_page and answers 409
-(release mismatch) or 421 Misdirected Request (no admitted region), so no
-5xx of the gate reaches a client; 'serve --print-nginx' prints it for the
-config's regions. It is the configuration the end-to-end test runs.
+Routers (README "Routers"; each --print-* flag prints a configuration for
+the config's regions and exits; region addresses are placeholders):
+  --print-nginx    nginx auth_request to /v1/admit; refusals become 409/400/421
+  --print-haproxy  HAProxy: a backend per region, option httpchk
+                   GET /v1/regions/NAME/ready against ragparity
+  --print-caddy    Caddy forward_auth to /v1/admit, copy_headers X-Route-Region
+  --print-envoy    Envoy gRPC ext_authz against --grpc-addr (Istio: the same
+                   service as an envoyExtAuthzGrpc extension provider)
+  --print-k8s      serve's Deployment and Service; per region a readiness
+                   probe on /v1/regions/NAME/ready
+  --print-argo     Argo Rollouts AnalysisTemplate on /v1/verdicts/latest
+                   (degraded and inconclusive leave the analysis Inconclusive)
+The printed nginx, Caddy and Envoy configs send X-Ragparity-Fallback: route.
 
-Envoy (ext_authz, http_service): 200 allows and non-200 denies with our
-status and headers; set path_prefix: /v1/admit, allowed_headers for the
-X-* request headers above, allowed_upstream_headers: X-Route-Region, and
-route on that header; refusals reach the client as 503/409 unless a local
-reply mapper rewrites them.
-
+--grpc-addr (or gate.grpc_addr) also serves envoy.service.auth.v3.
+Authorization/Check: the same rules as /v1/admit; OK adds x-route-region
+upstream, DENIED carries the status /v1/admit would answer and the reason.
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -122,6 +127,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
+	}
+	var prints []string
+	for name, on := range map[string]bool{"nginx": *printNginx, "haproxy": *printHAProxy, "caddy": *printCaddy, "envoy": *printEnvoy, "k8s": *printK8s, "argo": *printArgo} {
+		if on {
+			prints = append(prints, "--print-"+name)
+		}
+	}
+	if len(prints) > 1 {
+		slices.Sort(prints)
+		fmt.Fprintf(stderr, "Error: %s: print one configuration at a time\n", strings.Join(prints, ", "))
+		return ExitUnknown
 	}
 	cfg, err := gf.load()
 	if err != nil {

@@ -355,6 +355,12 @@ func TestServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("OnePrintAtATime", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-k8s", "--print-caddy")
+		if code != ExitUnknown || !strings.Contains(errOut, "--print-caddy, --print-k8s: print one configuration at a time") {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+	})
 	t.Run("PrintCaddy", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-caddy")
 		if code != 0 {
