@@ -97,8 +97,9 @@ the config's regions and exits; region addresses are placeholders):
   --print-caddy    Caddy forward_auth to /v1/admit, copy_headers X-Route-Region
   --print-envoy    Envoy gRPC ext_authz against --grpc-addr (Istio: the same
                    service as an envoyExtAuthzGrpc extension provider)
-  --print-k8s      serve's Deployment and Service; per region a readiness
-                   probe on /v1/regions/NAME/ready
+  --print-k8s      serve's Deployment and Service, nightly verify CronJob,
+                   sharded hash Indexed Job and merge Job; per region a
+                   readiness probe on /v1/regions/NAME/ready
   --print-argo     Argo Rollouts AnalysisTemplate on /v1/verdicts/latest
                    (degraded and inconclusive leave the analysis Inconclusive)
 The printed nginx, Caddy and Envoy configs send X-Ragparity-Fallback: route.

@@ -8,8 +8,9 @@ import (
 )
 
 // kubeTemplate is printed by serve --print-k8s: ragparity serve as a
-// Deployment and Service, and for each region a patch giving its search
-// pods a readiness probe on ragparity's /v1/regions/NAME/ready.
+// Deployment and Service, the nightly verify as a CronJob, sharded hashing
+// as an Indexed Job and its merge, and for each region a patch giving its
+// search pods a readiness probe on ragparity's /v1/regions/NAME/ready.
 // TestRenderKube decodes every document strictly with the Kubernetes API
 // types.
 var kubeTemplate = template.Must(template.New("k8s").Parse(`# ragparity serve in Kubernetes, and each region's readiness on ragparity.
@@ -67,6 +68,116 @@ spec:
   selector: {app.kubernetes.io/name: ragparity}
   ports:
   - {name: http, port: {{.Port}}, targetPort: http}
+---
+# Nightly verification: exit 1 (a region failed) or 2 (undecided) fails the
+# Job, which is what alerting on failed Jobs wants; the report goes to the
+# volume "ragparity-reports".
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: ragparity-verify
+spec:
+  schedule: "17 2 * * *"
+  concurrencyPolicy: Forbid
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: verify
+            image: {{.Image}}
+            args: ["verify", "--config", "/etc/ragparity/ragparity.yaml", "--report", "/reports/verify.html", "--json"]
+            env:
+            - name: RAGPARITY_TOKEN
+              valueFrom: {secretKeyRef: {name: ragparity, key: token}}
+            - name: RAGPARITY_SIGNING_KEY
+              valueFrom: {secretKeyRef: {name: ragparity, key: signing-key}}
+            volumeMounts:
+            - {name: config, mountPath: /etc/ragparity, readOnly: true}
+            - {name: reports, mountPath: /reports}
+          volumes:
+          - name: config
+            configMap: {name: ragparity-config}
+          - name: reports
+            persistentVolumeClaim: {claimName: ragparity-reports}
+---
+# Sharded hashing of an index one pod cannot scan in time: {{.Shards}} pods,
+# pod i runs 'hash --shard i/{{.Shards}}' and writes its JSON to the shared
+# volume (exit 1, regions differ, is an answer, not a failure: the image
+# needs /bin/sh for that). Then run ragparity-merge below (kubectl wait
+# --for=condition=complete job/ragparity-hash first).
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: ragparity-hash
+spec:
+  completionMode: Indexed
+  completions: {{.Shards}}
+  parallelism: {{.Shards}}
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: hash
+        image: {{.Image}}
+        command: ["/bin/sh", "-c"]
+        env:
+        # The config's ${...} references must be set wherever it is loaded.
+        - name: RAGPARITY_TOKEN
+          valueFrom: {secretKeyRef: {name: ragparity, key: token}}
+        - name: RAGPARITY_SIGNING_KEY
+          valueFrom: {secretKeyRef: {name: ragparity, key: signing-key}}
+        args:
+        - ragparity hash --config /etc/ragparity/ragparity.yaml --shard "$(JOB_COMPLETION_INDEX)/{{.Shards}}" --json > "/shards/shard-$(JOB_COMPLETION_INDEX).json"; rc=$?; [ "$rc" -le 1 ]
+        volumeMounts:
+        - {name: config, mountPath: /etc/ragparity, readOnly: true}
+        - {name: shards, mountPath: /shards}
+      volumes:
+      - name: config
+        configMap: {name: ragparity-config}
+      - name: shards
+        persistentVolumeClaim: {claimName: ragparity-shards}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: ragparity-merge
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: merge
+        image: {{.Image}}
+        command: ["/bin/sh", "-c"]
+        args: ["ragparity merge --json /shards/shard-*.json"]
+        volumeMounts:
+        - {name: shards, mountPath: /shards, readOnly: true}
+      volumes:
+      - name: shards
+        persistentVolumeClaim: {claimName: ragparity-shards}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: ragparity-shards
+spec:
+  accessModes: [ReadWriteMany]
+  resources:
+    requests: {storage: 1Gi}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: ragparity-reports
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 1Gi}
 {{range .Regions}}---
 # Region {{.Name}}: patch its search Deployment (kubectl patch deployment
 # search-{{.Name}} --patch-file ...; rename the container to yours). Its
@@ -140,6 +251,7 @@ type KubeConfig struct {
 	Image   string // ragparity's container image
 	Port    string // ragparity's port in the cluster
 	Host    string // what the kubelet reaches ragparity at (readiness probes)
+	Shards  int    // pods of the sharded hash Job (default 4)
 	URL     string // ragparity's base URL from Argo's controller
 	Regions []string
 }
@@ -155,6 +267,9 @@ func RenderKube(c KubeConfig) (string, error) {
 	}
 	if c.Port == "" || len(c.Port) > 5 || strings.Trim(c.Port, "0123456789") != "" {
 		return "", fmt.Errorf("k8s: port %q: want a number", c.Port)
+	}
+	if c.Shards <= 0 {
+		c.Shards = 4
 	}
 	var rs []kubeRegion
 	for _, r := range c.Regions {

@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/ragparity/ragparity/gate"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -29,6 +30,12 @@ func decodeKube(doc string) (any, error) {
 		obj = &appsv1.Deployment{}
 	case "v1/Service":
 		obj = &corev1.Service{}
+	case "batch/v1/CronJob":
+		obj = &batchv1.CronJob{}
+	case "batch/v1/Job":
+		obj = &batchv1.Job{}
+	case "v1/PersistentVolumeClaim":
+		obj = &corev1.PersistentVolumeClaim{}
 	default:
 		return nil, fmt.Errorf("unexpected kind %s %s", head.APIVersion, head.Kind)
 	}
@@ -46,14 +53,25 @@ func TestRenderKube(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := strings.Split(out, "\n---\n")
-	if len(docs) != 4 {
-		t.Fatalf("%d documents, want 4 (deployment, service, one patch per region)", len(docs))
+	if len(docs) != 9 {
+		t.Fatalf("%d documents, want 9 (deployment, service, cronjob, hash and merge jobs, two claims, one patch per region)", len(docs))
 	}
 	var probes []string
 	for i, d := range docs {
 		obj, err := decodeKube(d)
 		if err != nil {
 			t.Fatalf("document %d does not decode strictly: %v\n%s", i, err, d)
+		}
+		switch o := obj.(type) {
+		case *batchv1.Job:
+			if o.Name == "ragparity-hash" && (*o.Spec.CompletionMode != batchv1.IndexedCompletion || *o.Spec.Completions != 4 ||
+				!strings.Contains(o.Spec.Template.Spec.Containers[0].Args[0], `--shard "$(JOB_COMPLETION_INDEX)/4"`)) {
+				t.Errorf("hash job: %+v", o.Spec)
+			}
+		case *batchv1.CronJob:
+			if args := o.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args; args[0] != "verify" || !strings.Contains(strings.Join(args, " "), "--report") {
+				t.Errorf("cronjob args %v", args)
+			}
 		}
 		dep, ok := obj.(*appsv1.Deployment)
 		if !ok {
