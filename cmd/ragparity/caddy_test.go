@@ -141,13 +141,19 @@ func TestCaddyForwardAuth(t *testing.T) {
 		if v := g.verify(t, client, "region b drifted"); v.Decision != gate.Degraded {
 			t.Fatalf("after the drift: %s %+v", v.Decision, v.Regions)
 		}
-		// forward_auth asks on every request: the next ones go to a.
-		l.waitServedBy(t, "a", time.Second)
+		// forward_auth asks on every request: every one sent from now on
+		// goes to a.
+		l.phase.Store(1)
+		l.waitServedBy(t, "a", 5*time.Second)
+		l.phase.Store(2)
+		if n, total := l.servedIn(1, "b"); n > 0 || total == 0 {
+			t.Errorf("%d of %d requests sent after the re-verification reached drifted b", n, total)
+		}
 		gr.repair(t, "b")
 		if v := g.verify(t, client, "region b repaired"); v.Decision != gate.Pass {
 			t.Fatalf("after the repair: %s %+v", v.Decision, v.Regions)
 		}
-		l.waitServedBy(t, "b", time.Second)
+		l.waitServedBy(t, "b", 5*time.Second)
 		l.finish(t, "caddy")
 	})
 

@@ -123,14 +123,14 @@ func TestHAProxyHealthChecks(t *testing.T) {
 		if rb, _ := after.Region("b"); after.Decision != gate.Degraded || rb.Admit {
 			t.Fatalf("after the drift: %s, region b %+v", after.Decision, rb)
 		}
-		took := l.waitServedBy(t, "a", inter*time.Duration(fall+1)+time.Second)
+		took := l.waitServedBy(t, "a", inter*time.Duration(fall+1)+2*time.Second)
 		t.Logf("HAProxy moved b's traffic to a %s after the re-verification (checks every %s, fall %d)", took.Round(time.Millisecond), inter, fall)
 
 		gr.repair(t, "b")
 		if v := g.verify(t, client, "region b repaired"); v.Decision != gate.Pass {
 			t.Fatalf("after the repair: %s %+v", v.Decision, v.Regions)
 		}
-		took = l.waitServedBy(t, "b", inter*time.Duration(rise+1)+time.Second)
+		took = l.waitServedBy(t, "b", inter*time.Duration(rise+1)+2*time.Second)
 		t.Logf("traffic returned to b %s after the repair was verified (rise %d)", took.Round(time.Millisecond), rise)
 		l.finish(t, "haproxy")
 	})

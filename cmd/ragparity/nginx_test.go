@@ -252,7 +252,8 @@ type nginxResult struct {
 	code   int
 	body   string
 	reason string
-	after  bool // sent after the re-verification returned
+	after  bool  // sent after the re-verification returned
+	phase  int32 // routerLoad: the load's phase when it was sent
 }
 
 func nginxGet(c *http.Client, url string, hdr map[string]string) (nginxResult, error) {

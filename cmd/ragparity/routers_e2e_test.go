@@ -112,6 +112,7 @@ type routerLoad struct {
 	results []nginxResult
 	errs    []error
 	stop    atomic.Bool
+	phase   atomic.Int32 // set by the test; each answer records it at send time
 	wg      sync.WaitGroup
 	last    atomic.Value // string: body of the newest answer
 }
@@ -124,7 +125,9 @@ func startRouterLoad(c *http.Client, url string, hdr map[string]string, workers 
 		go func() {
 			defer l.wg.Done()
 			for !l.stop.Load() {
+				phase := l.phase.Load()
 				r, err := nginxGet(c, url, hdr)
+				r.phase = phase
 				l.mu.Lock()
 				if err != nil {
 					l.errs = append(l.errs, err)
@@ -159,6 +162,21 @@ func (l *routerLoad) waitServedBy(t *testing.T, want string, within time.Duratio
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// servedIn counts the answers sent in phase p that region body served.
+func (l *routerLoad) servedIn(p int32, body string) (n, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.results {
+		if r.phase == p {
+			total++
+			if r.body == body {
+				n++
+			}
+		}
+	}
+	return n, total
 }
 
 // finish stops the load and checks no answer was a 5xx or a transport
