@@ -15,6 +15,7 @@ import (
 	"fmt"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"io"
 	"math/big"
@@ -267,32 +268,44 @@ func TestServe(t *testing.T) {
 		}
 	})
 	t.Run("ServesEnvoyExtAuthzOnGRPCAddr", func(t *testing.T) {
-		addr, gaddr := freePort(t), freePort(t)
-		r := startServe(t, "--config", serveConfig(t, ""), "--addr", addr, "--grpc-addr", gaddr)
-		c := &http.Client{Timeout: 5 * time.Second}
-		waitHTTP(t, c, "http://"+addr+"/readyz", r).Body.Close()
-		conn, err := grpc.NewClient(gaddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
-			Http: &authv3.AttributeContext_HttpRequest{Path: "/search", Headers: map[string]string{"x-region-pin": "eu-west", "x-release": "r7"}}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// eu-west is blocked by the fake gate: 421 naming us-east.
-		d := resp.GetDeniedResponse()
-		route := ""
-		for _, h := range d.GetHeaders() {
-			if h.GetHeader().GetKey() == "x-route-region" {
-				route = h.GetHeader().GetValue()
-			}
-		}
-		if d.GetStatus().GetCode() != 421 || route != "us-east" {
-			t.Fatalf("Check through serve: %v", resp)
+		certFile, keyFile, pool := selfSigned(t)
+		for _, tlsOn := range []bool{false, true} {
+			t.Run(map[bool]string{false: "Plain", true: "TLS"}[tlsOn], func(t *testing.T) {
+				addr, gaddr := freePort(t), freePort(t)
+				gateYAML, scheme := "", "http"
+				creds := insecure.NewCredentials()
+				httpc := &http.Client{Timeout: 5 * time.Second}
+				if tlsOn {
+					gateYAML, scheme = fmt.Sprintf("  tls_cert: %s\n  tls_key: %s\n", certFile, keyFile), "https"
+					creds = credentials.NewTLS(&tls.Config{RootCAs: pool})
+					httpc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+				}
+				r := startServe(t, "--config", serveConfig(t, gateYAML), "--addr", addr, "--grpc-addr", gaddr)
+				waitHTTP(t, httpc, scheme+"://"+addr+"/readyz", r).Body.Close()
+				conn, err := grpc.NewClient(gaddr, grpc.WithTransportCredentials(creds))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+					Http: &authv3.AttributeContext_HttpRequest{Path: "/search", Headers: map[string]string{"x-region-pin": "eu-west", "x-release": "r7"}}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// eu-west is blocked by the fake gate: 421 naming us-east.
+				d := resp.GetDeniedResponse()
+				route := ""
+				for _, h := range d.GetHeaders() {
+					if h.GetHeader().GetKey() == "x-route-region" {
+						route = h.GetHeader().GetValue()
+					}
+				}
+				if d.GetStatus().GetCode() != 421 || route != "us-east" {
+					t.Fatalf("Check through serve: %v", resp)
+				}
+			})
 		}
 	})
 	t.Run("PrintNginx", func(t *testing.T) {
