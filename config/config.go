@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -393,6 +394,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Gate.VerdictTTL < 0 || c.Gate.Schedule < 0 {
 		return c.errAt("$.gate", errors.New("durations must be positive"))
+	}
+	if a := c.Gate.GRPCAddr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return c.errAt("$.gate.grpc_addr", fmt.Errorf("%q: want host:port (e.g. 127.0.0.1:9001)", a))
+		}
 	}
 	if c.Gate.VerdictTTL == 0 {
 		c.Gate.VerdictTTL = 15 * time.Minute

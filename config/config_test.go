@@ -54,6 +54,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"UnsetEnv", "regions:\n  - name: a\n    vectors: \"postgres://u:${RP_SURELY_UNSET_VAR}@h/db\"\n", []string{"cfg.yaml:3", "RP_SURELY_UNSET_VAR is not set"}},
 		{"BadBuckets", "hash:\n  buckets: 1000\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.buckets", "power of two"}},
 		{"Empty", "", []string{"cfg.yaml", "empty config"}},
+		{"BadGRPCAddr", "gate:\n  grpc_addr: \"9001\"\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "gate.grpc_addr", "want host:port"}},
 		{"BadGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift_max: -0.1\n", []string{"cfg.yaml:5", "gate.thresholds.drift_max"}},
 		{"UnknownGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift: 0.1\n", []string{"cfg.yaml:5", `unknown field "drift"`}},
 	}
