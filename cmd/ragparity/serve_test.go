@@ -368,6 +368,18 @@ func TestServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("PrintedConfigsCarryNoToken", func(t *testing.T) {
+		cfg := serveConfig(t, "  token: ${RP_SERVE_TOKEN}\n")
+		for _, flag := range []string{"--print-nginx", "--print-haproxy", "--print-caddy", "--print-envoy", "--print-k8s", "--print-argo"} {
+			code, out, errOut := runCLI(t, "serve", "--config", cfg, flag)
+			if code != 0 || len(out) < 200 {
+				t.Fatalf("%s: exit %d, %d bytes: %s", flag, code, len(out), errOut)
+			}
+			if strings.Contains(out+errOut, "serve-token") {
+				t.Errorf("%s prints the token", flag)
+			}
+		}
+	})
 	t.Run("OnePrintAtATime", func(t *testing.T) {
 		code, _, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-k8s", "--print-caddy")
 		if code != ExitUnknown || !strings.Contains(errOut, "--print-caddy, --print-k8s: print one configuration at a time") {

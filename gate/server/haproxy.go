@@ -21,6 +21,8 @@ var haproxyTemplate = template.Must(template.New("haproxy").Funcs(template.FuncM
 # {{.Rise}} passing checks it is back. A request pinned (X-Region-Pin) to a
 # region that is down goes to any region that is up; with none up HAProxy
 # answers 421 itself, so no 5xx of the gate reaches a client.
+# With gate.tls_cert, add "check-ssl verify required ca-file <ca.pem>" to
+# each checked server.
 # HAProxy follows region health only: release, index hash, schema and model
 # headers are not matched per request (use /v1/admit from nginx, Caddy or
 # Envoy for that).
