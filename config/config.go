@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -126,6 +127,10 @@ type Gate struct {
 	// TLSCert and TLSKey enable TLS for serve.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// GRPCAddr, when set, is where serve also answers Envoy's gRPC
+	// external authorization (envoy.service.auth.v3.Authorization/Check),
+	// e.g. 127.0.0.1:9001; off by default. serve --grpc-addr overrides it.
+	GRPCAddr string `yaml:"grpc_addr"`
 }
 
 // Thresholds are the gate's probe thresholds (metrics.md); see
@@ -392,6 +397,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Gate.VerdictTTL < 0 || c.Gate.Schedule < 0 {
 		return c.errAt("$.gate", errors.New("durations must be positive"))
+	}
+	if a := c.Gate.GRPCAddr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return c.errAt("$.gate.grpc_addr", fmt.Errorf("%q: want host:port (e.g. 127.0.0.1:9001)", a))
+		}
 	}
 	if c.Gate.VerdictTTL == 0 {
 		c.Gate.VerdictTTL = 15 * time.Minute

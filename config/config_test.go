@@ -59,6 +59,7 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"BadChaosStep", "regions:\n  - name: a\nprobe:\n  lambda_chaos_step: 2\n", []string{"cfg.yaml:4", "probe.lambda_chaos_step", "not in [0, 1]"}},
 		{"NegativeChaoticRuns", "regions:\n  - name: a\nprobe:\n  chaotic_runs_max: -1\n", []string{"cfg.yaml:4", "probe.chaotic_runs_max"}},
 		{"BadANNRecall", "regions:\n  - name: a\nprobe:\n  ann_recall_min: 1.5\n", []string{"cfg.yaml:4", "probe.ann_recall_min"}},
+		{"BadGRPCAddr", "gate:\n  grpc_addr: \"9001\"\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "gate.grpc_addr", "want host:port"}},
 		{"BadGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift_max: -0.1\n", []string{"cfg.yaml:5", "gate.thresholds.drift_max"}},
 		{"UnknownGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift: 0.1\n", []string{"cfg.yaml:5", `unknown field "drift"`}},
 	}

@@ -326,7 +326,8 @@ func TestAdmitter(t *testing.T) {
 		region string
 	}{
 		{server.AdmitRequest{Pin: "us"}, 200, "us"},
-		{server.AdmitRequest{Pin: "eu", ClientRegion: "eu-client"}, 200, "ap"},
+		{server.AdmitRequest{Pin: "eu", ClientRegion: "eu-client", Fallback: server.FallbackRoute}, 200, "ap"},
+		{server.AdmitRequest{Pin: "eu", ClientRegion: "eu-client"}, 421, "ap"},
 		{server.AdmitRequest{ClientRegion: "eu-client"}, 200, "ap"},
 		{server.AdmitRequest{Pin: "us", IndexHash: "h2"}, 503, ""},
 		{server.AdmitRequest{Pin: "us", SchemaRev: "s2"}, 503, ""},

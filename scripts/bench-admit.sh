@@ -147,11 +147,11 @@ BARE=$(start_go bare)
 BHDR=$(start_go bare-header)
 ADMIT=$(start_go admit)
 NGX=$(start_nginx)
-ADMIT_HDR=(-H "X-Region-Pin: eu-west" -H "X-Client-Region: eu" -H "X-Release: r-bench" -H "X-Index-Hash: h1")
+ADMIT_HDR=(-H "X-Region-Pin: eu-west" -H "X-Client-Region: eu" -H "X-Release: r-bench" -H "X-Index-Hash: h1" -H "X-Ragparity-Fallback: route")
 
 # Sanity: the admit server routes the pinned-but-drifted request to its fallback.
 hdrs=$(curl -s -o /dev/null -D - -H "X-Region-Pin: eu-west" -H "X-Client-Region: eu" -H "X-Release: r-bench" \
-	-H "X-Index-Hash: h1" "http://$ADMIT/v1/admit" | tr -d '\r')
+	-H "X-Index-Hash: h1" -H "X-Ragparity-Fallback: route" "http://$ADMIT/v1/admit" | tr -d '\r')
 route=$(awk -F': ' 'tolower($1) == "x-route-region" { print $2 }' <<<"$hdrs")
 [[ "$(head -n1 <<<"$hdrs")" == *" 200"* && -n "$route" ]] || die "/v1/admit did not route: $hdrs"
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # scripts/services.sh — prepare and start the local services used by ragparity's tests.
 #
-#   scripts/services.sh          all services (pg, redis, s3) and test tools (nginx, chromium)
+#   scripts/services.sh          all services (pg, redis, s3) and test tools (nginx, haproxy, caddy, chromium)
 #   scripts/services.sh pg       PostgreSQL 15 + pgvector 0.8.0 (built from Debian's source package)
 #   scripts/services.sh redis    Redis on 127.0.0.1:6379
 #   scripts/services.sh s3       versitygw (S3 API, posix backend) on 127.0.0.1:7070
-#   scripts/services.sh tools    Debian packages tests drive: nginx-light, chromium
+#   scripts/services.sh tools    Debian packages tests drive: nginx-light, haproxy, caddy, chromium
 #   scripts/services.sh bench-tools  wrk, rclone, nginx-light (make bench)
 #   scripts/services.sh stop     stop the versitygw started by this script
 #
@@ -472,13 +472,23 @@ usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 T0=$(now)
 # ================================================================ tools tests drive
-# nginx (the router end-to-end test) and chromium (the HTML report test) are
-# Debian packages; wrk and rclone are for `make bench` only.
+# nginx, haproxy and caddy (the router end-to-end tests) and chromium (the HTML
+# report test) are Debian packages; wrk and rclone are for `make bench` only.
 do_tools() {
-	step "tools: nginx, chromium"
-	apt_install nginx-light chromium fonts-liberation
-	# Debian's nginx package may start a daemon on :80; tests run their own.
-	info "nginx $(nginx -v 2>&1 | cut -d/ -f2), $(chromium --version 2>/dev/null | head -1)"
+	step "tools: nginx, haproxy, caddy, chromium"
+	apt_install nginx-light haproxy caddy chromium fonts-liberation
+	# Debian's haproxy and caddy packages start daemons (caddy on :80) with
+	# their packaged configs; tests run their own on loopback ports, so the
+	# packaged services are stopped and kept from starting at boot.
+	local svc
+	for svc in haproxy caddy; do
+		if have systemctl && [[ -d /run/systemd/system ]]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif have service; then
+			service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+	info "nginx $(nginx -v 2>&1 | cut -d/ -f2), haproxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), $(chromium --version 2>/dev/null | head -1)"
 }
 do_bench_tools() {
 	step "bench tools: wrk, rclone, nginx"

@@ -24,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server|authz [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -43,6 +43,8 @@ func main() {
 		err = benchRebuildRSS(os.Args[2:])
 	case "fence":
 		err = benchFence(os.Args[2:])
+	case "authz":
+		err = benchAuthz(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

@@ -208,13 +208,20 @@ func TestFailoverPerRegion(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/admit", nil)
 		req.Header.Set("X-Region-Pin", "c")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := resp.Header.Get("X-Route-Region"); resp.StatusCode != 200 || (got != "a" && got != "b") {
-			t.Errorf("/v1/admit pinned to c: %d routed to %q, want 200 to a or b", resp.StatusCode, got)
+		for _, fallback := range []string{"", "route"} {
+			want := 421
+			if fallback != "" {
+				want = 200
+				req.Header.Set("X-Ragparity-Fallback", fallback)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("X-Route-Region"); resp.StatusCode != want || (got != "a" && got != "b") {
+				t.Errorf("/v1/admit pinned to c (X-Ragparity-Fallback %q): %d naming %q, want %d naming a or b", fallback, resp.StatusCode, got, want)
+			}
 		}
 	})
 

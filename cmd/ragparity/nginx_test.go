@@ -252,7 +252,8 @@ type nginxResult struct {
 	code   int
 	body   string
 	reason string
-	after  bool // sent after the re-verification returned
+	after  bool  // sent after the re-verification returned
+	phase  int32 // routerLoad: the load's phase when it was sent
 }
 
 func nginxGet(c *http.Client, url string, hdr map[string]string) (nginxResult, error) {
@@ -346,6 +347,11 @@ func TestNginxAuthRequest(t *testing.T) {
 	t.Run("NoMatchingRegionIs421Not503", func(t *testing.T) {
 		expect(t, "/", map[string]string{"X-Index-Hash": "h9"}, 421, "no admitted region matches")
 	})
+	t.Run("ClientFallbackHeaderIsReplaced", func(t *testing.T) {
+		// nginx sets X-Ragparity-Fallback itself (a client's value would
+		// be a 400 from ragparity).
+		expect(t, "/", map[string]string{"X-Region-Pin": "a", "X-Ragparity-Fallback": "no"}, 200, "a")
+	})
 
 	t.Run("DriftSwitchesPinnedTrafficWithoutA5xx", func(t *testing.T) {
 		// The real gate from here: region b's index really drifts and the
@@ -436,6 +442,11 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 	})
 
+	t.Run("PinnedToBlockedRegionFollowsTheAlternative", func(t *testing.T) {
+		// nginx sends X-Ragparity-Fallback: route, so ragparity answers 200
+		// naming region a instead of 421, and nginx routes there.
+		expect(t, "/search", map[string]string{"X-Region-Pin": "b"}, 200, "a")
+	})
 	t.Run("NoRegionAdmittedIs421", func(t *testing.T) {
 		fv.set(nginxVerdict(map[string]bool{}))
 		if _, err := srv.VerifyNow(context.Background(), "test"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 func init() {
@@ -41,7 +44,8 @@ var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, 
 }
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
-       ragparity serve --config FILE --print-nginx
+       ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy|--print-envoy
+       ragparity serve --config FILE --print-k8s|--print-argo
 
 Verifies the release at start (unless the verdict store holds an unexpired
 verdict), every gate.schedule, and on POST /v1/verify, and answers routers
@@ -66,36 +70,49 @@ Endpoints:
                             with --fence-api: the idempotency fence for the
                             application's writers (bearer gate.token)
 
-Admission reads X-Region-Pin, X-Release, X-Index-Hash, X-Schema-Rev,
-X-Model-Tag and the client's region (?client_region= or X-Client-Region):
+Admission reads X-Region-Pin, X-Release, X-Index-Hash (the hash, or a
+unique prefix of at least 12 hex digits), X-Schema-Rev, X-Model-Tag,
+X-Ragparity-Fallback and the client's region (?client_region= or
+X-Client-Region):
   200 + X-Route-Region: PIN        the pinned region is admitted and matches
   200 + X-Route-Region: REGION     else the first admitted, matching region of
                                    gate.routing[client region] (else config
-                                   order)
+                                   order); for a pinned request only with
+                                   X-Ragparity-Fallback: route (the router
+                                   routes on X-Route-Region)
+  421 + X-Route-Region: REGION     a pinned request without that header: the
+                                   pin is not admitted, REGION is
   503 + X-Ragparity-Reason         none (also: no verdict yet, verdict
                                    expired, verdict inconclusive)
   409 + X-Ragparity-Reason         X-Release names another release
+  400 + X-Ragparity-Reason         X-Ragparity-Fallback other than "route", or
+                                   an X-Index-Hash prefix of several hashes
 
 Config (gate:): token (required unless --addr is loopback; use ${ENV}),
 signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;
 without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
 store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
 replicas share verdicts: each polls the store every 3 s), schedule,
-verdict_ttl, routing, tls_cert + tls_key.
+verdict_ttl, routing, tls_cert + tls_key (also for --grpc-addr), grpc_addr.
 
-nginx (auth_request): nginx allows on 2xx and denies on 401/403, and turns
-any other answer (our 503 and 409, or ragparity being down) into a 500.
-The configuration below catches that 500 with error_page and answers 409
-(release mismatch) or 421 Misdirected Request (no admitted region), so no
-5xx of the gate reaches a client; 'serve --print-nginx' prints it for the
-config's regions. It is the configuration the end-to-end test runs.
+Routers (README "Routers"; each --print-* flag prints a configuration for
+the config's regions and exits; region addresses are placeholders):
+  --print-nginx    nginx auth_request to /v1/admit; refusals become 409/400/421
+  --print-haproxy  HAProxy: a backend per region, option httpchk
+                   GET /v1/regions/NAME/ready against ragparity
+  --print-caddy    Caddy forward_auth to /v1/admit, copy_headers X-Route-Region
+  --print-envoy    Envoy gRPC ext_authz against --grpc-addr (Istio: the same
+                   service as an envoyExtAuthzGrpc extension provider)
+  --print-k8s      serve's Deployment and Service, nightly verify CronJob,
+                   sharded hash Indexed Job and merge Job; per region a
+                   readiness probe on /v1/regions/NAME/ready
+  --print-argo     Argo Rollouts AnalysisTemplate on /v1/verdicts/latest
+                   (degraded and inconclusive leave the analysis Inconclusive)
+The printed nginx, Caddy and Envoy configs send X-Ragparity-Fallback: route.
 
-Envoy (ext_authz, http_service): 200 allows and non-200 denies with our
-status and headers; set path_prefix: /v1/admit, allowed_headers for the
-X-* request headers above, allowed_upstream_headers: X-Route-Region, and
-route on that header; refusals reach the client as 503/409 unless a local
-reply mapper rewrites them.
-
+--grpc-addr (or gate.grpc_addr) also serves envoy.service.auth.v3.
+Authorization/Check: the same rules as /v1/admit; OK adds x-route-region
+upstream, DENIED carries the status /v1/admit would answer and the reason.
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -104,14 +121,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	gf.add(fs)
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	grpcAddr := fs.String("grpc-addr", "", "also serve Envoy's gRPC ext_authz (Authorization/Check) on this address (default gate.grpc_addr; off when both are empty)")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
 	fenceAPI := fs.Bool("fence-api", false, "also serve the idempotency fence to the application's writers: POST /v1/fence/claim, /done, /release, GET /v1/fence/status (bearer gate.token; every region's dedupe_kv must be redis://)")
+	printEnvoy := fs.Bool("print-envoy", false, "print an Envoy bootstrap with the gRPC ext_authz filter asking --grpc-addr (default 127.0.0.1:9001) and exit")
+	printK8s := fs.Bool("print-k8s", false, "print Kubernetes manifests (serve's Deployment and Service; per region a readiness probe on /v1/regions/NAME/ready) and exit")
+	printArgo := fs.Bool("print-argo", false, "print an Argo Rollouts AnalysisTemplate reading /v1/verdicts/latest and exit")
+	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
+	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
+	}
+	var prints []string
+	for name, on := range map[string]bool{"nginx": *printNginx, "haproxy": *printHAProxy, "caddy": *printCaddy, "envoy": *printEnvoy, "k8s": *printK8s, "argo": *printArgo} {
+		if on {
+			prints = append(prints, "--print-"+name)
+		}
+	}
+	if len(prints) > 1 {
+		slices.Sort(prints)
+		fmt.Fprintf(stderr, "Error: %s: print one configuration at a time\n", strings.Join(prints, ", "))
+		return ExitUnknown
 	}
 	cfg, err := gf.load()
 	if err != nil {
@@ -126,6 +160,79 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			c.Regions = append(c.Regions, server.NginxRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
 		}
 		out, err := server.RenderNginx(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *printHAProxy {
+		c := server.HAProxyConfig{Listen: ":80", Ragparity: *addr}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, server.HAProxyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := server.RenderHAProxy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *printCaddy {
+		c := server.CaddyConfig{Site: ":80", Ragparity: *addr}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, server.CaddyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := server.RenderCaddy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *grpcAddr == "" {
+		*grpcAddr = cfg.Gate.GRPCAddr
+	}
+	if *grpcAddr != "" {
+		if _, _, err := net.SplitHostPort(*grpcAddr); err != nil {
+			return fail(stderr, fmt.Errorf("--grpc-addr / gate.grpc_addr %q: %w", *grpcAddr, err))
+		}
+	}
+	if *printEnvoy {
+		authz := *grpcAddr
+		if authz == "" {
+			authz = "127.0.0.1:9001"
+		}
+		c := server.EnvoyConfig{Listen: "0.0.0.0:10000", Authz: authz}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+		}
+		out, err := server.RenderEnvoy(c)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		fmt.Fprint(stdout, out)
+		return 0
+	}
+	if *printK8s || *printArgo {
+		_, port, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("--addr %q: %w", *addr, err))
+		}
+		tag := versionString()
+		if strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" || tag == "devel" {
+			tag = "latest" // a development build has no image tag of its own
+		}
+		c := server.KubeConfig{Image: "ragparity/ragparity:" + tag, Port: port, Host: "RAGPARITY_CLUSTER_IP",
+			URL: "http://ragparity.default.svc.cluster.local:" + port}
+		for _, r := range cfg.Regions {
+			c.Regions = append(c.Regions, r.Name)
+		}
+		render := server.RenderKube
+		if *printArgo {
+			render = server.RenderArgo
+		}
+		out, err := render(c)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -226,6 +333,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	var gs *grpc.Server
+	if *grpcAddr != "" {
+		var opts []grpc.ServerOption
+		if cfg.Gate.TLSCert != "" {
+			creds, err := credentials.NewServerTLSFromFile(cfg.Gate.TLSCert, cfg.Gate.TLSKey)
+			if err != nil {
+				ln.Close()
+				return fail(stderr, fmt.Errorf("gRPC TLS: %w", err))
+			}
+			opts = append(opts, grpc.Creds(creds))
+		}
+		gln, err := net.Listen("tcp", *grpcAddr)
+		if err != nil {
+			ln.Close()
+			return fail(stderr, fmt.Errorf("--grpc-addr: %w", err))
+		}
+		gs = grpc.NewServer(opts...)
+		srv.RegisterAuthorization(gs)
+		go gs.Serve(gln)
+		log.Info("serving Envoy ext_authz (gRPC)", "addr", gln.Addr().String(), "tls", cfg.Gate.TLSCert != "")
+	}
 	hs := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -266,6 +394,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	hs.Shutdown(sctx)
+	if gs != nil {
+		gs.GracefulStop()
+	}
 	<-runDone
 	log.Info("stopped")
 	return code

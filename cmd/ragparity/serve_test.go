@@ -13,11 +13,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,6 +172,7 @@ func TestServe(t *testing.T) {
 
 		req, _ := http.NewRequest("GET", base+"/v1/admit?client_region=eu", nil)
 		req.Header.Set("X-Region-Pin", "eu-west")
+		req.Header.Set("X-Ragparity-Fallback", "route")
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -261,6 +267,47 @@ func TestServe(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ServesEnvoyExtAuthzOnGRPCAddr", func(t *testing.T) {
+		certFile, keyFile, pool := selfSigned(t)
+		for _, tlsOn := range []bool{false, true} {
+			t.Run(map[bool]string{false: "Plain", true: "TLS"}[tlsOn], func(t *testing.T) {
+				addr, gaddr := freePort(t), freePort(t)
+				gateYAML, scheme := "", "http"
+				creds := insecure.NewCredentials()
+				httpc := &http.Client{Timeout: 5 * time.Second}
+				if tlsOn {
+					gateYAML, scheme = fmt.Sprintf("  tls_cert: %s\n  tls_key: %s\n", certFile, keyFile), "https"
+					creds = credentials.NewTLS(&tls.Config{RootCAs: pool})
+					httpc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+				}
+				r := startServe(t, "--config", serveConfig(t, gateYAML), "--addr", addr, "--grpc-addr", gaddr)
+				waitHTTP(t, httpc, scheme+"://"+addr+"/readyz", r).Body.Close()
+				conn, err := grpc.NewClient(gaddr, grpc.WithTransportCredentials(creds))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+					Http: &authv3.AttributeContext_HttpRequest{Path: "/search", Headers: map[string]string{"x-region-pin": "eu-west", "x-release": "r7"}}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// eu-west is blocked by the fake gate: 421 naming us-east.
+				d := resp.GetDeniedResponse()
+				route := ""
+				for _, h := range d.GetHeaders() {
+					if h.GetHeader().GetKey() == "x-route-region" {
+						route = h.GetHeader().GetValue()
+					}
+				}
+				if d.GetStatus().GetCode() != 421 || route != "us-east" {
+					t.Fatalf("Check through serve: %v", resp)
+				}
+			})
+		}
+	})
 	t.Run("PrintNginx", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-nginx")
 		if code != 0 {
@@ -270,6 +317,93 @@ func TestServe(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("--print-nginx lacks %q:\n%s", want, out)
 			}
+		}
+	})
+	t.Run("PrintHAProxy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-haproxy", "--addr", "10.0.0.5:8080")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"option httpchk GET /v1/regions/eu-west/ready", "option httpchk GET /v1/regions/us-east/ready",
+			"server eu-west eu-west.example.internal:8000 check addr 10.0.0.5 port 8080 inter 2000ms fall 2 rise 2",
+			"server us-east us-east.example.internal:8000 track rp_region_us_east/us-east", "http-send-name-header X-Route-Region"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-haproxy lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("PrintEnvoy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, "  grpc_addr: 10.1.2.3:9444\n"), "--print-envoy")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"envoy.filters.http.ext_authz", "socket_address: { address: 10.1.2.3, port_value: 9444 }",
+			"key: x-ragparity-fallback", `string_match: { exact: "us-east" }`, "route: { cluster: region_eu_west }"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-envoy lacks %q:\n%s", want, out)
+			}
+		}
+		code, _, errOut = runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-envoy", "--grpc-addr", "nope")
+		if code == 0 || !strings.Contains(errOut, `--grpc-addr / gate.grpc_addr "nope"`) {
+			t.Errorf("a bad --grpc-addr: exit %d, %s", code, errOut)
+		}
+	})
+	t.Run("PrintK8sAndArgo", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-k8s", "--addr", "0.0.0.0:9090")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"path: /v1/regions/eu-west/ready", "name: search-us-east", `"--addr", "0.0.0.0:9090"`, "httpGet: {path: /readyz, port: http}"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-k8s lacks %q:\n%s", want, out)
+			}
+		}
+		code, out, errOut = runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-argo")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"kind: AnalysisTemplate", "url: http://ragparity.default.svc.cluster.local:8080/v1/verdicts/latest", `failureCondition: result == "fail"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-argo lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("PrintedConfigsCarryNoToken", func(t *testing.T) {
+		cfg := serveConfig(t, "  token: ${RP_SERVE_TOKEN}\n")
+		for _, flag := range []string{"--print-nginx", "--print-haproxy", "--print-caddy", "--print-envoy", "--print-k8s", "--print-argo"} {
+			code, out, errOut := runCLI(t, "serve", "--config", cfg, flag)
+			if code != 0 || len(out) < 200 {
+				t.Fatalf("%s: exit %d, %d bytes: %s", flag, code, len(out), errOut)
+			}
+			if strings.Contains(out+errOut, "serve-token") {
+				t.Errorf("%s prints the token", flag)
+			}
+		}
+	})
+	t.Run("OnePrintAtATime", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-k8s", "--print-caddy")
+		if code != ExitUnknown || !strings.Contains(errOut, "--print-caddy, --print-k8s: print one configuration at a time") {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+	})
+	t.Run("PrintCaddy", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "serve", "--config", serveConfig(t, ""), "--print-caddy")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		for _, want := range []string{"forward_auth 127.0.0.1:8080 {", "copy_headers X-Route-Region", "header_up X-Ragparity-Fallback route",
+			"@region_eu_west header X-Route-Region eu-west", "reverse_proxy @region_us_east us-east.example.internal:8000"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--print-caddy lacks %q:\n%s", want, out)
+			}
+		}
+		// The printed Caddyfile is valid for the real caddy.
+		path := filepath.Join(t.TempDir(), "Caddyfile")
+		os.WriteFile(path, []byte(out), 0o644)
+		cmd := exec.Command(findRouter(t, "caddy", "caddy"), "validate", "--adapter", "caddyfile", "--config", path)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("caddy validate: %v\n%s", err, b)
 		}
 	})
 }

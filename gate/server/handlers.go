@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,14 +35,7 @@ func header(h http.Header, key string) string {
 // clientRegion reads ?client_region= (without parsing the query unless
 // it is there), else X-Client-Region.
 func clientRegion(r *http.Request) string {
-	if q := r.URL.RawQuery; q != "" && strings.Contains(q, "client_region=") {
-		if vs, err := url.ParseQuery(q); err == nil {
-			if v := vs.Get("client_region"); v != "" {
-				return v
-			}
-		}
-	}
-	return header(r.Header, "X-Client-Region")
+	return clientRegionOf(r.URL.RawQuery, header(r.Header, "X-Client-Region"))
 }
 
 // handleAdmit answers from the verdict in memory: no I/O, no locks, and
@@ -59,19 +51,43 @@ func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) {
 		IndexHash:    header(h, "X-Index-Hash"),
 		SchemaRev:    header(h, "X-Schema-Rev"),
 		ModelTag:     header(h, "X-Model-Tag"),
+		Fallback:     header(h, "X-Ragparity-Fallback"),
 	}
 	now := s.now()
 	res := st.adm.Admit(&q, now)
+	st.count(&q, &res, now)
 	// Each response header costs (net/http clones, sorts and writes the
 	// map): a 200 carries only X-Route-Region.
 	wh := w.Header()
-	switch res.Code {
-	case http.StatusOK:
+	if res.Region != "" {
 		if rh, ok := st.route[res.Region]; ok {
 			wh["X-Route-Region"] = rh
 		} else {
 			wh["X-Route-Region"] = []string{res.Region}
 		}
+	}
+	if res.Code == http.StatusOK {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if rh, ok := st.reason[res.Reason]; ok {
+		wh["X-Ragparity-Reason"] = rh
+	} else {
+		wh["X-Ragparity-Reason"] = []string{res.Reason}
+	}
+	if st.verdictHdr != nil {
+		wh["X-Ragparity-Verdict"] = st.verdictHdr
+	}
+	wh["Cache-Control"] = hdrNoStore
+	wh["Content-Type"] = hdrTextPlain
+	w.WriteHeader(res.Code)
+	io.WriteString(w, res.Reason+"\n")
+}
+
+// count adds one admission answer (HTTP or gRPC) to its counter.
+func (st *serveState) count(q *AdmitRequest, res *AdmitResult, now time.Time) {
+	switch res.Code {
+	case http.StatusOK:
 		var c map[string]prometheus.Counter
 		switch {
 		case q.Pin == res.Region:
@@ -84,34 +100,33 @@ func (s *Server) handleAdmit(w http.ResponseWriter, r *http.Request) {
 		if ctr := c[res.Region]; ctr != nil {
 			ctr.Inc()
 		}
-		w.WriteHeader(http.StatusOK)
+		return
+	case http.StatusMisdirectedRequest:
+		if ctr := st.c.misdirected[res.Region]; ctr != nil {
+			ctr.Inc()
+		}
+		return
+	case http.StatusBadRequest:
+		st.c.badRequest.Inc()
 		return
 	case http.StatusConflict:
 		st.c.conflict.Inc()
+		return
+	}
+	rc := st.c.refuse[q.Pin]
+	if rc == nil {
+		rc = st.c.refuse[regionNone]
+	}
+	switch {
+	case st.v == nil:
+		rc.none.Inc()
+	case st.v.Expired(now):
+		rc.expired.Inc()
+	case st.v.Decision == gate.Inconclusive:
+		rc.inconclusive.Inc()
 	default:
-		rc := st.c.refuse[q.Pin]
-		if rc == nil {
-			rc = st.c.refuse[regionNone]
-		}
-		switch {
-		case st.v == nil:
-			rc.none.Inc()
-		case st.v.Expired(now):
-			rc.expired.Inc()
-		case st.v.Decision == gate.Inconclusive:
-			rc.inconclusive.Inc()
-		default:
-			rc.noMatch.Inc()
-		}
+		rc.noMatch.Inc()
 	}
-	wh["X-Ragparity-Reason"] = []string{res.Reason}
-	if st.verdictHdr != nil {
-		wh["X-Ragparity-Verdict"] = st.verdictHdr
-	}
-	wh["Cache-Control"] = hdrNoStore
-	wh["Content-Type"] = hdrTextPlain
-	w.WriteHeader(res.Code)
-	io.WriteString(w, res.Reason+"\n")
 }
 
 // ---------------------------------------------------------------- other handlers

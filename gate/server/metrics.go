@@ -139,6 +139,8 @@ const (
 	decRouteFallback  = "route_fallback" // 200 to another region than the pin
 	decRouteNearest   = "route_nearest"  // 200 without a pin
 	decConflict       = "conflict"       // 409: another release
+	decMisdirected    = "misdirected"    // 421: pinned region not admitted; region is the alternative named
+	decBadRequest     = "bad_request"    // 400: a header ragparity cannot read
 	decRefuseNone     = "refuse_no_verdict"
 	decRefuseExpired  = "refuse_expired"
 	decRefuseInconcl  = "refuse_inconclusive"
@@ -200,8 +202,9 @@ func newMetrics(s *Server) *metrics {
 // does a map lookup and an atomic add.
 type admitCounters struct {
 	pin, fallback, nearest map[string]prometheus.Counter // by routed region
+	misdirected            map[string]prometheus.Counter // 421, by the alternative named
 	refuse                 map[string]*refuseCounters    // by pinned region or "none"
-	conflict               prometheus.Counter
+	conflict, badRequest   prometheus.Counter
 }
 
 type refuseCounters struct{ none, expired, inconclusive, noMatch prometheus.Counter }
@@ -219,7 +222,9 @@ func (m *metrics) resolve(release, revision string, regions []string) *admitCoun
 	c := &admitCounters{
 		pin: map[string]prometheus.Counter{}, fallback: map[string]prometheus.Counter{},
 		nearest: map[string]prometheus.Counter{}, refuse: map[string]*refuseCounters{},
-		conflict: with(regionNone, "409", decConflict),
+		misdirected: map[string]prometheus.Counter{},
+		conflict:    with(regionNone, "409", decConflict),
+		badRequest:  with(regionNone, "400", decBadRequest),
 	}
 	ref := func(region string) *refuseCounters {
 		return &refuseCounters{
@@ -237,6 +242,7 @@ func (m *metrics) resolve(release, revision string, regions []string) *admitCoun
 		c.pin[r] = with(r, "200", decRoutePin)
 		c.fallback[r] = with(r, "200", decRouteFallback)
 		c.nearest[r] = with(r, "200", decRouteNearest)
+		c.misdirected[r] = with(r, "421", decMisdirected)
 		c.refuse[r] = ref(r)
 	}
 	return c

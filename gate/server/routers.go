@@ -11,8 +11,11 @@ import (
 // TestNginxAuthRequest in cmd/ragparity.
 var nginxTemplate = template.Must(template.New("nginx").Parse(`# ragparity admission in front of the regions (nginx auth_request).
 # nginx allows on 2xx, denies on 401/403 and turns any other auth answer
-# (ragparity's 503 "no admitted region", 409 "other release", or ragparity
-# down) into 500: error_page catches that 500 so no 5xx reaches clients.
+# (ragparity's 503 "no admitted region", 409 "other release", 400 "bad
+# header", or ragparity down) into 500: error_page catches that 500 so no
+# 5xx reaches clients. nginx routes on X-Route-Region, so it sends
+# X-Ragparity-Fallback: route and a request pinned to a region that is
+# not admitted goes to the admitted alternative (not 421).
 # keepalive_timeout stays under ragparity's 2 min idle timeout, so nginx
 # never reuses a connection ragparity is closing (that would refuse).
 upstream ragparity { server {{.Ragparity}}; keepalive 32; keepalive_timeout 60s; }
@@ -48,6 +51,7 @@ server {
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
         proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header X-Ragparity-Fallback route;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_connect_timeout 1s;
@@ -59,6 +63,9 @@ server {
         add_header X-Ragparity-Reason $rp_reason always;
         if ($rp_status = 409) {
             return 409 "release mismatch: $rp_reason\n";
+        }
+        if ($rp_status = 400) {
+            return 400 "bad request: $rp_reason\n";
         }
         return 421 "no admitted region: $rp_reason\n";
     }

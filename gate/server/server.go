@@ -120,6 +120,7 @@ type serveState struct {
 	v          *gate.Verdict
 	source     string
 	route      map[string][]string
+	reason     map[string][]string // X-Ragparity-Reason values of 421, built once
 	verdictHdr []string
 	c          *admitCounters
 }
@@ -212,9 +213,11 @@ func (s *Server) newState(v *gate.Verdict, source string) *serveState {
 	if v != nil {
 		release, revision = v.Release, v.ID
 		st.verdictHdr = []string{v.ID}
+		st.reason = map[string][]string{}
 		for _, r := range v.Regions {
 			regions = append(regions, r.Name)
 			st.route[r.Name] = []string{r.Name}
+			st.reason[st.adm.misdirect[r.Name]] = []string{st.adm.misdirect[r.Name]}
 		}
 	}
 	st.c = s.m.resolve(release, revision, regions)

@@ -160,6 +160,13 @@ func do(t *testing.T, h http.Handler, method, target string, body io.Reader, hdr
 	return rec
 }
 
+const (
+	hexA = "3f2a9c0d5e7b81f4a6c2d09e8b7f5a3c1d2e4f6a8b0c9d7e5f3a1b2c4d6e8f0a"
+	hexB = "a71c4e9b2d0f38c6e5a4b7d1f0c2e9a8b6d4f2c0e1a3b5d7f9c8e6a4b2d0f1e3"
+)
+
+func hashed(r gate.RegionVerdict, h string) gate.RegionVerdict { r.IndexHash = h; return r }
+
 func TestAdmitMatrix(t *testing.T) {
 	routing := map[string][]string{"eu": {"a", "b", "c"}, "us": {"c", "b", "a"}}
 	drifted := region("b")
@@ -179,16 +186,39 @@ func TestAdmitMatrix(t *testing.T) {
 		{name: "PinAdmittedAllHeadersMatch", verdict: testVerdict("v1", t0, region("a"), region("b")),
 			hdr:      map[string]string{"X-Region-Pin": "a", "X-Release": "r1", "X-Index-Hash": "h1", "X-Schema-Rev": "s1", "X-Model-Tag": "m1"},
 			wantCode: 200, wantRegion: "a"},
-		{name: "PinNotAdmittedFallsBackByClientRegion", verdict: testVerdict("v1", t0, blocked(region("a"), "failed index_hash"), region("b"), region("c")),
-			target: "/v1/admit?client_region=eu", hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 200, wantRegion: "b"},
+		{name: "PinNotAdmittedIs421NamingTheAlternative", verdict: testVerdict("v1", t0, blocked(region("a"), "failed index_hash"), region("b"), region("c")),
+			target: "/v1/admit?client_region=eu", hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 421, wantRegion: "b",
+			wantReason: "region a not admitted for this request; X-Route-Region names an admitted alternative"},
+		{name: "PinUnknownRegionIs421", verdict: testVerdict("v1", t0, region("a"), region("b")),
+			hdr: map[string]string{"X-Region-Pin": "zz"}, wantCode: 421, wantRegion: "a", wantReason: "region zz not admitted"},
+		{name: "PinNotAdmittedFallsBackWhenTheRouterFollows", verdict: testVerdict("v1", t0, blocked(region("a"), "failed index_hash"), region("b"), region("c")),
+			target: "/v1/admit?client_region=eu", hdr: map[string]string{"X-Region-Pin": "a", "X-Ragparity-Fallback": "route"}, wantCode: 200, wantRegion: "b"},
+		{name: "FallbackHeaderIsCaseInsensitive", verdict: testVerdict("v1", t0, blocked(region("a"), "x"), region("b")),
+			hdr: map[string]string{"X-Region-Pin": "a", "X-Ragparity-Fallback": "Route"}, wantCode: 200, wantRegion: "b"},
+		{name: "FallbackHeaderOtherValueIs400", verdict: testVerdict("v1", t0, region("a")),
+			hdr: map[string]string{"X-Region-Pin": "a", "X-Ragparity-Fallback": "yes"}, wantCode: 400, wantReason: `X-Ragparity-Fallback must be "route"`},
 		{name: "ClientRegionQueryBeatsHeader", verdict: testVerdict("v1", t0, blocked(region("a"), "x"), region("b"), region("c")),
-			target: "/v1/admit?client_region=us", hdr: map[string]string{"X-Region-Pin": "a", "X-Client-Region": "eu"}, wantCode: 200, wantRegion: "c"},
+			target: "/v1/admit?client_region=us", hdr: map[string]string{"X-Region-Pin": "a", "X-Client-Region": "eu", "X-Ragparity-Fallback": "route"}, wantCode: 200, wantRegion: "c"},
+		{name: "HashPrefixOf12HexMatches", verdict: testVerdict("v1", t0, hashed(region("a"), hexA), hashed(region("b"), hexB)),
+			hdr: map[string]string{"X-Region-Pin": "b", "X-Index-Hash": hexB[:12]}, wantCode: 200, wantRegion: "b"},
+		{name: "HashPrefixUpperCaseMatches", verdict: testVerdict("v1", t0, hashed(region("a"), hexA), hashed(region("b"), hexB)),
+			hdr: map[string]string{"X-Region-Pin": "b", "X-Index-Hash": strings.ToUpper(hexB[:20])}, wantCode: 200, wantRegion: "b"},
+		{name: "HashPrefixPicksTheMatchingRegion", verdict: testVerdict("v1", t0, hashed(region("a"), hexA), hashed(region("b"), hexB)),
+			hdr: map[string]string{"X-Index-Hash": hexB[:16]}, wantCode: 200, wantRegion: "b"},
+		{name: "HashPrefixShorterThan12DoesNotMatch", verdict: testVerdict("v1", t0, hashed(region("a"), hexA)),
+			hdr: map[string]string{"X-Index-Hash": hexA[:11]}, wantCode: 503, wantReason: "no admitted region matches"},
+		{name: "HashPrefixOfNoHashDoesNotMatch", verdict: testVerdict("v1", t0, hashed(region("a"), hexA)),
+			hdr: map[string]string{"X-Index-Hash": "0123456789ab"}, wantCode: 503, wantReason: "no admitted region matches"},
+		{name: "HashPrefixAmbiguousIs400", verdict: testVerdict("v1", t0, hashed(region("a"), hexA), hashed(region("b"), hexA[:14]+"ffff"+hexA[18:])),
+			hdr: map[string]string{"X-Index-Hash": hexA[:12]}, wantCode: 400, wantReason: "starts several index hashes"},
 		{name: "NoPinNearest", verdict: testVerdict("v1", t0, region("a"), region("b"), region("c")),
 			hdr: map[string]string{"X-Client-Region": "us"}, wantCode: 200, wantRegion: "c"},
 		{name: "PinNotAdmittedNoFallback", verdict: testVerdict("v1", t0, blocked(region("a"), "x"), blocked(region("b"), "x")),
 			hdr: map[string]string{"X-Region-Pin": "a"}, wantCode: 503, wantReason: "region a not admitted and no admitted fallback matches"},
 		{name: "PinHashMismatchFallsBackToMatchingRegion", verdict: testVerdict("v1", t0, region("a"), drifted),
-			hdr: map[string]string{"X-Region-Pin": "b", "X-Index-Hash": "h1"}, wantCode: 200, wantRegion: "a"},
+			hdr: map[string]string{"X-Region-Pin": "b", "X-Index-Hash": "h1", "X-Ragparity-Fallback": "route"}, wantCode: 200, wantRegion: "a"},
+		{name: "PinHashMismatchIs421WithoutFallback", verdict: testVerdict("v1", t0, region("a"), drifted),
+			hdr: map[string]string{"X-Region-Pin": "b", "X-Index-Hash": "h1"}, wantCode: 421, wantRegion: "a", wantReason: "region b not admitted for this request"},
 		{name: "HashMismatchNowhere", verdict: testVerdict("v1", t0, region("a"), region("b")),
 			hdr: map[string]string{"X-Region-Pin": "a", "X-Index-Hash": "h9"}, wantCode: 503, wantReason: "no admitted fallback matches"},
 		{name: "SchemaMismatch", verdict: testVerdict("v1", t0, region("a")),
@@ -259,6 +289,7 @@ func TestAdmitDoesNotAllocate(t *testing.T) {
 	req.Header.Set("X-Client-Region", "eu")
 	req.Header.Set("X-Release", "r1")
 	req.Header.Set("X-Index-Hash", "h1")
+	req.Header.Set("X-Ragparity-Fallback", "route")
 	w := &headerWriter{h: http.Header{}}
 	s.handleAdmit(w, req)
 	if w.code != 200 || w.h.Get("X-Route-Region") != "b" {
@@ -267,6 +298,18 @@ func TestAdmitDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { s.handleAdmit(w, req) }); n != 0 {
 		t.Errorf("admit allocates %.1f times per request, want 0", n)
 	}
+	t.Run("HashPrefix", func(t *testing.T) {
+		s.Install(testVerdict("v2", time.Now().Add(time.Second), hashed(region("a"), hexA), hashed(region("b"), hexB)), "local")
+		req.Header.Set("X-Index-Hash", strings.ToUpper(hexB[:12]))
+		req.Header.Set("X-Region-Pin", "b")
+		s.handleAdmit(w, req)
+		if w.code != 200 || w.h.Get("X-Route-Region") != "b" {
+			t.Fatalf("code %d region %q", w.code, w.h.Get("X-Route-Region"))
+		}
+		if n := testing.AllocsPerRun(1000, func() { s.handleAdmit(w, req) }); n != 0 {
+			t.Errorf("admit with a hash prefix allocates %.1f times per request, want 0", n)
+		}
+	})
 }
 
 func BenchmarkAdmitHandler(b *testing.B) {
@@ -545,8 +588,10 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	h := s.Handler()
 	for range 3 {
-		do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "a", "X-Client-Region": "eu"})
+		do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "a", "X-Client-Region": "eu", "X-Ragparity-Fallback": "route"})
 	}
+	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "a"})
+	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Ragparity-Fallback": "maybe"})
 	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "b"})
 	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Release": "r0"})
 	do(t, h, "GET", "/v1/admit", nil, map[string]string{"X-Index-Hash": "nope"})
@@ -576,6 +621,8 @@ func TestMetricsExposition(t *testing.T) {
 		`ragparity_gate_admit_decisions_total{code="200",decision="route_fallback",region="b",release_id="r1",revision="v1"} 3`,
 		`ragparity_gate_admit_decisions_total{code="200",decision="route_pin",region="b",release_id="r1",revision="v1"} 1`,
 		`ragparity_gate_admit_decisions_total{code="409",decision="conflict",region="none",release_id="r1",revision="v1"} 1`,
+		`ragparity_gate_admit_decisions_total{code="421",decision="misdirected",region="b",release_id="r1",revision="v1"} 1`,
+		`ragparity_gate_admit_decisions_total{code="400",decision="bad_request",region="none",release_id="r1",revision="v1"} 1`,
 		`ragparity_gate_admit_decisions_total{code="503",decision="refuse_no_match",region="none",release_id="r1",revision="v1"} 1`,
 		`ragparity_gate_verification_duration_seconds_count{release_id="r1",result="fail"} 1`,
 		`ragparity_gate_verdicts_installed_total{source="local"} 1`,

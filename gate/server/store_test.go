@@ -285,7 +285,7 @@ func TestReplicasSharePostgres(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), v2.ID) {
 			t.Errorf("replica %s latest: %d %s", name, rec.Code, rec.Body)
 		}
-		rec = do(t, s.Handler(), "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "b"})
+		rec = do(t, s.Handler(), "GET", "/v1/admit", nil, map[string]string{"X-Region-Pin": "b", "X-Ragparity-Fallback": "route"})
 		if rec.Code != 200 || rec.Header().Get("X-Route-Region") != "a" {
 			t.Errorf("replica %s admit pin b: %d %q", name, rec.Code, rec.Header().Get("X-Route-Region"))
 		}
