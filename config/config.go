@@ -180,6 +180,10 @@ type Region struct {
 	DedupeKV string `yaml:"dedupe_kv"`
 	// Analyzer overrides the top-level analyzer for this region.
 	Analyzer *Analyzer `yaml:"analyzer"`
+	// AllowEmpty lets the region pass the index check while it holds 0
+	// points; without it an empty region fails (two empty regions are
+	// equal, but an empty copy is rarely the intended one).
+	AllowEmpty bool `yaml:"allow_empty"`
 }
 
 // Error is a config error naming the file, line and field. It is an alias of
