@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
@@ -110,7 +112,7 @@ func (s *Store) List(ctx context.Context, fn func(parity.ObjectInfo) error) erro
 		if err != nil {
 			return fmt.Errorf("localfs: list: %w", err)
 		}
-		return fn(parity.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime()})
+		return fn(parity.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime(), Identity: identity(info)})
 	})
 	return err
 }
@@ -204,7 +206,7 @@ func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
 	if !st.Mode().IsRegular() {
 		return parity.ObjectInfo{}, fmt.Errorf("localfs: stat %s: not a regular file: %w", key, adapters.ErrNotFound)
 	}
-	return parity.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime()}, nil
+	return parity.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime(), Identity: identity(st)}, nil
 }
 
 // Put writes the file through a temporary file and a rename, so a reader
@@ -264,3 +266,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// unidentified is an identity that never repeats, so a cache keyed on it
+// never hits.
+func unidentified() string {
+	return fmt.Sprintf("unidentified;%d;%d", time.Now().UnixNano(), unidentifiedSeq.Add(1))
+}
+
+var unidentifiedSeq atomic.Int64

@@ -319,6 +319,9 @@ func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
 
 func info(key string, oi minio.ObjectInfo, checksums bool) parity.ObjectInfo {
 	out := parity.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified}
+	if oi.VersionID != "" && oi.VersionID != "null" {
+		out.Identity = "version=" + oi.VersionID
+	}
 	if checksums {
 		full := strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT")
 		if v := oi.ChecksumSHA256; v != "" && (full || (oi.ChecksumMode == "" && !strings.Contains(v, "-"))) {
