@@ -241,6 +241,9 @@ func transport(secure bool, timeout time.Duration) (*http.Transport, error) {
 // Location is endpoint/bucket/prefix, without credentials.
 func (s *Store) Location() string { return s.endpoint + "/" + s.bucket + "/" + s.prefix }
 
+// Namespace is the endpoint and bucket, and the prefix.
+func (s *Store) Namespace() (space, prefix string) { return s.endpoint + "/" + s.bucket, s.prefix }
+
 // Bucket is the bucket name.
 func (s *Store) Bucket() string { return s.bucket }
 
