@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/internal/registry"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -103,9 +104,9 @@ func BlobSchemes() []string { return blobOpeners.Schemes() }
 // OpenBlob opens the blob store a URL names (s3://bucket/prefix?...,
 // file:///path).
 func OpenBlob(ctx context.Context, raw string) (BlobStore, error) {
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("blob store URL: %w", RedactErr(err))
+		return nil, fmt.Errorf("blob store URL: %w", err)
 	}
 	o, ok := blobOpeners.Lookup(u.Scheme)
 	if !ok {

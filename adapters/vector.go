@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/internal/registry"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -187,7 +188,7 @@ func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "<unparseable URL>"
+		return urlsafe.Unparseable(raw)
 	}
 	q := u.Query()
 	changed := false
@@ -207,10 +208,18 @@ func Redact(raw string) string {
 }
 
 // RedactErr strips the URL text from a *url.Error, which would otherwise echo
-// a password.
+// a password; a parse error also loses its quoted fragments (a part of the
+// password shown as an "invalid port").
 func RedactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
+		if ue.Op == "parse" {
+			_, perr := urlsafe.Parse(ue.URL)
+			if perr == nil {
+				perr = errors.New("not a valid URL")
+			}
+			return perr
+		}
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/ragparity/ragparity/internal/inputerr"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/probe"
 )
 
@@ -523,13 +523,9 @@ func (c *Config) Validate() error {
 
 // CheckURL checks that a store URL parses and has a scheme.
 func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("not a valid URL: %v", err)
+		return err
 	}
 	if u.Scheme == "" {
 		return errors.New("URL has no scheme (want e.g. postgres://, qdrant://, embedded://)")

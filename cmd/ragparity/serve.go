@@ -71,7 +71,8 @@ X-Model-Tag and the client's region (?client_region= or X-Client-Region):
   409 + X-Ragparity-Reason         X-Release names another release
 
 Config (gate:): token (required unless --addr is loopback; use ${ENV}),
-signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;
+signing_key (env:NAME, ${NAME} or file:PATH or a path, holding a PEM PKCS#8
+key or a base64 seed; never printed;
 without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
 store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
 replicas share verdicts: each polls the store every 3 s), schedule,

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -71,9 +72,9 @@ func OpenStore(ctx context.Context, raw, cacheRoot string) (Store, error) {
 	if raw == "" {
 		raw = "sqlite://" + filepath.ToSlash(filepath.Join(cacheRoot, "verdicts.db"))
 	}
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("verdict store: %w", err)
+		return nil, fmt.Errorf("gate.store: %w", err)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
