@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
@@ -313,5 +314,51 @@ func TestReplicasSharePostgres(t *testing.T) {
 	rec := do(t, b.Handler(), "GET", "/metrics", nil, nil)
 	if !strings.Contains(rec.Body.String(), "ragparity_gate_store_bad_signatures_total 1") {
 		t.Errorf("bad signature not counted")
+	}
+}
+
+// The history endpoints verify each stored verdict against the server's
+// trusted key: a forged one (written straight into the shared store) is
+// refused by id and left out of the list, with a count.
+func TestHistoryMarksForgedVerdicts(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenStore(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	good, _ := gate.LoadSigner("")
+	forger, _ := gate.LoadSigner("")
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	ok := testVerdict("v-good", t0, region("a"))
+	good.Sign(ok)
+	forged := testVerdict("v-forged", t0.Add(time.Second), blocked(region("a"), "x"))
+	forger.Sign(forged)
+	for _, v := range []*gate.Verdict{ok, forged} {
+		if err := st.Put(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newTestServer(t, ServerOptions{Store: st, TrustedKey: good.Public(), Signer: good})
+	h := s.Handler()
+	if rec := do(t, h, "GET", "/v1/verdicts/v-good", nil, nil); rec.Code != 200 {
+		t.Errorf("good verdict: %d %s", rec.Code, rec.Body)
+	}
+	rec := do(t, h, "GET", "/v1/verdicts/v-forged", nil, nil)
+	if rec.Code == 200 && !strings.Contains(rec.Body.String(), `"signature_valid":false`) {
+		t.Errorf("forged verdict served unmarked: %d %s", rec.Code, rec.Body)
+	}
+	rec = do(t, h, "GET", "/v1/verdicts?limit=10", nil, nil)
+	var list []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		t.Fatalf("list: %v %s", err, rec.Body)
+	}
+	for _, v := range list {
+		if v["id"] == "v-forged" {
+			t.Errorf("forged verdict listed unmarked: %v", v)
+		}
+	}
+	if len(list) != 1 || rec.Header().Get("X-Ragparity-Unverified-Omitted") != "1" {
+		t.Errorf("list has %d verdicts, omitted header %q; want 1 and 1", len(list), rec.Header().Get("X-Ragparity-Unverified-Omitted"))
 	}
 }
