@@ -163,6 +163,16 @@ type Opener func(ctx context.Context, u *url.URL) (VectorStore, error)
 
 var vectorOpeners registry.Registry[Opener]
 
+// SnapshotMarker is an optional ability: a reader that can name the store
+// it reads (StoreID: the same value for the same table or collection of the
+// same server, nothing secret) and a marker of the state a scan starting
+// now reads (Snapshot: pgvector the WAL position, Qdrant the collection's
+// counts and status). Shards of one run must carry the same pair, or
+// `merge` would combine leaves of different states.
+type SnapshotMarker interface {
+	SnapshotMarker(ctx context.Context) (storeID, snapshot string, err error)
+}
+
 // RegisterVector registers an opener for a URL scheme. Backends call it from
 // init().
 func RegisterVector(scheme string, o Opener) { vectorOpeners.Register(scheme, o) }

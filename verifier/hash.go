@@ -69,6 +69,9 @@ type Scan struct {
 	// range they are zero.
 	Leaves, LeavesTolerant []parity.Leaf
 	Elapsed                time.Duration
+	// StoreID and Snapshot are the store's SnapshotMarker at the start of
+	// the scan ("" when it has none).
+	StoreID, Snapshot string
 }
 
 // ContentRoot is the Merkle root over the exact leaves.
@@ -93,6 +96,13 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil, err
 	}
 	start := time.Now()
+	var storeID, snap string
+	if sm, ok := r.(adapters.SnapshotMarker); ok {
+		var err error
+		if storeID, snap, err = sm.SnapshotMarker(ctx); err != nil {
+			return nil, err
+		}
+	}
 	st, err := r.Settings(ctx)
 	if err != nil {
 		return nil, err
@@ -105,7 +115,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Scan{Settings: st, SettingsDigest: sd, Buckets: o.Buckets, Shard: o.Shard,
+	s := &Scan{Settings: st, SettingsDigest: sd, Buckets: o.Buckets, Shard: o.Shard, StoreID: storeID, Snapshot: snap,
 		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
 	lo, hi := o.Shard.Range(o.Buckets)
 
