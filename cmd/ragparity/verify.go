@@ -80,14 +80,20 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var store server.Store
-	if gf.baseline == "" && cfg.Gate.Baseline == "" {
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		store, err = server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-		cancel()
-		if err != nil {
-			return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))
-		}
+	// The verdict store: the release baseline is read from it (unless
+	// one is given as a file) and the verdict and its detail are recorded
+	// in it, like serve does.
+	needStore := gf.baseline == "" && cfg.Gate.Baseline == ""
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+	cancel()
+	switch {
+	case err != nil && needStore:
+		return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: the verdict will not be recorded in the history store: %v\n", err)
+		store = nil
+	default:
 		defer store.Close()
 	}
 	verify, err := newVerifier(cfg, gf.goldset, signer, baselineResolver(cfg, gf.baseline, store, signer))
@@ -97,6 +103,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	v, det, err := verify(ctx)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if store != nil {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		if err := server.Record(pctx, store, v, det); err != nil {
+			fmt.Fprintf(stderr, "warning: the verdict was not recorded in the history store: %v\n", err)
+		}
+		cancel()
 	}
 	if gf.report != "" {
 		if err := reports.WriteFile(gf.report, reports.NewModel(v, det)); err != nil {

@@ -189,6 +189,35 @@ func storeSuite(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
+// detailSuite: a verdict's detail is kept beside it and read back.
+func detailSuite(t *testing.T, s Store) {
+	ds, ok := s.(DetailStore)
+	if !ok {
+		t.Fatalf("%T keeps no detail", s)
+	}
+	ctx := context.Background()
+	if _, err := ds.GetDetail(ctx, "none"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetDetail of a missing id: %v, want ErrNotFound", err)
+	}
+	d := &gate.Detail{Probes: &gate.ProbeDetail{DriftThreshold: 0.03, Questions: []gate.QuestionDetail{{ID: "q1", DeltaS: map[string]float64{"a": 0.2}, Drift: 0.01}}},
+		BucketMaps: []gate.BucketMap{{From: "a", To: "b", Buckets: 4096, Differing: []int{7}}}}
+	v := testVerdict("vd", time.Now().UTC().Truncate(time.Millisecond), region("a"))
+	if err := Record(ctx, s, v, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ds.GetDetail(ctx, "vd")
+	if err != nil || got.Probes == nil || got.Probes.Questions[0].DeltaS["a"] != 0.2 || len(got.BucketMaps) != 1 || got.BucketMaps[0].Differing[0] != 7 {
+		t.Fatalf("GetDetail = %+v, %v", got, err)
+	}
+}
+
+func TestStoresKeepDetail(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		detailSuite(t, openTestStore(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "v.db"))))
+	})
+	t.Run("Postgres", func(t *testing.T) { detailSuite(t, openTestStore(t, pgStoreURL(t))) })
+}
+
 func TestSQLiteStore(t *testing.T) {
 	storeSuite(t, func(t *testing.T) Store {
 		return openTestStore(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "v.db")))
