@@ -57,9 +57,13 @@ var pgxParams = []string{
 }
 
 // checkParams refuses a parameter neither ragparity nor pgx knows.
-func checkParams(q url.Values) error {
+func checkParams(q url.Values) error { return CheckURLParams(q, ourParams) }
+
+// CheckURLParams refuses a postgres URL parameter that is neither one of
+// own (the caller's) nor one pgx reads, naming it and listing both.
+func CheckURLParams(q url.Values, own []string) error {
 	known := map[string]bool{}
-	for _, p := range ourParams {
+	for _, p := range own {
 		known[p] = true
 	}
 	for _, p := range pgxParams {
@@ -75,7 +79,7 @@ func checkParams(q url.Values) error {
 		return nil
 	}
 	sort.Strings(unknown)
-	return fmt.Errorf("unknown query parameter %q (ragparity's: %s; pgx's: %s)", unknown[0], strings.Join(ourParams, ", "), strings.Join(pgxParams, ", "))
+	return fmt.Errorf("unknown query parameter %q (ragparity's: %s; pgx's: %s)", unknown[0], strings.Join(own, ", "), strings.Join(pgxParams, ", "))
 }
 
 // Store is one table.

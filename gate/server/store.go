@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/internal/urlsafe"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -74,11 +75,16 @@ func OpenStore(ctx context.Context, raw, cacheRoot string) (Store, error) {
 	}
 	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("gate.store: %w", err)
+		return nil, fmt.Errorf("verdict store (gate.store): %w", err)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("verdict store: query: %w", err)
+		return nil, fmt.Errorf("verdict store (gate.store): query: %w", err)
+	}
+	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
+		if err := pgvector.CheckURLParams(q, []string{"table"}); err != nil {
+			return nil, fmt.Errorf("verdict store (gate.store): %w", err)
+		}
 	}
 	table := q.Get("table")
 	if table == "" {

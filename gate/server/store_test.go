@@ -391,3 +391,12 @@ func TestHistoryMarksForgedVerdicts(t *testing.T) {
 		t.Errorf("list has %d verdicts, omitted header %q; want 1 and 1", len(list), rec.Header().Get("X-Ragparity-Unverified-Omitted"))
 	}
 }
+
+// An unknown parameter on a postgres gate.store URL would reach PostgreSQL
+// as a runtime parameter: refused, named.
+func TestOpenStoreUnknownPostgresParameter(t *testing.T) {
+	_, err := OpenStore(context.Background(), "postgres://u:pw@127.0.0.1:1/db?sslmode=disable&tabel=x", "")
+	if err == nil || !strings.Contains(err.Error(), `"tabel"`) || !strings.Contains(err.Error(), "gate.store") {
+		t.Fatalf("OpenStore: %v, want an error naming tabel", err)
+	}
+}
