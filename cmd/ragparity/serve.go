@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -100,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
+	verifyNice := fs.Int("verify-nice", 10, "run each verification in a child process (ragparity verify) whose nice value is this much above serve's, so admission keeps the CPU while it runs; 0 runs it in process")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
 		fs.PrintDefaults()
@@ -184,6 +186,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verify, err := newVerifier(cfg, gf.goldset, signer, resolve)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if *verifyNice < 0 || *verifyNice > 19 {
+		return fail(stderr, fmt.Errorf("--verify-nice %d: want 0 (in process) to 19", *verifyNice))
+	}
+	if *verifyNice > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(stderr, fmt.Errorf("--verify-nice: %w (pass --verify-nice 0 to verify in process)", err))
+		}
+		args := []string{"verify", "--config", gf.config, "--child-result"}
+		if gf.goldset != "" {
+			args = append(args, "--goldset", gf.goldset)
+		}
+		if gf.baseline != "" {
+			args = append(args, "--baseline", gf.baseline)
+		}
+		if gf.timeout != 0 {
+			args = append(args, "--timeout", gf.timeout.String())
+		}
+		verify = server.ChildVerifier(exe, args, *verifyNice, stderr)
+		log.Info("verifying in a child process at lower CPU priority", "nice", *verifyNice)
 	}
 	srv, err := server.NewServer(server.ServerOptions{
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,

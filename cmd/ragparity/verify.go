@@ -62,6 +62,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var gf gateFlags
 	gf.add(fs)
+	childResult := fs.Bool("child-result", false, "internal (serve --verify-nice): print the verdict and its detail for the serving parent and record nothing")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nEvery region is decided on its own against the release baseline (or, without\none, the agreeing majority of the regions): a region that is down or drifted is\nblocked, the others stay admitted.\nExit 0 every region admitted, 1 a region failed, 2 none failed but some could\nnot be decided (unreachable, timed out, no reference).\n\n")
 		fs.PrintDefaults()
@@ -76,7 +77,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := gf.checkReport(); err != nil {
 		return fail(stderr, err)
 	}
-	signer, err := loadSigner(cfg, stderr)
+	noteTo := stderr
+	if *childResult {
+		noteTo = io.Discard // the parent signs; its own note said it
+	}
+	signer, err := loadSigner(cfg, noteTo)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -103,6 +108,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	v, det, err := verify(ctx)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if *childResult {
+		if err := server.WriteChildResult(stdout, v, det); err != nil {
+			return fail(stderr, err)
+		}
+		return gateExit(v)
 	}
 	if store != nil {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
