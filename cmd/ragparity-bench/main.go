@@ -24,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|probe|admit-server [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|probe|admit-server|admit-verify-setup [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -37,6 +37,8 @@ func main() {
 		err = benchAdmitServer(os.Args[2:])
 	case "probe":
 		err = benchProbe(os.Args[2:])
+	case "admit-verify-setup":
+		err = benchAdmitVerifySetup(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}
