@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/internal/registry"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -42,6 +43,30 @@ type BlobReader interface {
 // that are not full-object (composite multipart checksums) are left "".
 type BlobStater interface {
 	Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
+}
+
+// BlobNamespacer is an optional ability: where a store's objects live, so
+// that two stores can be checked for overlap before one is written from the
+// other. Space names the container (an endpoint and bucket; "file" for the
+// local file system) and Prefix the part of it the store covers, "/"-
+// terminated, or "" for all of it.
+type BlobNamespacer interface {
+	Namespace() (space, prefix string)
+}
+
+// BlobsOverlap reports whether a and b share objects: the same container
+// and one prefix inside (or equal to) the other. Stores that cannot say
+// are compared by Location.
+func BlobsOverlap(a, b BlobReader) bool {
+	na, okA := a.(BlobNamespacer)
+	nb, okB := b.(BlobNamespacer)
+	if !okA || !okB {
+		la, lb := strings.TrimSuffix(a.Location(), "/")+"/", strings.TrimSuffix(b.Location(), "/")+"/"
+		return strings.HasPrefix(la, lb) || strings.HasPrefix(lb, la)
+	}
+	sa, pa := na.Namespace()
+	sb, pb := nb.Namespace()
+	return sa == sb && (strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa))
 }
 
 // ParallelLister is an optional ability: a reader whose List runs several
@@ -79,9 +104,9 @@ func BlobSchemes() []string { return blobOpeners.Schemes() }
 // OpenBlob opens the blob store a URL names (s3://bucket/prefix?...,
 // file:///path).
 func OpenBlob(ctx context.Context, raw string) (BlobStore, error) {
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("blob store URL: %w", RedactErr(err))
+		return nil, fmt.Errorf("blob store URL: %w", err)
 	}
 	o, ok := blobOpeners.Lookup(u.Scheme)
 	if !ok {

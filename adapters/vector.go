@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/internal/registry"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -171,6 +172,16 @@ type Opener func(ctx context.Context, u *url.URL) (VectorStore, error)
 
 var vectorOpeners registry.Registry[Opener]
 
+// SnapshotMarker is an optional ability: a reader that can name the store
+// it reads (StoreID: the same value for the same table or collection of the
+// same server, nothing secret) and a marker of the state a scan starting
+// now reads (Snapshot: pgvector the WAL position, Qdrant the collection's
+// counts and status). Shards of one run must carry the same pair, or
+// `merge` would combine leaves of different states.
+type SnapshotMarker interface {
+	SnapshotMarker(ctx context.Context) (storeID, snapshot string, err error)
+}
+
 // RegisterVector registers an opener for a URL scheme. Backends call it from
 // init().
 func RegisterVector(scheme string, o Opener) { vectorOpeners.Register(scheme, o) }
@@ -196,7 +207,7 @@ func OpenVector(ctx context.Context, raw string) (VectorStore, error) {
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "<unparseable URL>"
+		return urlsafe.Unparseable(raw)
 	}
 	q := u.Query()
 	changed := false
@@ -216,10 +227,18 @@ func Redact(raw string) string {
 }
 
 // RedactErr strips the URL text from a *url.Error, which would otherwise echo
-// a password.
+// a password; a parse error also loses its quoted fragments (a part of the
+// password shown as an "invalid port").
 func RedactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
+		if ue.Op == "parse" {
+			_, perr := urlsafe.Parse(ue.URL)
+			if perr == nil {
+				perr = errors.New("not a valid URL")
+			}
+			return perr
+		}
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err

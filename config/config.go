@@ -8,8 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/ragparity/ragparity/internal/inputerr"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	"github.com/ragparity/ragparity/probe"
 )
 
@@ -51,6 +52,8 @@ type Config struct {
 	Probe probe.Config `yaml:"probe"`
 	// Gate configures `verify` and `serve`.
 	Gate Gate `yaml:"gate"`
+	// Blobs configures the blob manifest check.
+	Blobs Blobs `yaml:"blobs"`
 	// CacheDir holds the embedding cache, fallback fence files and rebuild
 	// checkpoints (default ~/.cache/ragparity).
 	CacheDir string `yaml:"cache_dir"`
@@ -133,6 +136,14 @@ type Gate struct {
 	GRPCAddr string `yaml:"grpc_addr"`
 }
 
+// Blobs configures the blob manifest check.
+type Blobs struct {
+	// RehashEvery is how often the gate re-reads every object whatever its
+	// cached identity says (default 24h), like a scrub: each object is due
+	// at its own point in the period, so the work spreads over the runs.
+	RehashEvery time.Duration `yaml:"rehash_every"`
+}
+
 // Thresholds are the gate's probe thresholds (metrics.md); see
 // probe.Config for each one's meaning.
 type Thresholds struct {
@@ -188,6 +199,10 @@ type Region struct {
 	DedupeKV string `yaml:"dedupe_kv"`
 	// Analyzer overrides the top-level analyzer for this region.
 	Analyzer *Analyzer `yaml:"analyzer"`
+	// AllowEmpty lets the region pass the index check while it holds 0
+	// points; without it an empty region fails (two empty regions are
+	// equal, but an empty copy is rarely the intended one).
+	AllowEmpty bool `yaml:"allow_empty"`
 }
 
 // Error is a config error naming the file, line and field. It is an alias of
@@ -216,10 +231,14 @@ func Parse(name string, src []byte) (c *Config, err error) {
 	if len(strings.TrimSpace(string(src))) == 0 {
 		return nil, &Error{File: name, Err: errors.New("empty config")}
 	}
-	if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict()); err != nil {
+	if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict(), yaml.CustomUnmarshaler(unmarshalDuration)); err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) && ye.GetToken() != nil {
 			return nil, &Error{File: name, Line: ye.GetToken().Position.Line, Err: errors.New(ye.GetMessage())}
+		}
+		var de *durationError
+		if errors.As(err, &de) {
+			return nil, &Error{File: name, Line: lineWith(src, de.text), Err: de}
 		}
 		return nil, &Error{File: name, Err: err}
 	}
@@ -232,6 +251,55 @@ func Parse(name string, src []byte) (c *Config, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// durationError is a duration value that does not parse; Parse finds its
+// line (the decoder does not report one for a custom unmarshaler's error).
+type durationError struct {
+	text string
+	err  error
+}
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf("duration %q: %v (want e.g. 30s, 5m, 24h; at most about 2562047h)", e.text, e.err)
+}
+
+// unmarshalDuration reads a duration: a Go duration string, or a bare 0.
+func unmarshalDuration(d *time.Duration, b []byte) error {
+	text := strings.TrimSpace(string(b))
+	if i := strings.Index(text, " #"); i >= 0 {
+		text = strings.TrimSpace(text[:i])
+	}
+	text = strings.Trim(text, `"'`)
+	if text == "0" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(text)
+	if err != nil {
+		if _, nerr := fmt.Sscanf(text, "%d", new(int64)); nerr == nil && !strings.ContainsAny(text, "hmsuµn") {
+			err = errors.New("a number needs a unit")
+		} else {
+			err = errors.Unwrap(err)
+			if err == nil {
+				err = errors.New("not a duration")
+			}
+		}
+		return &durationError{text: text, err: err}
+	}
+	*d = v
+	return nil
+}
+
+// lineWith is the 1-based line of the first line whose value holds text
+// (0 if none).
+func lineWith(src []byte, text string) int {
+	for i, l := range strings.Split(string(src), "\n") {
+		if j := strings.Index(l, ":"); j >= 0 && strings.Contains(l[j:], text) {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -364,6 +432,9 @@ func (c *Config) Validate() error {
 	if b := c.Hash.Buckets; b != 0 && (b < 2 || b > 1<<16 || b&(b-1) != 0) {
 		return c.errAt("$.hash.buckets", fmt.Errorf("%d is not a power of two in [2, 65536]", b))
 	}
+	if t := c.Hash.Tolerance; math.IsNaN(t) || math.IsInf(t, 0) {
+		return c.errAt("$.hash.tolerance", fmt.Errorf("%v: must be a finite number >= 0", t))
+	}
 	if c.Hash.Tolerance < 0 {
 		return c.errAt("$.hash.tolerance", errors.New("must be positive"))
 	}
@@ -381,11 +452,14 @@ func (c *Config) Validate() error {
 	if len(c.Regions) == 0 {
 		return c.errAt("$.regions", errors.New("at least one region is required"))
 	}
-	for k := range c.Gate.Timeouts {
+	for k, d := range c.Gate.Timeouts {
 		switch k {
 		case "index_hash", "blobs", "health", "probes", "dedupe_kv":
 		default:
 			return c.errAt("$.gate.timeouts."+k, fmt.Errorf("unknown check %q (index_hash, blobs, health, probes, dedupe_kv)", k))
+		}
+		if d <= 0 {
+			return c.errAt("$.gate.timeouts."+k, fmt.Errorf("%v: must be positive (leave the check out for its default)", d))
 		}
 	}
 	for i, k := range c.Gate.Skip {
@@ -402,6 +476,12 @@ func (c *Config) Validate() error {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			return c.errAt("$.gate.grpc_addr", fmt.Errorf("%q: want host:port (e.g. 127.0.0.1:9001)", a))
 		}
+	}
+	if c.Blobs.RehashEvery < 0 {
+		return c.errAt("$.blobs.rehash_every", fmt.Errorf("%v: must be positive", c.Blobs.RehashEvery))
+	}
+	if c.Blobs.RehashEvery == 0 {
+		c.Blobs.RehashEvery = 24 * time.Hour
 	}
 	if c.Gate.VerdictTTL == 0 {
 		c.Gate.VerdictTTL = 15 * time.Minute
@@ -463,13 +543,9 @@ func (c *Config) Validate() error {
 
 // CheckURL checks that a store URL parses and has a scheme.
 func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("not a valid URL: %v", err)
+		return err
 	}
 	if u.Scheme == "" {
 		return errors.New("URL has no scheme (want e.g. postgres://, qdrant://, embedded://)")

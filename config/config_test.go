@@ -136,3 +136,58 @@ func TestProbeLambdaKeys(t *testing.T) {
 		t.Errorf("defaults: ef_search %d, search %q, net move %v, window %d: want 100, exact, 0.02, 5", p.EfSearch, p.Search, p.LambdaNetMove, p.LambdaWindow)
 	}
 }
+
+// Issue 15: each of these inputs gets a file:line error naming the field.
+func TestHostileInputsNameFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string
+	}{
+		{"ToleranceNaN", "hash:\n  tolerance: .nan\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.tolerance", "finite"}},
+		{"ToleranceInf", "hash:\n  tolerance: .inf\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "hash.tolerance", "finite"}},
+		{"ZeroTimeout", "regions:\n  - name: a\ngate:\n  timeouts:\n    health: 0s\n", []string{"cfg.yaml:5", "gate.timeouts.health", "positive"}},
+		{"NegativeTimeout", "regions:\n  - name: a\ngate:\n  timeouts:\n    blobs: -5s\n", []string{"cfg.yaml:5", "gate.timeouts.blobs", "positive"}},
+		{"DurationOverflow", "regions:\n  - name: a\ngate:\n  verdict_ttl: 9999999999h\n", []string{"cfg.yaml:4"}},
+		{"RehashEveryNegative", "regions:\n  - name: a\nblobs:\n  rehash_every: -1h\n", []string{"cfg.yaml:4", "blobs.rehash_every", "positive"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tc.src))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// schedule: 0 is documented as "only on POST /v1/verify and at start".
+func TestScheduleZeroAccepted(t *testing.T) {
+	for _, v := range []string{"0", "0s"} {
+		c, err := Parse("cfg.yaml", []byte("regions:\n  - name: a\ngate:\n  schedule: "+v+"\n"))
+		if err != nil {
+			t.Fatalf("schedule: %s: %v", v, err)
+		}
+		if c.Gate.Schedule != 0 {
+			t.Errorf("schedule: %s = %v, want 0", v, c.Gate.Schedule)
+		}
+	}
+}
+
+func TestBlobsRehashEveryDefault(t *testing.T) {
+	c, err := Parse("cfg.yaml", []byte("regions:\n  - name: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Blobs.RehashEvery, 24*time.Hour; got != want {
+		t.Errorf("blobs.rehash_every default %v, want %v", got, want)
+	}
+	c, err = Parse("cfg.yaml", []byte("regions:\n  - name: a\nblobs:\n  rehash_every: 6h\n"))
+	if err != nil || c.Blobs.RehashEvery != 6*time.Hour {
+		t.Fatalf("rehash_every: 6h gives %v, %v", c.Blobs.RehashEvery, err)
+	}
+}

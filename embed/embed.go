@@ -24,6 +24,7 @@ import (
 	"unicode"
 
 	"github.com/ragparity/ragparity/internal/registry"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 )
 
 // Embedder turns texts into vectors.
@@ -89,12 +90,8 @@ func Open(spec string) (Embedder, error) {
 		}
 		raw += "://"
 	}
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		return nil, fmt.Errorf("embedder spec: %w", err)
 	}
 	o, ok := openers.Lookup(u.Scheme)

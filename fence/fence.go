@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ragparity/ragparity/internal/urlsafe"
 )
 
 // ClaimState is the answer of a fence claim.
@@ -102,12 +103,13 @@ func Open(raw, fallback string) (Fence, error) {
 	if raw == "" {
 		return openBoltFence(fallback)
 	}
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("dedupe_kv: not a valid URL")
+		return nil, fmt.Errorf("dedupe_kv: %w", err)
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
+		quietRedis.Do(func() { redis.SetLogger(quietLogger{}) })
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
 			return nil, fmt.Errorf("dedupe_kv %s: %v", u.Redacted(), err)
@@ -119,6 +121,15 @@ func Open(raw, fallback string) (Fence, error) {
 	}
 	return nil, fmt.Errorf("dedupe_kv %s: unknown scheme %q (want redis:// or file:///path)", u.Redacted(), u.Scheme)
 }
+
+// quietLogger drops go-redis's own log lines (a dial failure is logged on
+// stderr once per retry round, around the error ragparity reports): the
+// caller reports each failure once, from the returned error, redacted.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+var quietRedis sync.Once
 
 const (
 	fencePrefix = "ragparity:fence:"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
@@ -34,6 +35,10 @@ type BlobOptions struct {
 	NoCache bool
 	// CacheDir holds the content-hash caches; "" is the user's default.
 	CacheDir string
+	// RehashEvery re-reads every cached object at least once per period
+	// (config blobs.rehash_every); 0 trusts the cache until the object's
+	// identity changes.
+	RehashEvery time.Duration
 	// Progress, when set, returns a per-region callback.
 	Progress func(region string) func(objects, bytes int64)
 }
@@ -83,7 +88,7 @@ func BuildManifests(ctx context.Context, cfg *config.Config, regions []*config.R
 			return
 		}
 		r.store = store
-		r.opts = blob.ManifestOptions{Mode: o.Mode, Workers: o.Workers, NoCacheRead: o.NoCache}
+		r.opts = blob.ManifestOptions{Mode: o.Mode, Workers: o.Workers, NoCacheRead: o.NoCache, RehashEvery: o.RehashEvery}
 		if o.Progress != nil {
 			r.opts.Progress = o.Progress(r.Region.Name)
 		}
@@ -165,7 +170,7 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 		}
 		with = append(with, r)
 	}
-	ms := BuildManifests(ctx, cfg, with, BlobOptions{Mode: blob.ModeContent, Workers: 16, CacheDir: filepath.Join(cfg.CacheRoot(), "blobs")})
+	ms := BuildManifests(ctx, cfg, with, BlobOptions{Mode: blob.ModeContent, Workers: 16, CacheDir: filepath.Join(cfg.CacheRoot(), "blobs"), RehashEvery: cfg.Blobs.RehashEvery})
 	hashes := map[string]string{}
 	byName := map[string]*blob.BlobManifest{}
 	for _, m := range ms {

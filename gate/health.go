@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,10 +17,39 @@ import (
 // contract fields every health answer must carry.
 var contractFields = []string{"schema_rev", "model_tag", "secrets_rev", "index_hash"}
 
+// crossHostRedirect is a health URL redirecting to another host: the
+// answer would be another host's contract, so it is not followed.
+type crossHostRedirect struct{ from, to string }
+
+func (e *crossHostRedirect) Error() string {
+	return fmt.Sprintf("health URL redirected to another host (%s -> %s); not followed", e.from, e.to)
+}
+
+// sameHostClient is hc (or a default client) that follows at most 5
+// redirects and only within the scheme and host:port of the first request.
+func sameHostClient(hc *http.Client) *http.Client {
+	c := &http.Client{}
+	if hc != nil {
+		*c = *hc
+	}
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+			return &crossHostRedirect{from: first.Scheme + "://" + first.Host, to: req.URL.Scheme + "://" + req.URL.Host}
+		}
+		if len(via) >= 5 {
+			return fmt.Errorf("more than 5 redirects")
+		}
+		return nil
+	}
+	return c
+}
+
 // fetchContracts GETs every region's health URL. A transport error,
 // timeout or 5xx is an error (inconclusive); a 200 that is not the
 // contract is recorded as a failure in the map under "_error".
 func fetchContracts(ctx context.Context, cfg *config.Config, hc *http.Client) map[string]map[string]string {
+	hc = sameHostClient(hc)
 	out := map[string]map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -40,6 +70,11 @@ func fetchContracts(ctx context.Context, cfg *config.Config, hc *http.Client) ma
 			}
 			req.Header.Set("Accept", "application/json")
 			resp, err := hc.Do(req)
+			var cross *crossHostRedirect
+			if errors.As(err, &cross) {
+				m["_fail"] = cross.Error()
+				return
+			}
 			if err != nil {
 				m["_inconclusive"] = "health URL did not answer: " + adapters.RedactErr(err).Error()
 				return

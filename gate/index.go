@@ -52,6 +52,9 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 			res.inconclusive(name, r.Err.Error())
 			continue
 		}
+		if r.Scan.Points == 0 && !r.Region.AllowEmpty {
+			res.fail(name, "holds 0 points (set allow_empty: true on the region if an empty copy is intended)")
+		}
 		ih := r.Scan.IndexHash().Hex()
 		mt, _ := r.Scan.Settings.Hashed["model_tag"].(string)
 		ix.hashes[name] = RegionHash{IndexHash: ih, ModelTag: mt}

@@ -26,9 +26,10 @@ type Signer struct {
 // ephemeral key.
 const EphemeralKeyPrefix = "ephemeral-"
 
-// LoadSigner returns the signer for gate.signing_key: a file path or
-// env:NAME holding a PEM PKCS#8 key or a base64 32-byte seed (see
-// LoadPrivateKey). An empty spec generates an ephemeral key.
+// LoadSigner returns the signer for gate.signing_key: env:NAME, file:PATH,
+// the key itself (${NAME} expanded) or a file path, holding a PEM PKCS#8
+// key or a base64 32-byte seed (see LoadPrivateKey). An empty spec
+// generates an ephemeral key. Errors never show the value.
 func LoadSigner(spec string) (*Signer, error) {
 	if strings.TrimSpace(spec) == "" {
 		_, k, err := ed25519.GenerateKey(rand.Reader)
@@ -39,7 +40,7 @@ func LoadSigner(spec string) (*Signer, error) {
 	}
 	k, err := LoadPrivateKey(spec)
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", spec, err)
+		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	return &Signer{Key: k}, nil
 }

@@ -169,3 +169,56 @@ func testVerdict(id string, created time.Time, regions ...RegionVerdict) *Verdic
 	}
 	return v
 }
+
+// gate.signing_key: ${RAGPARITY_SIGNING_KEY} is expanded by the config
+// loader, so LoadSigner sees the PEM (or seed) itself; file:PATH names a
+// file. No error ever shows key material.
+func TestLoadSignerInlineAndNoLeak(t *testing.T) {
+	dir := t.TempDir()
+	priv, _, pk, err := WriteKeyPair(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, _ := os.ReadFile(priv)
+	seed := make([]byte, ed25519.SeedSize)
+	seed[3] = 9
+	b64 := base64.StdEncoding.EncodeToString(seed)
+	t.Run("InlinePEM", func(t *testing.T) {
+		s, err := LoadSigner(string(pemBytes))
+		if err != nil || !s.Public().Equal(pk) {
+			t.Fatalf("inline PEM: %v", err)
+		}
+	})
+	t.Run("InlineSeed", func(t *testing.T) {
+		s, err := LoadSigner(b64)
+		if err != nil || !s.Key.Equal(ed25519.NewKeyFromSeed(seed)) {
+			t.Fatalf("inline seed: %v", err)
+		}
+	})
+	t.Run("FilePrefix", func(t *testing.T) {
+		s, err := LoadSigner("file:" + priv)
+		if err != nil || !s.Public().Equal(pk) {
+			t.Fatalf("file:PATH: %v", err)
+		}
+	})
+	t.Run("NoKeyMaterialInErrors", func(t *testing.T) {
+		body := strings.Split(string(pemBytes), "\n")[1]
+		broken := strings.Replace(string(pemBytes), body, body[:len(body)-8], 1)
+		t.Setenv("RP_TEST_BROKEN_KEY", broken)
+		for name, spec := range map[string]string{
+			"BrokenPEMInline": broken,
+			"BrokenPEMEnv":    "env:RP_TEST_BROKEN_KEY",
+			"PEMWithoutBegin": strings.Join(strings.Split(string(pemBytes), "\n")[1:], "\n"),
+			"ShortSeed":       b64[:20],
+		} {
+			_, err := LoadSigner(spec)
+			if err == nil {
+				t.Errorf("%s: LoadSigner succeeded", name)
+				continue
+			}
+			if strings.Contains(err.Error(), body[:16]) || strings.Contains(err.Error(), b64[:12]) {
+				t.Errorf("%s: error shows key material: %v", name, err)
+			}
+		}
+	})
+}

@@ -456,3 +456,60 @@ func TestGateDedupeRate(t *testing.T) {
 		t.Errorf("evidence %q", ev)
 	}
 }
+
+func TestGateHealthRedirectToAnotherHostNotFollowed(t *testing.T) {
+	f := newFixture(t, "us", "eu")
+	other := httptest.NewServer(f.contract("eu", nil))
+	t.Cleanup(other.Close)
+	f.health["eu"] = func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/health", http.StatusFound)
+	}
+	c := f.config("")
+	c.Gate.Primary = "us"
+	v := run(t, c)
+	if got, want := regionStatus(v), "us=pass eu=fail"; got != want {
+		t.Fatalf("region statuses %q, want %q", got, want)
+	}
+	if ev := strings.Join(check(v, gate.CheckHealth).Evidence, "\n"); !strings.Contains(ev, "redirected to another host") {
+		t.Errorf("health evidence %q does not name the redirect", ev)
+	}
+}
+
+func TestGateEmptyRegions(t *testing.T) {
+	t.Run("FailWithoutAllowEmpty", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		f.load("us", nil)
+		f.load("eu", nil)
+		f.health["us"], f.health["eu"] = f.contract("us", nil), f.contract("eu", nil)
+		v := run(t, f.config(""))
+		if got, want := regionStatus(v), "us=fail eu=fail"; got != want {
+			t.Fatalf("region statuses %q, want %q", got, want)
+		}
+		if ev := fmt.Sprint(check(v, gate.CheckIndexHash).Regions); !strings.Contains(ev, "0 points") {
+			t.Errorf("index check regions %s do not say 0 points", ev)
+		}
+	})
+	t.Run("OnlyTheEmptyRegionFails", func(t *testing.T) {
+		f := newFixture(t, "us", "eu", "ap")
+		f.load("ap", nil)
+		f.health["ap"] = f.contract("ap", nil)
+		v := run(t, f.config(""))
+		if got, want := regionStatus(v), "us=pass eu=pass ap=fail"; got != want {
+			t.Fatalf("region statuses %q, want %q", got, want)
+		}
+	})
+	t.Run("AllowEmpty", func(t *testing.T) {
+		f := newFixture(t, "us", "eu")
+		f.load("us", nil)
+		f.load("eu", nil)
+		f.health["us"], f.health["eu"] = f.contract("us", nil), f.contract("eu", nil)
+		c := f.config("")
+		for i := range c.Regions {
+			c.Regions[i].AllowEmpty = true
+		}
+		v := run(t, c)
+		if got, want := check(v, gate.CheckIndexHash).Status, gate.Pass; got != want {
+			t.Fatalf("index check %s, want %s: %+v", got, want, check(v, gate.CheckIndexHash))
+		}
+	})
+}

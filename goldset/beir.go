@@ -39,6 +39,9 @@ func LoadBEIR(dir string) (*Set, error) {
 	if err != nil {
 		return nil, &Error{File: qpath, Err: err}
 	}
+	if err := checkUTF8(qpath, b); err != nil {
+		return nil, err
+	}
 	for n, line := range bytes.Split(b, []byte("\n")) {
 		ln := n + 1
 		if len(bytes.TrimSpace(line)) == 0 {

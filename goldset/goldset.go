@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ragparity/ragparity/internal/inputerr"
 )
@@ -185,6 +186,9 @@ func (s *Set) add(q Question, lines map[string]int) error {
 
 // ParseJSONL parses one question object per line; name is used in errors.
 func ParseJSONL(name string, b []byte) (*Set, error) {
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
 	s := &Set{Source: name, Format: "jsonl"}
 	lines := map[string]int{}
 	for n, line := range strings.Split(string(b), "\n") {
@@ -265,4 +269,27 @@ func (s *Set) Digest() string {
 	h := sha256.New()
 	s.WriteJSONL(h)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkUTF8 refuses text that is not UTF-8, naming the line and column of
+// the first bad byte: Go would read it as U+FFFD, so the question hashed
+// and embedded would not be the one written.
+func checkUTF8(name string, b []byte) error {
+	if utf8.Valid(b) {
+		return nil
+	}
+	line, col := 1, 1
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return &Error{File: name, Line: line, Err: fmt.Errorf("not valid UTF-8 (byte 0x%02x at column %d): save the file as UTF-8", b[i], col)}
+		}
+		if b[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return nil
 }

@@ -392,3 +392,35 @@ func roundTrip(t *testing.T, s *Set) {
 		t.Fatalf("round trip changed the set:\n%s", b.String())
 	}
 }
+
+// A gold set that is not UTF-8 (Latin-1 bytes, say) would be hashed and
+// embedded as replacement characters: a file:line error instead.
+func TestNonUTF8GoldSetsRefused(t *testing.T) {
+	jsonl := "{\"id\": \"q1\", \"question\": \"what is x\", \"gold_ids\": [\"d1\"]}\n{\"id\": \"q2\", \"question\": \"caf\xe9 opening hours\", \"gold_ids\": [\"d2\"]}\n"
+	yml := "questions:\n  - id: q1\n    question: \"caf\xe9 hours\"\n    gold_ids: [d1]\n"
+	for name, tc := range map[string]struct {
+		parse func(string, []byte) (*Set, error)
+		src   string
+		want  string
+	}{
+		"JSONL": {ParseJSONL, jsonl, "g.jsonl:2"},
+		"YAML":  {ParseYAML, yml, "g.yaml:3"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := "g." + strings.ToLower(name)
+			_, err := tc.parse(file, []byte(tc.src))
+			if err == nil {
+				t.Fatalf("a non-UTF-8 gold set was accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "UTF-8") {
+				t.Errorf("error %q, want %s and UTF-8", err, tc.want)
+			}
+		})
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "queries.jsonl"), []byte("{\"_id\": \"q1\", \"text\": \"caf\xe9\"}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "qrels.tsv"), []byte("query-id\tcorpus-id\tscore\nq1\td1\t1\n"), 0o644)
+	if _, err := LoadBEIR(dir); err == nil || !strings.Contains(err.Error(), "queries.jsonl:1") || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("BEIR queries not UTF-8: %v", err)
+	}
+}

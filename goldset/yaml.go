@@ -44,6 +44,9 @@ func ParseYAML(name string, b []byte) (s *Set, err error) {
 			s, err = nil, &Error{File: name, Err: fmt.Errorf("malformed YAML (parser failed: %v)", r)}
 		}
 	}()
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
 	if strings.TrimSpace(string(b)) == "" {
 		return nil, &Error{File: name, Err: errors.New("empty gold set")}
 	}

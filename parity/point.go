@@ -87,4 +87,10 @@ type ObjectInfo struct {
 	// store did not report one. A listing usually carries none: they come
 	// from BlobStater.Stat.
 	ChecksumSHA256, ChecksumCRC64NVME string
+	// Identity is the store's own identity of this version of the object,
+	// beyond size, ETag and last-modified: a local file's device, inode and
+	// ctime; an S3 object's version id when the listing reports one. ""
+	// when the store has none. The content-hash cache trusts an entry only
+	// when all of them are unchanged.
+	Identity string
 }

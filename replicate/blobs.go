@@ -15,31 +15,60 @@ import (
 
 // BlobCopyResult summarises a blob replication.
 type BlobCopyResult struct {
-	From     string   `json:"from"`
-	To       string   `json:"to"`
-	Copied   []string `json:"copied"`
-	Deleted  []string `json:"deleted"`
-	Verified bool     `json:"verified"`
-	Bytes    int64    `json:"bytes"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Copied  []string `json:"copied"`
+	Deleted []string `json:"deleted"`
+	// Extra are keys the target still holds that the source does not
+	// (kept without Delete): the target is then not equal to the source.
+	Extra []string `json:"extra"`
+	// Verified says every source object is in the target with the same
+	// content after copying; Equal that the target also holds nothing more.
+	Verified bool  `json:"verified"`
+	Equal    bool  `json:"equal"`
+	Bytes    int64 `json:"bytes"`
 }
+
+// CopyOptions tune CopyBlobs.
+type CopyOptions struct {
+	// Delete removes keys the target has and the source does not.
+	Delete bool
+	// AllowEmptySource lets Delete run when the source lists no object
+	// (which empties the target); without it that is refused.
+	AllowEmptySource bool
+}
+
+// ErrOverlap is returned when the source and the target share objects.
+var ErrOverlap = errors.New("source and target overlap")
 
 // CopyBlobs makes dst hold src's objects: it copies every key missing from
 // dst or whose content (sha256) differs, streaming, and checks each copy's
-// sha256 while writing; extra keys in dst are removed only when del is set.
-// Afterwards both sides are hashed again and must agree (unless extra keys
-// were kept).
-func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore, del bool) (*BlobCopyResult, error) {
+// sha256 while writing; extra keys in dst are removed only with o.Delete
+// (and are otherwise reported in Extra). Afterwards the target is hashed
+// again and must hold every source object. It refuses, before writing
+// anything, a source and target that overlap (the same container with one
+// prefix inside the other: deleting "extra" keys would delete the source's
+// own objects), and Delete with an empty source listing unless
+// o.AllowEmptySource.
+func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore, o CopyOptions) (*BlobCopyResult, error) {
+	if adapters.BlobsOverlap(src, dst) {
+		return nil, fmt.Errorf("%s (%s) and %s (%s): %w (the same bucket or folder with one prefix inside the other); refusing to copy", from, src.Location(), to, dst.Location(), ErrOverlap)
+	}
+	del := o.Delete
 	opts := blob.ManifestOptions{Mode: blob.ModeContent}
 	ms, err := blob.BuildManifest(ctx, src, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	if del && len(ms.Entries) == 0 && !o.AllowEmptySource {
+		return nil, fmt.Errorf("%s lists no object: --delete would delete every object in %s; refusing (pass --allow-empty-source if that is intended)", from, to)
 	}
 	md, err := blob.BuildManifest(ctx, dst, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", to, err)
 	}
 	d := blob.DiffManifests(from, to, ms, md)
-	res := &BlobCopyResult{From: from, To: to, Copied: []string{}, Deleted: []string{}}
+	res := &BlobCopyResult{From: from, To: to, Copied: []string{}, Deleted: []string{}, Extra: []string{}}
 	want := map[string]blob.BlobEntry{}
 	for _, e := range ms.Entries {
 		want[e.Key] = e
@@ -75,6 +104,8 @@ func CopyBlobs(ctx context.Context, from, to string, src, dst adapters.BlobStore
 		return res, fmt.Errorf("%s: after copying, %d keys still missing and %d still differ (the source changed meanwhile?)", to, len(d2.OnlyInFrom), len(d2.Changed))
 	}
 	res.Verified = true
+	res.Extra = append(res.Extra, d2.OnlyInTo...)
+	res.Equal = len(res.Extra) == 0
 	return res, nil
 }
 

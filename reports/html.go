@@ -88,7 +88,7 @@ func HTML(w io.Writer, m *Model) error {
 		pg.Checks = append(pg.Checks, hc)
 	}
 	if m.Probes == nil || len(m.Probes.Questions) == 0 {
-		pg.ProbeNote = "Per-question ΔS, drift and λ were not measured in this verdict."
+		pg.ProbeNote = m.probeNote()
 	}
 	for i, bm := range m.BucketMaps {
 		hb := htmlBucket{Chart: buckets[i], Map: bm}

@@ -115,7 +115,11 @@ func detailLines(m *Model, esc func(string) string) []string {
 		}
 		out = append(out, line)
 	} else {
-		out = append(out, "Probes: per-question detail not measured in this verdict")
+		if m.DetailNotKept {
+			out = append(out, "Probes: per-question detail measured but not kept with this verdict file (report --config FILE reads it from the verdict store)")
+		} else {
+			out = append(out, "Probes: per-question detail not measured in this verdict")
+		}
 	}
 	for _, bm := range m.BucketMaps {
 		out = append(out, fmt.Sprintf("Merkle buckets %s → %s: %d of %d differ", esc(bm.From), esc(bm.To), len(bm.Differing), bm.Buckets))

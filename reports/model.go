@@ -34,6 +34,35 @@ type Model struct {
 	// reads "N of M ..." (and, for probes, from Probes); others are shown
 	// without a bar.
 	Measures map[string]Measure
+	// DetailNotKept says the verification measured detail that this model
+	// does not have (a verdict file read without its store): renderers say
+	// it was not kept rather than not measured.
+	DetailNotKept bool
+}
+
+// HasDetail reports whether the model carries any detail.
+func (m *Model) HasDetail() bool {
+	return (m.Probes != nil && len(m.Probes.Questions) > 0) || len(m.BucketMaps) > 0 || len(m.BlobDiffs) > 0
+}
+
+// DetailMeasured reports whether the verification behind v measured
+// per-question probe detail (its probes check ran and has measures).
+func DetailMeasured(v *gate.Verdict) bool {
+	for _, c := range v.Checks {
+		if c.Name == gate.CheckProbes && c.Status != gate.Skipped && len(c.Measures) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// probeNote is what renderers say when the model has no per-question
+// probe detail.
+func (m *Model) probeNote() string {
+	if m.DetailNotKept {
+		return "Per-question ΔS, drift and λ were measured, but their detail was not kept with this verdict file (ragparity report --config FILE reads it from the verdict store)."
+	}
+	return "Per-question ΔS, drift and λ were not measured in this verdict."
 }
 
 // The detail types are the gate's (gate.Detail); reports draws them.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: prints every figure the issues ask for, measured in one run.
-# BENCH_ONLY=hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz limits what runs. Every section
+# BENCH_ONLY=hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify limits what runs. Every section
 # runs even when an earlier one misses its target or fails; the last line
 # names those, and the exit status is non-zero if there are any.
 set -euo pipefail
@@ -10,7 +10,7 @@ bash scripts/services.sh bench-tools >/dev/null
 set -a; . "${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ragparity/services.env"; set +a
 go build -o bin/ragparity ./cmd/ragparity
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
-only="${BENCH_ONLY:-hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz}"
+only="${BENCH_ONLY:-hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify}"
 want() { [[ ",$only," == *",$1,"* ]]; }
 missed=()
 section() {
@@ -30,6 +30,7 @@ section probe-exact bin/ragparity-bench probe-exact --points "${BENCH_PROBE_POIN
 section blobs bash scripts/bench-blobs.sh
 section admit bash scripts/bench-admit.sh
 section authz bin/ragparity-bench authz
+section admit-verify bash scripts/bench-admit-verify.sh
 echo
 if [[ ${#missed[@]} -gt 0 ]]; then
 	echo "bench: sections that missed a target or failed: ${missed[*]}"

@@ -78,6 +78,9 @@ type Scan struct {
 	// re-ingest), with how many times; every copy is in the leaves, so a
 	// region with duplicates never hashes equal to one without.
 	Duplicates map[string]int
+	// StoreID and Snapshot are the store's SnapshotMarker at the start of
+	// the scan ("" when it has none).
+	StoreID, Snapshot string
 }
 
 // DuplicateRows is how many rows beyond the first the duplicated ids
@@ -112,6 +115,13 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil, err
 	}
 	start := time.Now()
+	var storeID, snap string
+	if sm, ok := r.(adapters.SnapshotMarker); ok {
+		var err error
+		if storeID, snap, err = sm.SnapshotMarker(ctx); err != nil {
+			return nil, err
+		}
+	}
 	st, err := r.Settings(ctx)
 	if err != nil {
 		return nil, err
@@ -128,7 +138,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard,
+	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard, StoreID: storeID, Snapshot: snap,
 		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
 	lo, hi := o.Shard.Range(o.Buckets)
 

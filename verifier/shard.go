@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ragparity/ragparity/parity"
@@ -33,7 +34,11 @@ type ShardRegion struct {
 	ElapsedMS      int64          `json:"elapsed_ms"`
 	Leaves         []LeafJSON     `json:"leaves"`
 	LeavesTolerant []LeafJSON     `json:"leaves_tolerant"`
-	Error          string         `json:"error,omitempty"`
+	// StoreID and Snapshot: the store's identity and snapshot marker when
+	// the shard's scan started (adapters.SnapshotMarker), "" when it has none.
+	StoreID  string `json:"store_id,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // ShardJSON is the output of `hash --shard i/N --json`.
@@ -61,14 +66,38 @@ func ShardOf(name string, s *Scan) ShardRegion {
 	lo, hi := s.Shard.Range(s.Buckets)
 	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi},
 		SettingsDigest: s.SettingsDigest.Hex(), Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info,
-		EngineDigest: s.EngineDigest.Hex(), SettingsEngine: s.Settings.Engine, Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(),
+		EngineDigest: s.EngineDigest.Hex(), SettingsEngine: s.Settings.Engine, Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(), StoreID: s.StoreID, Snapshot: s.Snapshot,
 		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: leavesJSON(s.LeavesTolerant, lo, hi)}
 }
 
 // MergeShards combines one region's shard outputs into the scan a whole run
 // would give. Every shard i of N must be present exactly once, with the
-// same settings digest.
-func MergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
+// same settings digest, store identity and snapshot marker. Shards of
+// different stores or snapshots are refused unless allowSkew; then they are
+// merged and each difference is returned in skew.
+func MergeShards(buckets int, parts []ShardRegion, allowSkew bool) (s *Scan, skew []string, err error) {
+	if len(parts) > 0 {
+		p0 := parts[0]
+		for _, p := range parts[1:] {
+			if p.StoreID != p0.StoreID {
+				skew = append(skew, fmt.Sprintf("region %s: shard %s read store %q, shard %s store %q", p.Name, p0.Shard, p0.StoreID, p.Shard, p.StoreID))
+			}
+			if p.Snapshot != p0.Snapshot {
+				skew = append(skew, fmt.Sprintf("region %s: shard %s read snapshot %q, shard %s snapshot %q", p.Name, p0.Shard, p0.Snapshot, p.Shard, p.Snapshot))
+			}
+		}
+		if len(skew) > 0 && !allowSkew {
+			return nil, nil, fmt.Errorf("merge: region %s: shards of different stores or snapshots (%s): the merged root would be one no whole run had; re-run the shards together, or pass --allow-skew to merge anyway (reported)", p0.Name, strings.Join(skew, "; "))
+		}
+	}
+	s, err = mergeShards(buckets, parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, skew, nil
+}
+
+func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	if !parity.ValidBuckets(buckets) {
 		return nil, fmt.Errorf("merge: bad bucket count %d", buckets)
 	}

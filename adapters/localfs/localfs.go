@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
@@ -30,8 +32,9 @@ type Store struct {
 }
 
 var (
-	_ adapters.BlobStore  = (*Store)(nil)
-	_ adapters.BlobStater = (*Store)(nil)
+	_ adapters.BlobStore      = (*Store)(nil)
+	_ adapters.BlobStater     = (*Store)(nil)
+	_ adapters.BlobNamespacer = (*Store)(nil)
 )
 
 // Open opens file:///abs/path (or file://localhost/abs/path). The folder
@@ -58,6 +61,18 @@ func New(dir string) *Store { return &Store{root: filepath.Clean(dir)} }
 
 // Location is the folder's URL.
 func (s *Store) Location() string { return "file://" + filepath.ToSlash(s.root) }
+
+// Namespace is the file system and the folder's real path (symbolic
+// links resolved), "/"-terminated.
+func (s *Store) Namespace() (space, prefix string) {
+	p := s.root
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	} else if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return "file", strings.TrimSuffix(filepath.ToSlash(p), "/") + "/"
+}
 
 // Close does nothing.
 func (s *Store) Close() error { return nil }
@@ -110,7 +125,7 @@ func (s *Store) List(ctx context.Context, fn func(parity.ObjectInfo) error) erro
 		if err != nil {
 			return fmt.Errorf("localfs: list: %w", err)
 		}
-		return fn(parity.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime()})
+		return fn(parity.ObjectInfo{Key: filepath.ToSlash(rel), Size: info.Size(), LastModified: info.ModTime(), Identity: identity(info)})
 	})
 	return err
 }
@@ -204,24 +219,41 @@ func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
 	if !st.Mode().IsRegular() {
 		return parity.ObjectInfo{}, fmt.Errorf("localfs: stat %s: not a regular file: %w", key, adapters.ErrNotFound)
 	}
-	return parity.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime()}, nil
+	return parity.ObjectInfo{Key: key, Size: st.Size(), LastModified: st.ModTime(), Identity: identity(st)}, nil
 }
 
 // Put writes the file through a temporary file and a rename, so a reader
-// never sees a partial object.
+// never sees a partial object. It never follows a symbolic link inside the
+// folder: a key under a linked folder is refused, naming the link, and the
+// writes go through an os.Root, which cannot leave the folder.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	p, err := s.path(key)
+	rel, err := s.rel(key)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return mapErr("put", key, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	root, err := os.OpenRoot(s.root)
 	if err != nil {
 		return mapErr("put", key, err)
 	}
-	defer os.Remove(f.Name())
+	defer root.Close()
+	dir := filepath.Dir(rel)
+	if err := s.noLinks(root, "put", key, dir); err != nil {
+		return err
+	}
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return mapErr("put", key, err)
+		}
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("%s%d-%d", tmpPrefix, time.Now().UnixNano(), unidentifiedSeq.Add(1)))
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	defer root.Remove(tmp)
 	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -232,8 +264,43 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if size >= 0 && n != size {
 		return fmt.Errorf("localfs: put %s: read %d bytes, want %d", key, n, size)
 	}
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := root.Rename(tmp, rel); err != nil {
 		return mapErr("put", key, err)
+	}
+	return nil
+}
+
+// rel is a key's path relative to the folder.
+func (s *Store) rel(key string) (string, error) {
+	if _, err := s.path(key); err != nil {
+		return "", err
+	}
+	return filepath.FromSlash(key), nil
+}
+
+// noLinks refuses a folder path (relative to the root) any component of
+// which is a symbolic link, naming the link. Missing components are fine
+// (they are created as folders).
+func (s *Store) noLinks(root *os.Root, op, key, dir string) error {
+	if dir == "." || dir == "" {
+		return nil
+	}
+	cur := ""
+	for _, seg := range strings.Split(dir, string(filepath.Separator)) {
+		cur = filepath.Join(cur, seg)
+		st, err := root.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return mapErr(op, key, err)
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("localfs: %s %s: %s is a symbolic link; links inside a destination folder are not followed (remove or replace it)", op, key, filepath.Join(s.root, cur))
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("localfs: %s %s: %s is not a folder", op, key, filepath.Join(s.root, cur))
+		}
 	}
 	return nil
 }
@@ -250,17 +317,37 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Delete removes the file; a missing one is not an error.
+// Delete removes the file; a missing one is not an error. Like Put it
+// never follows a symbolic link inside the folder.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localfs: delete %s: %w", key, err)
 	}
-	p, err := s.path(key)
+	rel, err := s.rel(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	root, err := os.OpenRoot(s.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return mapErr("delete", key, err)
+	}
+	defer root.Close()
+	if err := s.noLinks(root, "delete", key, filepath.Dir(rel)); err != nil {
+		return err
+	}
+	if err := root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return mapErr("delete", key, err)
 	}
 	return nil
 }
+
+// unidentified is an identity that never repeats, so a cache keyed on it
+// never hits.
+func unidentified() string {
+	return fmt.Sprintf("unidentified;%d;%d", time.Now().UnixNano(), unidentifiedSeq.Add(1))
+}
+
+var unidentifiedSeq atomic.Int64

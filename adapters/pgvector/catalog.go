@@ -332,3 +332,20 @@ func (s *Store) Settings(ctx context.Context) (parity.Settings, error) {
 	}
 	return st, nil
 }
+
+var _ adapters.SnapshotMarker = (*Store)(nil)
+
+// SnapshotMarker names the table (server address as configured, database,
+// table and its oid, which changes when the table is re-created) and the
+// WAL position a scan starting now reads at: the primary's current LSN, a
+// standby's replay LSN. Any write to the cluster moves it, so shards whose
+// markers differ may have read different states.
+func (s *Store) SnapshotMarker(ctx context.Context) (storeID, snapshot string, err error) {
+	var db, oid, lsn string
+	err = s.pool.QueryRow(ctx, `SELECT current_database(), coalesce(to_regclass($1)::oid::text, ''),
+		(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text`, s.qualified()).Scan(&db, &oid, &lsn)
+	if err != nil {
+		return "", "", s.wrap("snapshot marker", err)
+	}
+	return fmt.Sprintf("pgvector %s db=%s table=%s oid=%s", s.where, db, s.qualified(), oid), "lsn " + lsn, nil
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,49 @@ var (
 // ourParams are the URL parameters ragparity consumes; the rest go to pgx.
 var ourParams = []string{"table", "schema", "id", "vector", "payload", "text", "where", "collection"}
 
+// pgxParams are the parameters pgx itself reads (pgconn's connection
+// settings, pgx's and pgxpool's own) and the runtime parameters commonly
+// set from a URL. Anything else would reach PostgreSQL as a runtime
+// parameter and fail the connection ("unrecognized configuration
+// parameter"), so Open refuses it, naming it.
+var pgxParams = []string{
+	"host", "port", "database", "dbname", "user", "password", "passfile", "connect_timeout",
+	"sslmode", "sslkey", "sslcert", "sslcertmode", "sslrootcert", "sslnegotiation", "sslpassword", "sslsni",
+	"krbspn", "krbsrvname", "target_session_attrs", "service", "servicefile",
+	"min_protocol_version", "max_protocol_version", "channel_binding", "require_auth",
+	"statement_cache_capacity", "description_cache_capacity", "default_query_exec_mode",
+	"pool_max_conns", "pool_min_conns", "pool_min_idle_conns", "pool_max_conn_lifetime", "pool_max_conn_idle_time",
+	"pool_health_check_period", "pool_max_conn_lifetime_jitter", "pool_ping_timeout",
+	"application_name", "search_path", "options", "timezone", "statement_timeout", "lock_timeout",
+	"idle_in_transaction_session_timeout", "client_encoding", "datestyle",
+}
+
+// checkParams refuses a parameter neither ragparity nor pgx knows.
+func checkParams(q url.Values) error { return CheckURLParams(q, ourParams) }
+
+// CheckURLParams refuses a postgres URL parameter that is neither one of
+// own (the caller's) nor one pgx reads, naming it and listing both.
+func CheckURLParams(q url.Values, own []string) error {
+	known := map[string]bool{}
+	for _, p := range own {
+		known[p] = true
+	}
+	for _, p := range pgxParams {
+		known[p] = true
+	}
+	var unknown []string
+	for k := range q {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return fmt.Errorf("unknown query parameter %q (ragparity's: %s; pgx's: %s)", unknown[0], strings.Join(own, ", "), strings.Join(pgxParams, ", "))
+}
+
 // Store is one table.
 type Store struct {
 	pool                               *pgxpool.Pool
@@ -58,7 +102,13 @@ type Store struct {
 
 // Open parses the URL and connects lazily (the pool dials on first use).
 func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: URL %s: query: %v (a ';' is not a separator: use '&'; percent-encode ';' inside a value)", adapters.Redact(u.String()), err)
+	}
+	if err := checkParams(q); err != nil {
+		return nil, fmt.Errorf("pgvector: URL %s: %w", adapters.Redact(u.String()), err)
+	}
 	s := &Store{
 		schema: q.Get("schema"), table: q.Get("table"),
 		idCol: q.Get("id"), vecCol: q.Get("vector"), payloadCol: q.Get("payload"), textCol: q.Get("text"),

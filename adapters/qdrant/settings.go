@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/qdrant/go-client/qdrant"
+	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -141,4 +142,20 @@ func settingsOf(info *qdrant.CollectionInfo) parity.Settings {
 	st.Engine["replication_factor"] = int(params.GetReplicationFactor())
 	st.Info["points_count"] = int(info.GetPointsCount())
 	return st
+}
+
+var _ adapters.SnapshotMarker = (*Store)(nil)
+
+// SnapshotMarker names the collection (server address and name) and marks
+// its state with the collection info Qdrant offers: points, indexed vectors
+// and segments counts and status. Qdrant has no snapshot id a scan could
+// pin, so this catches changes in counts, not a same-count rewrite.
+func (s *Store) SnapshotMarker(ctx context.Context) (storeID, snapshot string, err error) {
+	info, err := s.client.GetCollectionsClient().Get(ctx, &qdrant.GetCollectionInfoRequest{CollectionName: s.coll})
+	if err != nil {
+		return "", "", s.fail(ctx, "collection info of", err)
+	}
+	r := info.GetResult()
+	return fmt.Sprintf("qdrant %s collection=%s", s.addr, s.coll),
+		fmt.Sprintf("points=%d indexed_vectors=%d segments=%d status=%s", r.GetPointsCount(), r.GetIndexedVectorsCount(), r.GetSegmentsCount(), r.GetStatus()), nil
 }

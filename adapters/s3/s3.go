@@ -241,6 +241,9 @@ func transport(secure bool, timeout time.Duration) (*http.Transport, error) {
 // Location is endpoint/bucket/prefix, without credentials.
 func (s *Store) Location() string { return s.endpoint + "/" + s.bucket + "/" + s.prefix }
 
+// Namespace is the endpoint and bucket, and the prefix.
+func (s *Store) Namespace() (space, prefix string) { return s.endpoint + "/" + s.bucket, s.prefix }
+
 // Bucket is the bucket name.
 func (s *Store) Bucket() string { return s.bucket }
 
@@ -319,6 +322,9 @@ func (s *Store) Stat(ctx context.Context, key string) (parity.ObjectInfo, error)
 
 func info(key string, oi minio.ObjectInfo, checksums bool) parity.ObjectInfo {
 	out := parity.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified}
+	if oi.VersionID != "" && oi.VersionID != "null" {
+		out.Identity = "version=" + oi.VersionID
+	}
 	if checksums {
 		full := strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT")
 		if v := oi.ChecksumSHA256; v != "" && (full || (oi.ChecksumMode == "" && !strings.Contains(v, "-"))) {

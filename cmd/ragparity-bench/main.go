@@ -24,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server|authz [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server|authz|admit-verify-setup [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +45,8 @@ func main() {
 		err = benchFence(os.Args[2:])
 	case "authz":
 		err = benchAuthz(os.Args[2:])
+	case "admit-verify-setup":
+		err = benchAdmitVerifySetup(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

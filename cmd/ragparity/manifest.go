@@ -322,7 +322,7 @@ func checkBlobURLs(cfg *config.Config, regions []*config.Region) error {
 func (bf *blobFlags) build(ctx context.Context, cfg *config.Config, sel []*config.Region, mode blob.BlobMode, stderr io.Writer, quiet bool) []gate.RegionManifest {
 	prog := newBlobProgress(stderr, quiet)
 	defer prog.done()
-	o := gate.BlobOptions{Mode: mode, Workers: bf.workers, NoCache: bf.noCache, CacheDir: bf.cacheDir}
+	o := gate.BlobOptions{Mode: mode, Workers: bf.workers, NoCache: bf.noCache, CacheDir: bf.cacheDir, RehashEvery: cfg.Blobs.RehashEvery}
 	if prog.on {
 		o.Progress = prog.fn
 	}

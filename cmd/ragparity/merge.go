@@ -49,8 +49,9 @@ func printShard(release string, tol float64, shard verifier.Shard, res []gate.Re
 func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the merged result as JSON (the 'hash --json' document)")
+	allowSkew := fs.Bool("allow-skew", false, "merge shards taken from different snapshots or stores anyway (reported on stderr)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: ragparity merge [--json] SHARD.json...\n\nCombines the outputs of 'ragparity hash --shard i/N --json' (every i of N, for\nevery region) into exactly the INDEX_HASH a whole run gives.\nExit 0 when all regions agree, 1 when they differ, 2 on bad or missing shards.\n\n")
+		fmt.Fprint(stderr, "Usage: ragparity merge [--json] [--allow-skew] SHARD.json...\n\nCombines the outputs of 'ragparity hash --shard i/N --json' (every i of N, for\nevery region) into exactly the INDEX_HASH a whole run gives. Each shard records\nthe store's identity and a snapshot marker (pgvector: the WAL position at its\nstart; Qdrant: the collection's counts and status); shards that differ are\nrefused unless --allow-skew, which merges them and reports every difference.\nExit 0 when all regions agree, 1 when they differ, 2 on bad or missing shards.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.SetOutput(stderr)
@@ -106,9 +107,12 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	out := HashJSON{Release: release, Buckets: buckets, Tolerance: tol}
 	for _, name := range order {
-		s, err := verifier.MergeShards(buckets, byRegion[name])
+		s, skew, err := verifier.MergeShards(buckets, byRegion[name], *allowSkew)
 		if err != nil {
 			return fail(stderr, err)
+		}
+		for _, k := range skew {
+			fmt.Fprintf(stderr, "warning: --allow-skew: %s\n", k)
 		}
 		out.Regions = append(out.Regions, regionHashJSON(name, s))
 	}

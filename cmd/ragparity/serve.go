@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -89,7 +90,8 @@ X-Client-Region):
                                    an X-Index-Hash prefix of several hashes
 
 Config (gate:): token (required unless --addr is loopback; use ${ENV}),
-signing_key (a PEM PKCS#8 file, or env:NAME holding PEM or a base64 seed;
+signing_key (env:NAME, ${NAME} or file:PATH or a path, holding a PEM PKCS#8
+key or a base64 seed; never printed;
 without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
 store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
 replicas share verdicts: each polls the store every 3 s), schedule,
@@ -129,6 +131,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	printArgo := fs.Bool("print-argo", false, "print an Argo Rollouts AnalysisTemplate reading /v1/verdicts/latest and exit")
 	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
 	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
+	verifyNice := fs.Int("verify-nice", 19, "run each verification in a child process (ragparity verify) whose nice value is this much above serve's, so admission keeps the CPU while it runs (it gets what admission leaves); 0 runs it in process")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
 		fs.PrintDefaults()
@@ -297,6 +300,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verify, err := newVerifier(cfg, gf.goldset, signer, resolve)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if *verifyNice < 0 || *verifyNice > 19 {
+		return fail(stderr, fmt.Errorf("--verify-nice %d: want 0 (in process) to 19", *verifyNice))
+	}
+	if *verifyNice > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(stderr, fmt.Errorf("--verify-nice: %w (pass --verify-nice 0 to verify in process)", err))
+		}
+		args := []string{"verify", "--config", gf.config, "--child-result"}
+		if gf.goldset != "" {
+			args = append(args, "--goldset", gf.goldset)
+		}
+		if gf.baseline != "" {
+			args = append(args, "--baseline", gf.baseline)
+		}
+		if gf.timeout != 0 {
+			args = append(args, "--timeout", gf.timeout.String())
+		}
+		verify = server.ChildVerifier(exe, args, *verifyNice, stderr)
+		log.Info("verifying in a child process at lower CPU priority", "nice", *verifyNice)
 	}
 	srv, err := server.NewServer(server.ServerOptions{
 		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,

@@ -83,7 +83,11 @@ func startServe(t *testing.T, args ...string) *serveRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &serveRun{cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{}, stdout: &syncBuffer{}}
-	go func() { r.done <- run(ctx, append([]string{"serve"}, args...), r.stdout, r.stderr) }()
+	// In process (--verify-nice 0): the test binary cannot be re-run as
+	// 'ragparity verify', and tests replace newVerifier.
+	go func() {
+		r.done <- run(ctx, append([]string{"serve", "--verify-nice", "0"}, args...), r.stdout, r.stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {

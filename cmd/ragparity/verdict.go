@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,14 +17,16 @@ func init() {
 	register("verdict", "check a verdict's signature (verdict verify), make a signing key pair (verdict keygen)", runVerdict)
 }
 
-const verdictHelp = `Usage: ragparity verdict verify FILE --key PUB
+const verdictHelp = `Usage: ragparity verdict verify FILE --key PUB [--allow-expired]
        ragparity verdict keygen --out DIR
 
 verify  checks that FILE (a verdict as printed by 'verify --json' or served
         by GET /v1/verdicts/latest; - reads stdin) is signed by PUB (PEM PKIX
         public key, the PEM private key, or base64 of the 32 raw bytes).
-        Exit 0 valid, 1 invalid (bad signature, or fields the signature
-        does not cover), 2 bad input (unreadable file or key, not JSON).
+        Exit 0 valid, 1 invalid (bad signature; a key twice, in another
+        case, or not in the schema: fields the signature does not cover) or
+        valid but expired (exit 0 with --allow-expired, for audits), 2 bad
+        input (unreadable file or key, not JSON).
 keygen  writes an Ed25519 pair to DIR: verdict-signing.key (PEM PKCS#8,
         mode 0600; set gate.signing_key to its path) and verdict-signing.pub
         (PEM PKIX, for 'verdict verify --key'). Existing files are kept.
@@ -77,6 +77,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]str
 func runVerdictVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verdict verify", flag.ContinueOnError)
 	keyPath := fs.String("key", "", "public key file (PEM PKIX, PEM private key, or base64 raw)")
+	allowExpired := fs.Bool("allow-expired", false, "exit 0 for a valid verdict that has expired (audits)")
 	fs.Usage = func() { fmt.Fprint(stderr, verdictHelp); fs.PrintDefaults() }
 	pos, err := parseInterspersed(fs, args, stderr)
 	if err != nil {
@@ -104,26 +105,27 @@ func runVerdictVerify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var v gate.Verdict
-	if err := json.Unmarshal(vb, &v); err != nil {
-		return fail(stderr, fmt.Errorf("%s: not a verdict: %w", pos[0], err))
-	}
-	// A field the verdict type does not have is not covered by the
-	// signature: a reader of the file could be misled by it.
-	dec := json.NewDecoder(bytes.NewReader(vb))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(new(gate.Verdict)); err != nil {
-		fmt.Fprintf(stderr, "INVALID: %s: %v (not covered by the signature)\n", pos[0], err)
+	v, err := gate.DecodeVerdict(vb)
+	if errors.Is(err, gate.ErrAmbiguousJSON) {
+		fmt.Fprintf(stderr, "INVALID: %s: %v\n", pos[0], err)
 		return ExitDiffer
+	}
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s: not a verdict: %w", pos[0], err))
 	}
 	if err := v.Verify(pub); err != nil {
 		fmt.Fprintf(stderr, "INVALID: %s: %v\n", pos[0], err)
 		return ExitDiffer
 	}
-	fmt.Fprintf(stdout, "valid: verdict %s for release %s: %s, signed by key %s\n", v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.KeyID)
 	if now := time.Now(); v.Expired(now) {
-		fmt.Fprintf(stdout, "note: expired at %s (no longer admits traffic)\n", v.ExpiresAt.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "valid but expired: verdict %s for release %s: %s, signed by key %s; expired at %s (no longer admits traffic)\n",
+			v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.KeyID, v.ExpiresAt.Format(time.RFC3339))
+		if !*allowExpired {
+			return ExitDiffer
+		}
+		return ExitEqual
 	}
+	fmt.Fprintf(stdout, "valid: verdict %s for release %s: %s, signed by key %s\n", v.ID, v.Release, strings.ToUpper(string(v.Decision)), v.KeyID)
 	return ExitEqual
 }
 

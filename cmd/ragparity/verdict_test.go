@@ -121,3 +121,56 @@ func TestVerdictKeygenAndVerify(t *testing.T) {
 		})
 	}
 }
+
+// Duplicate or case-variant keys let another JSON reader see another
+// verdict than the signed one: refused before the signature is checked.
+// An expired verdict is "valid but expired" and exits non-zero unless
+// --allow-expired.
+func TestVerdictVerifyStrictJSONAndExpiry(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if code, _, errOut := runCLI(t, "verdict", "keygen", "--out", keys); code != 0 {
+		t.Fatal(errOut)
+	}
+	pub := filepath.Join(keys, gate.PublicKeyFile)
+	file, _ := signedVerdictFile(t, keys)
+	b, _ := os.ReadFile(file)
+	write := func(s string) string {
+		p := filepath.Join(t.TempDir(), "v.json")
+		os.WriteFile(p, []byte(s), 0o644)
+		return p
+	}
+	for name, edited := range map[string]string{
+		"DuplicateDecision":   strings.Replace(string(b), "{", `{"decision": "pass",`, 1),
+		"CaseVariantDecision": strings.Replace(string(b), "{", `{"Decision": "pass",`, 1),
+		"DuplicateNestedKey":  strings.Replace(string(b), `"admit": false`, `"admit": true, "admit": false`, 1),
+		"CaseVariantNested":   strings.Replace(string(b), `"admit": false`, `"Admit": true, "admit": false`, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "verdict", "verify", write(edited), "--key", pub)
+			if code == ExitEqual || strings.Contains(out, "valid:") {
+				t.Fatalf("exit %d, stdout %q: a verdict with ambiguous keys verified", code, out)
+			}
+			if !strings.Contains(errOut, "INVALID") {
+				t.Errorf("stderr %q", errOut)
+			}
+		})
+	}
+	t.Run("Expired", func(t *testing.T) {
+		signer, _ := gate.LoadSigner(filepath.Join(keys, gate.PrivateKeyFile))
+		past := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Millisecond)
+		v := &gate.Verdict{ID: "old", Release: "r1", CreatedAt: past, ExpiresAt: past.Add(15 * time.Minute), Decision: gate.Pass,
+			Regions: []gate.RegionVerdict{{Name: "a", Admit: true}}, Checks: []gate.Check{}}
+		if err := signer.Sign(v); err != nil {
+			t.Fatal(err)
+		}
+		vb, _ := json.Marshal(v)
+		p := write(string(vb))
+		code, out, _ := runCLI(t, "verdict", "verify", p, "--key", pub)
+		if code == ExitEqual || !strings.Contains(out, "valid but expired") {
+			t.Errorf("expired: exit %d %q, want non-zero and 'valid but expired'", code, out)
+		}
+		if code, out, _ := runCLI(t, "verdict", "verify", p, "--key", pub, "--allow-expired"); code != ExitEqual {
+			t.Errorf("--allow-expired: exit %d %q", code, out)
+		}
+	})
+}

@@ -62,6 +62,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var gf gateFlags
 	gf.add(fs)
+	childResult := fs.Bool("child-result", false, "internal (serve --verify-nice): print the verdict and its detail for the serving parent and record nothing")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity verify --config FILE [--goldset PATH] [--json] [--report out.html]\n\nRuns the failover gate's checks (index_hash, blobs, health, probes, dedupe_kv)\nconcurrently, each with its own timeout, and prints one signed verdict.\nEvery region is decided on its own against the release baseline (or, without\none, the agreeing majority of the regions): a region that is down or drifted is\nblocked, the others stay admitted.\nExit 0 every region admitted, 1 a region failed, 2 none failed but some could\nnot be decided (unreachable, timed out, no reference).\n\n")
 		fs.PrintDefaults()
@@ -76,18 +77,28 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := gf.checkReport(); err != nil {
 		return fail(stderr, err)
 	}
-	signer, err := loadSigner(cfg, stderr)
+	noteTo := stderr
+	if *childResult {
+		noteTo = io.Discard // the parent signs; its own note said it
+	}
+	signer, err := loadSigner(cfg, noteTo)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var store server.Store
-	if gf.baseline == "" && cfg.Gate.Baseline == "" {
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		store, err = server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-		cancel()
-		if err != nil {
-			return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))
-		}
+	// The verdict store: the release baseline is read from it (unless
+	// one is given as a file) and the verdict and its detail are recorded
+	// in it, like serve does.
+	needStore := gf.baseline == "" && cfg.Gate.Baseline == ""
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+	cancel()
+	switch {
+	case err != nil && needStore:
+		return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: the verdict will not be recorded in the history store: %v\n", err)
+		store = nil
+	default:
 		defer store.Close()
 	}
 	verify, err := newVerifier(cfg, gf.goldset, signer, baselineResolver(cfg, gf.baseline, store, signer))
@@ -97,6 +108,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	v, det, err := verify(ctx)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if *childResult {
+		if err := server.WriteChildResult(stdout, v, det); err != nil {
+			return fail(stderr, err)
+		}
+		return gateExit(v)
+	}
+	if store != nil {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		if err := server.Record(pctx, store, v, det); err != nil {
+			fmt.Fprintf(stderr, "warning: the verdict was not recorded in the history store: %v\n", err)
+		}
+		cancel()
 	}
 	if gf.report != "" {
 		if err := reports.WriteFile(gf.report, reports.NewModel(v, det)); err != nil {

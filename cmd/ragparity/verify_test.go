@@ -19,6 +19,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/demo"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -182,6 +183,46 @@ func TestVerifyCLI(t *testing.T) {
 			if got[gate.MeasureDedupeMisses+"/"+r] != float64(rb.Written[r]) {
 				t.Errorf("region %s: dedupe misses %v, want the %d chunks the rebuild wrote", r, got[gate.MeasureDedupeMisses+"/"+r], rb.Written[r])
 			}
+		}
+	})
+
+	// verify records its verdict and its detail in the history store, like
+	// serve; a report rebuilt from the verdict file reads the detail from
+	// there (--config), and without it says plainly the detail was not
+	// kept rather than "not measured".
+	t.Run("RecordedInStoreWithDetail", func(t *testing.T) {
+		v := verify(t, ExitEqual)
+		c, err := config.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := server.OpenStore(context.Background(), c.Gate.Store, c.CacheRoot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Get(context.Background(), v.ID)
+		st.Close()
+		if err != nil || got.Signature != v.Signature {
+			t.Fatalf("verdict %s not in the history store: %v", v.ID, err)
+		}
+		vb, _ := json.Marshal(v)
+		vf := filepath.Join(t.TempDir(), "latest.json")
+		os.WriteFile(vf, vb, 0o644)
+		out1 := t.TempDir()
+		if code, _, errOut := runCLI(t, "report", "--verdict", vf, "--config", cfg, "--out", out1, "--format", "md"); code != 0 {
+			t.Fatalf("report --config: exit %d %s", code, errOut)
+		}
+		md, _ := os.ReadFile(filepath.Join(out1, "report.md"))
+		if strings.Contains(string(md), "not measured") || strings.Contains(string(md), "not kept") {
+			t.Errorf("report from the stored verdict lacks the probe detail:\n%s", md)
+		}
+		out2 := t.TempDir()
+		if code, _, errOut := runCLI(t, "report", "--verdict", vf, "--out", out2, "--format", "md"); code != 0 {
+			t.Fatalf("report: exit %d %s", code, errOut)
+		}
+		md, _ = os.ReadFile(filepath.Join(out2, "report.md"))
+		if strings.Contains(string(md), "not measured") || !strings.Contains(string(md), "not kept") {
+			t.Errorf("report without the store should say the detail was not kept:\n%s", md)
 		}
 	})
 

@@ -268,8 +268,37 @@ func (s *Server) handleVerdict(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("reading verdict", "id", id, "err", err)
 		writeJSON(w, http.StatusInternalServerError, apiError{"verdict store unavailable"})
 	default:
+		if err := s.checkStored(v); err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, unverifiedVerdict{
+				Error: "verdict " + strconv.Quote(id) + " does not verify against this server's trusted key; not served",
+				ID:    id, KeyID: v.KeyID, SignatureValid: false})
+			return
+		}
 		writeJSON(w, http.StatusOK, v)
 	}
+}
+
+// unverifiedVerdict is the answer for a stored verdict whose signature
+// does not verify: the verdict itself is not served.
+type unverifiedVerdict struct {
+	Error          string `json:"error"`
+	ID             string `json:"id"`
+	KeyID          string `json:"key_id"`
+	SignatureValid bool   `json:"signature_valid"`
+}
+
+// checkStored verifies a verdict read from the store against the trusted
+// key (the server's own when no other is set); nil when there is no key to
+// check with (tests and single-writer set-ups).
+func (s *Server) checkStored(v *gate.Verdict) error {
+	key := s.o.TrustedKey
+	if key == nil && s.o.Signer != nil {
+		key = s.o.Signer.Public()
+	}
+	if key == nil {
+		return nil
+	}
+	return v.Verify(key)
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -304,10 +333,20 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, apiError{"verdict store unavailable"})
 		return
 	}
-	if vs == nil {
-		vs = []*gate.Verdict{}
+	out := make([]*gate.Verdict, 0, len(vs))
+	omitted := 0
+	for _, v := range vs {
+		if err := s.checkStored(v); err != nil {
+			omitted++
+			s.m.badSignature.Inc()
+			continue
+		}
+		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, vs)
+	// The verdicts that do not verify against the trusted key are left
+	// out; the header says how many.
+	w.Header().Set("X-Ragparity-Unverified-Omitted", strconv.Itoa(omitted))
+	writeJSON(w, http.StatusOK, out)
 }
 
 // VerifyRequest is the optional body of POST /v1/verify.

@@ -161,6 +161,11 @@ func (s *Server) execute(ctx context.Context, r *verifyRun) {
 		if err := s.o.Store.Put(pctx, v); err != nil {
 			s.m.storeErrors.WithLabelValues("put").Inc()
 			s.log.Error("storing verdict", "id", v.ID, "err", err)
+		} else if ds, ok := s.o.Store.(DetailStore); ok && det != nil {
+			if err := ds.PutDetail(pctx, v.ID, det); err != nil {
+				s.m.storeErrors.WithLabelValues("put").Inc()
+				s.log.Error("storing verdict detail", "id", v.ID, "err", err)
+			}
 		}
 		cancel()
 	}

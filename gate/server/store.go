@@ -14,7 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/internal/urlsafe"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -71,13 +73,18 @@ func OpenStore(ctx context.Context, raw, cacheRoot string) (Store, error) {
 	if raw == "" {
 		raw = "sqlite://" + filepath.ToSlash(filepath.Join(cacheRoot, "verdicts.db"))
 	}
-	u, err := url.Parse(raw)
+	u, err := urlsafe.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("verdict store: %w", err)
+		return nil, fmt.Errorf("verdict store (gate.store): %w", err)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("verdict store: query: %w", err)
+		return nil, fmt.Errorf("verdict store (gate.store): query: %w", err)
+	}
+	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
+		if err := pgvector.CheckURLParams(q, []string{"table"}); err != nil {
+			return nil, fmt.Errorf("verdict store (gate.store): %w", err)
+		}
 	}
 	table := q.Get("table")
 	if table == "" {
@@ -106,6 +113,118 @@ func OpenStore(ctx context.Context, raw, cacheRoot string) (Store, error) {
 	default:
 		return nil, fmt.Errorf("verdict store: unknown scheme %q (want sqlite:///path or postgres://...)", u.Scheme)
 	}
+}
+
+// DetailStore is the ability to keep a verdict's detail (per-question
+// probe results, Merkle bucket maps, blob diffs: not signed) beside it, so
+// that a report rebuilt from a stored verdict shows it. Both stores have it.
+type DetailStore interface {
+	// PutDetail stores the detail of verdict id (replacing any).
+	PutDetail(ctx context.Context, id string, d *gate.Detail) error
+	// GetDetail returns it, or ErrNotFound.
+	GetDetail(ctx context.Context, id string) (*gate.Detail, error)
+}
+
+var (
+	_ DetailStore = (*sqliteStore)(nil)
+	_ DetailStore = (*pgStore)(nil)
+)
+
+// storedDetail is a detail's stored form.
+type storedDetail struct {
+	Probes     *gate.ProbeDetail `json:"probes,omitempty"`
+	BucketMaps []gate.BucketMap  `json:"bucket_maps,omitempty"`
+	BlobDiffs  []gate.BlobDiff   `json:"blob_diffs,omitempty"`
+}
+
+func marshalDetail(d *gate.Detail) (string, error) {
+	b, err := json.Marshal(storedDetail{Probes: d.Probes, BucketMaps: d.BucketMaps, BlobDiffs: d.BlobDiffs})
+	return string(b), err
+}
+
+func unmarshalDetail(doc string) (*gate.Detail, error) {
+	var sd storedDetail
+	if err := json.Unmarshal([]byte(doc), &sd); err != nil {
+		return nil, fmt.Errorf("stored detail: %w", err)
+	}
+	return &gate.Detail{Probes: sd.Probes, BucketMaps: sd.BucketMaps, BlobDiffs: sd.BlobDiffs}, nil
+}
+
+func (s *sqliteStore) PutDetail(ctx context.Context, id string, d *gate.Detail) error {
+	doc, err := marshalDetail(d)
+	if err != nil {
+		return fmt.Errorf("sqlite: put detail %s: %w", id, err)
+	}
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s_details (id, doc) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, s.table), id, doc); err != nil {
+		return fmt.Errorf("sqlite: put detail %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) GetDetail(ctx context.Context, id string) (*gate.Detail, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT doc FROM %s_details WHERE id = ?`, s.table), id).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get detail %s: %w", id, err)
+	}
+	return unmarshalDetail(doc)
+}
+
+func (s *pgStore) PutDetail(ctx context.Context, id string, d *gate.Detail) error {
+	doc, err := marshalDetail(d)
+	if err != nil {
+		return fmt.Errorf("postgres: put detail %s: %w", id, err)
+	}
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s_details (id, doc) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, s.table), id, doc); err != nil {
+		return fmt.Errorf("postgres: put detail %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *pgStore) GetDetail(ctx context.Context, id string) (*gate.Detail, error) {
+	var doc string
+	err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT doc FROM %s_details WHERE id = $1`, s.table), id).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get detail %s: %w", id, err)
+	}
+	return unmarshalDetail(doc)
+}
+
+// LoadDetail opens the store a config names and reads a verdict's detail;
+// ErrNotFound when it keeps none.
+func LoadDetail(ctx context.Context, raw, cacheRoot, id string) (*gate.Detail, error) {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := OpenStore(octx, raw, cacheRoot)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ds, ok := st.(DetailStore)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return ds.GetDetail(octx, id)
+}
+
+// Record stores a verdict and, when the store keeps it and d is not nil,
+// its detail: what serve does after each verification, for verify.
+func Record(ctx context.Context, st Store, v *gate.Verdict, d *gate.Detail) error {
+	if err := st.Put(ctx, v); err != nil {
+		return err
+	}
+	if ds, ok := st.(DetailStore); ok && d != nil {
+		return ds.PutDetail(ctx, v.ID, d)
+	}
+	return nil
 }
 
 func marshalVerdict(v *gate.Verdict) (string, error) {
@@ -157,6 +276,9 @@ func openSQLite(ctx context.Context, path, table string) (*sqliteStore, error) {
 			id TEXT PRIMARY KEY,
 			release TEXT NOT NULL,
 			created_at INTEGER NOT NULL,
+			doc TEXT NOT NULL)`, table),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_details (
+			id TEXT PRIMARY KEY,
 			doc TEXT NOT NULL)`, table),
 	}
 	for _, st := range stmts {
@@ -284,6 +406,9 @@ func openPostgres(ctx context.Context, dsn, table string) (*pgStore, error) {
 				id text PRIMARY KEY,
 				release text NOT NULL,
 				created_at timestamptz NOT NULL,
+				doc text NOT NULL)`, table),
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_details (
+				id text PRIMARY KEY,
 				doc text NOT NULL)`, table),
 		} {
 			if _, err := tx.Exec(ctx, st); err != nil {

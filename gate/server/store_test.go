@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"os"
@@ -188,6 +189,35 @@ func storeSuite(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
+// detailSuite: a verdict's detail is kept beside it and read back.
+func detailSuite(t *testing.T, s Store) {
+	ds, ok := s.(DetailStore)
+	if !ok {
+		t.Fatalf("%T keeps no detail", s)
+	}
+	ctx := context.Background()
+	if _, err := ds.GetDetail(ctx, "none"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetDetail of a missing id: %v, want ErrNotFound", err)
+	}
+	d := &gate.Detail{Probes: &gate.ProbeDetail{DriftThreshold: 0.03, Questions: []gate.QuestionDetail{{ID: "q1", DeltaS: map[string]float64{"a": 0.2}, Drift: 0.01}}},
+		BucketMaps: []gate.BucketMap{{From: "a", To: "b", Buckets: 4096, Differing: []int{7}}}}
+	v := testVerdict("vd", time.Now().UTC().Truncate(time.Millisecond), region("a"))
+	if err := Record(ctx, s, v, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ds.GetDetail(ctx, "vd")
+	if err != nil || got.Probes == nil || got.Probes.Questions[0].DeltaS["a"] != 0.2 || len(got.BucketMaps) != 1 || got.BucketMaps[0].Differing[0] != 7 {
+		t.Fatalf("GetDetail = %+v, %v", got, err)
+	}
+}
+
+func TestStoresKeepDetail(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		detailSuite(t, openTestStore(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "v.db"))))
+	})
+	t.Run("Postgres", func(t *testing.T) { detailSuite(t, openTestStore(t, pgStoreURL(t))) })
+}
+
 func TestSQLiteStore(t *testing.T) {
 	storeSuite(t, func(t *testing.T) Store {
 		return openTestStore(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "v.db")))
@@ -313,5 +343,60 @@ func TestReplicasSharePostgres(t *testing.T) {
 	rec := do(t, b.Handler(), "GET", "/metrics", nil, nil)
 	if !strings.Contains(rec.Body.String(), "ragparity_gate_store_bad_signatures_total 1") {
 		t.Errorf("bad signature not counted")
+	}
+}
+
+// The history endpoints verify each stored verdict against the server's
+// trusted key: a forged one (written straight into the shared store) is
+// refused by id and left out of the list, with a count.
+func TestHistoryMarksForgedVerdicts(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenStore(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	good, _ := gate.LoadSigner("")
+	forger, _ := gate.LoadSigner("")
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	ok := testVerdict("v-good", t0, region("a"))
+	good.Sign(ok)
+	forged := testVerdict("v-forged", t0.Add(time.Second), blocked(region("a"), "x"))
+	forger.Sign(forged)
+	for _, v := range []*gate.Verdict{ok, forged} {
+		if err := st.Put(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newTestServer(t, ServerOptions{Store: st, TrustedKey: good.Public(), Signer: good})
+	h := s.Handler()
+	if rec := do(t, h, "GET", "/v1/verdicts/v-good", nil, nil); rec.Code != 200 {
+		t.Errorf("good verdict: %d %s", rec.Code, rec.Body)
+	}
+	rec := do(t, h, "GET", "/v1/verdicts/v-forged", nil, nil)
+	if rec.Code == 200 && !strings.Contains(rec.Body.String(), `"signature_valid":false`) {
+		t.Errorf("forged verdict served unmarked: %d %s", rec.Code, rec.Body)
+	}
+	rec = do(t, h, "GET", "/v1/verdicts?limit=10", nil, nil)
+	var list []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		t.Fatalf("list: %v %s", err, rec.Body)
+	}
+	for _, v := range list {
+		if v["id"] == "v-forged" {
+			t.Errorf("forged verdict listed unmarked: %v", v)
+		}
+	}
+	if len(list) != 1 || rec.Header().Get("X-Ragparity-Unverified-Omitted") != "1" {
+		t.Errorf("list has %d verdicts, omitted header %q; want 1 and 1", len(list), rec.Header().Get("X-Ragparity-Unverified-Omitted"))
+	}
+}
+
+// An unknown parameter on a postgres gate.store URL would reach PostgreSQL
+// as a runtime parameter: refused, named.
+func TestOpenStoreUnknownPostgresParameter(t *testing.T) {
+	_, err := OpenStore(context.Background(), "postgres://u:pw@127.0.0.1:1/db?sslmode=disable&tabel=x", "")
+	if err == nil || !strings.Contains(err.Error(), `"tabel"`) || !strings.Contains(err.Error(), "gate.store") {
+		t.Fatalf("OpenStore: %v, want an error naming tabel", err)
 	}
 }

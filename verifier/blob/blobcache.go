@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -18,8 +19,11 @@ import (
 )
 
 // BlobCache remembers the SHA-256 of objects' content, keyed by the store's
-// location (endpoint, bucket, prefix) and, per object, by (key, size, ETag,
-// last-modified): a nightly re-run reads only objects whose listing changed.
+// location (endpoint, bucket, prefix) and, per object, by the strongest
+// identity the store's listing offers (CacheKey): key, size, ETag,
+// last-modified, and the store's own identity (a local file's inode, device
+// and ctime; an S3 object's version id when listed; full-object checksums
+// when reported). A nightly re-run reads only objects whose identity changed.
 //
 // One file per location under the cache folder. The file carries a format
 // tag, the location it belongs to, a record count and a SHA-256 trailer
@@ -27,9 +31,12 @@ import (
 // edited, another format version, another location) is reported as
 // Rebuilt and ignored, never trusted, and is replaced on Save.
 //
-// What the cache cannot see: an object rewritten with the same size, ETag
-// and last-modified time (e.g. bytes edited under a server's storage folder
-// within the same second). `--no-cache` reads everything.
+// What a cache hit proves: the object's listing identity is the one it had
+// when ragparity last read and hashed its bytes, at most RehashEvery ago.
+// It does not prove the bytes are unchanged when the store changed them
+// without changing that identity (an S3 server whose backing files were
+// edited in place keeps ETag and Last-Modified): RehashEvery bounds how
+// long such a change can go unseen, and `--no-cache` reads everything.
 type BlobCache struct {
 	path     string
 	location string
@@ -42,17 +49,50 @@ type BlobCache struct {
 	Rebuilt string
 	Hits    int64
 	Misses  int64
+	// Due counts entries whose identity matched but whose periodic
+	// re-hash was due (counted in Misses too).
+	Due int64
+	// RehashEvery, when > 0, makes every entry a miss at least once per
+	// period: each key has its own phase in the period (from a hash of the
+	// key), and an entry hashed before the key's latest phase boundary is
+	// due. Keys' boundaries spread over the period, so a run re-reads about
+	// (time since the last run / RehashEvery) of the objects.
+	RehashEvery time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// CacheKey is what identifies an object's content to the cache.
+type CacheKey struct {
+	Key  string
+	Size int64
+	ETag string
+	LM   time.Time
+	// Identity is the store's own identity (parity.ObjectInfo.Identity)
+	// with the full-object checksums the listing reported.
+	Identity string
+}
+
+// KeyOf is the cache key of a listed object.
+func KeyOf(oi parity.ObjectInfo) CacheKey {
+	id := oi.Identity
+	if oi.ChecksumSHA256 != "" || oi.ChecksumCRC64NVME != "" {
+		id += ";sha256=" + oi.ChecksumSHA256 + ";crc64nvme=" + oi.ChecksumCRC64NVME
+	}
+	return CacheKey{Key: oi.Key, Size: oi.Size, ETag: oi.ETag, LM: oi.LastModified, Identity: id}
 }
 
 type cacheRec struct {
-	size int64
-	etag string
-	lm   int64 // unix nanoseconds
-	sha  parity.Digest
+	size     int64
+	etag     string
+	lm       int64 // unix nanoseconds
+	identity string
+	hashedAt int64 // unix nanoseconds
+	sha      parity.Digest
 }
 
 const (
-	cacheMagic = "ragparity/blobcache/v1\n"
+	cacheMagic = "ragparity/blobcache/v2\n"
 	// maxCacheRecords bounds what a (corrupt) count field can make Load
 	// allocate.
 	maxCacheRecords = 1 << 28
@@ -100,25 +140,63 @@ func OpenBlobCache(dir, location string) (*BlobCache, error) {
 // Path is the cache file.
 func (c *BlobCache) Path() string { return c.path }
 
-// Get returns the cached content hash of an object if its size, ETag and
-// last-modified time are those recorded.
-func (c *BlobCache) Get(key string, size int64, etag string, lm time.Time) (parity.Digest, bool) {
+func (c *BlobCache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Get returns the cached content hash of an object if every part of its
+// identity is the one recorded and its periodic re-hash is not due. An
+// object the store gives no identity beyond its mtime (an empty Identity
+// where the store should have one) still matches on the rest; the stores
+// that can, set it (localfs: inode, device, ctime).
+func (c *BlobCache) Get(k CacheKey) (parity.Digest, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.old[key]
-	if ok && r.size == size && r.etag == etag && r.lm == lm.UnixNano() {
-		c.seen[key] = r
-		c.Hits++
-		return r.sha, true
+	r, ok := c.old[k.Key]
+	if ok && r.size == k.Size && r.etag == k.ETag && r.lm == k.LM.UnixNano() && r.identity == k.Identity {
+		if rehashDue(k.Key, r.hashedAt, c.now().UnixNano(), c.RehashEvery) {
+			c.Due++
+		} else {
+			c.seen[k.Key] = r
+			c.Hits++
+			return r.sha, true
+		}
 	}
 	c.Misses++
 	return parity.Digest{}, false
 }
 
-// Put records an object's content hash.
-func (c *BlobCache) Put(key string, size int64, etag string, lm time.Time, sha parity.Digest) {
+// rehashDue: the key's phase boundaries are phase + n*period; an entry
+// hashed before the latest boundary at or before now is due. A hash time
+// in the future (a clock set back) is due too.
+func rehashDue(key string, hashedAt, now int64, period time.Duration) bool {
+	if period <= 0 {
+		return false
+	}
+	if hashedAt > now {
+		return true
+	}
+	p := int64(period)
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	phase := int64(h.Sum64() % uint64(p))
+	epoch := func(t int64) int64 {
+		x := t - phase
+		if x < 0 {
+			return -1 - (-x-1)/p
+		}
+		return x / p
+	}
+	return epoch(hashedAt) != epoch(now)
+}
+
+// Put records an object's content hash, read now.
+func (c *BlobCache) Put(k CacheKey, sha parity.Digest) {
 	c.mu.Lock()
-	c.seen[key] = cacheRec{size: size, etag: etag, lm: lm.UnixNano(), sha: sha}
+	c.seen[k.Key] = cacheRec{size: k.Size, etag: k.ETag, lm: k.LM.UnixNano(), identity: k.Identity, hashedAt: c.now().UnixNano(), sha: sha}
 	c.mu.Unlock()
 }
 
@@ -160,7 +238,8 @@ func (c *BlobCache) Save(complete bool) error {
 }
 
 // writeCache: magic, lp(location), u64 count, records, sha256 trailer.
-// A record is lp(key), u64 size, lp(etag), i64 last-modified ns, sha256.
+// A record is lp(key), u64 size, lp(etag), i64 last-modified ns,
+// lp(identity), i64 hashed-at ns, sha256.
 func writeCache(w io.Writer, location string, recs map[string]cacheRec) error {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
@@ -172,6 +251,8 @@ func writeCache(w io.Writer, location string, recs map[string]cacheRec) error {
 		b = binary.BigEndian.AppendUint64(b, uint64(r.size))
 		b = parity.AppendLP(b, r.etag)
 		b = binary.BigEndian.AppendUint64(b, uint64(r.lm))
+		b = parity.AppendLP(b, r.identity)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.hashedAt))
 		b = append(b, r.sha[:]...)
 		if _, err := bw.Write(b); err != nil {
 			return err
@@ -218,6 +299,8 @@ func readCache(r io.Reader, location string) (map[string]cacheRec, error) {
 		rec.size = int64(p.u64())
 		rec.etag = p.lp()
 		rec.lm = int64(p.u64())
+		rec.identity = p.lp()
+		rec.hashedAt = int64(p.u64())
 		copy(rec.sha[:], p.take(32))
 		if p.err != nil {
 			return nil, p.err

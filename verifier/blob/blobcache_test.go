@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,13 +20,13 @@ func TestBlobCacheRoundTripAndStaleness(t *testing.T) {
 		t.Fatalf("OpenBlobCache on an empty folder: %v, rebuilt %q", err, c.Rebuilt)
 	}
 	sum := parity.Digest(sha256.Sum256([]byte("x")))
-	c.Put("a", 1, "e1", lm, sum)
-	c.Put("b c/ü", 2, "", lm, sum)
+	c.Put(CacheKey{Key: "a", Size: 1, ETag: "e1", LM: lm}, sum)
+	c.Put(CacheKey{Key: "b c/ü", Size: 2, LM: lm}, sum)
 	if err := c.Save(true); err != nil {
 		t.Fatal(err)
 	}
 	c, _ = OpenBlobCache(dir, "http://h/b/p/")
-	if got, ok := c.Get("a", 1, "e1", lm); !ok || got != sum {
+	if got, ok := c.Get(CacheKey{Key: "a", Size: 1, ETag: "e1", LM: lm}); !ok || got != sum {
 		t.Errorf("Get(a) = %x, %v; want the stored hash", got, ok)
 	}
 	for _, miss := range []struct {
@@ -33,8 +34,9 @@ func TestBlobCacheRoundTripAndStaleness(t *testing.T) {
 		size int64
 		etag string
 		lm   time.Time
-	}{{"a", 2, "e1", lm}, {"a", 1, "e2", lm}, {"a", 1, "e1", lm.Add(time.Millisecond)}, {"zz", 1, "e1", lm}} {
-		if _, ok := c.Get(miss.key, miss.size, miss.etag, miss.lm); ok {
+		id   string
+	}{{"a", 2, "e1", lm, ""}, {"a", 1, "e2", lm, ""}, {"a", 1, "e1", lm.Add(time.Millisecond), ""}, {"zz", 1, "e1", lm, ""}, {"a", 1, "e1", lm, "ino=9"}} {
+		if _, ok := c.Get(CacheKey{Key: miss.key, Size: miss.size, ETag: miss.etag, LM: miss.lm, Identity: miss.id}); ok {
 			t.Errorf("Get(%+v) hit; want a miss (stale listing)", miss)
 		}
 	}
@@ -46,10 +48,10 @@ func TestBlobCacheRoundTripAndStaleness(t *testing.T) {
 		t.Errorf("incomplete run kept %d records, want 2 (the unseen one too)", len(check.old))
 	}
 	c2, _ := OpenBlobCache(dir, "http://h/b/p/")
-	c2.Get("a", 1, "e1", lm)
+	c2.Get(CacheKey{Key: "a", Size: 1, ETag: "e1", LM: lm})
 	c2.Save(true)
 	c3, _ := OpenBlobCache(dir, "http://h/b/p/")
-	if _, ok := c3.Get("b c/ü", 2, "", lm); ok {
+	if _, ok := c3.Get(CacheKey{Key: "b c/ü", Size: 2, LM: lm}); ok {
 		t.Errorf("complete run kept a record for an object no longer listed")
 	}
 	// Another location has its own file.
@@ -63,7 +65,7 @@ func TestBlobCacheRejectsCorruptFiles(t *testing.T) {
 	loc := "file:///data"
 	c, _ := OpenBlobCache(dir, loc)
 	for i := range 20 {
-		c.Put(strings.Repeat("k", i+1), int64(i), "etag", time.Unix(int64(i), 0), parity.Digest{byte(i)})
+		c.Put(CacheKey{Key: strings.Repeat("k", i+1), Size: int64(i), ETag: "etag", LM: time.Unix(int64(i), 0)}, parity.Digest{byte(i)})
 	}
 	if err := c.Save(true); err != nil {
 		t.Fatal(err)
@@ -131,4 +133,49 @@ func FuzzBlobCache(f *testing.F) {
 			t.Fatalf("re-read of a written cache: %d records, %v; want %d", len(recs2), err, len(recs))
 		}
 	})
+}
+
+// Every cached entry is re-hashed at least once per RehashEvery, each key at
+// its own phase in the period, so the work spreads over runs.
+func TestBlobCacheRehashEvery(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenBlobCache(dir, "loc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	period := 24 * time.Hour
+	c.RehashEvery = period
+	c.Now = func() time.Time { return t0 }
+	const n = 1000
+	var sum parity.Digest
+	for i := 0; i < n; i++ {
+		c.Put(CacheKey{Key: fmt.Sprint("k", i), Size: 1, ETag: "e"}, sum)
+	}
+	if err := c.Save(true); err != nil {
+		t.Fatal(err)
+	}
+	due := func(at time.Time) int {
+		c, err := OpenBlobCache(dir, "loc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RehashEvery, c.Now = period, func() time.Time { return at }
+		misses := 0
+		for i := 0; i < n; i++ {
+			if _, ok := c.Get(CacheKey{Key: fmt.Sprint("k", i), Size: 1, ETag: "e"}); !ok {
+				misses++
+			}
+		}
+		return misses
+	}
+	if got := due(t0.Add(time.Minute)); got > n/50 {
+		t.Errorf("a minute later %d of %d entries are due; want about 0", got, n)
+	}
+	if got := due(t0.Add(period / 4)); got < n/8 || got > n*3/8 {
+		t.Errorf("a quarter period later %d of %d entries are due; want about a quarter", got, n)
+	}
+	if got := due(t0.Add(period)); got != n {
+		t.Errorf("a full period later %d of %d entries are due; want all", got, n)
+	}
 }

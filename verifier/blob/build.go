@@ -23,6 +23,9 @@ func ListManifest(ctx context.Context, r adapters.BlobReader, o ManifestOptions)
 	if err := o.norm(); err != nil {
 		return nil, err
 	}
+	if o.Cache != nil && o.RehashEvery > 0 {
+		o.Cache.RehashEvery = o.RehashEvery
+	}
 	if pl, ok := r.(adapters.ParallelLister); ok {
 		pl.SetListWorkers(o.Workers)
 	}
@@ -48,6 +51,7 @@ func ListManifest(ctx context.Context, r adapters.BlobReader, o ManifestOptions)
 			idx := len(m.Entries)
 			e := BlobEntry{Key: oi.Key, Size: oi.Size, ETag: oi.ETag, LastModified: oi.LastModified,
 				ChecksumSHA256: oi.ChecksumSHA256, ChecksumCRC64NVME: oi.ChecksumCRC64NVME}
+			e.ck = KeyOf(oi)
 			atomic.AddInt64(&m.Objects, 1)
 			m.Bytes += oi.Size
 			if o.Mode == ModeETag {
@@ -58,7 +62,7 @@ func ListManifest(ctx context.Context, r adapters.BlobReader, o ManifestOptions)
 			if hit || do == nil {
 				return nil
 			}
-			return send(blobJob{idx: idx, key: e.Key, size: e.Size, etag: e.ETag, lm: e.LastModified})
+			return send(blobJob{idx: idx, key: e.Key, size: e.Size, ck: KeyOf(oi)})
 		})
 	}
 	res, err := runBlobPool(ctx, o.Workers, feed, do)
@@ -84,7 +88,7 @@ func (m *BlobManifest) cached(e *BlobEntry, o ManifestOptions) bool {
 	if o.Cache == nil || o.NoCacheRead {
 		return false
 	}
-	sha, ok := o.Cache.Get(e.Key, e.Size, e.ETag, e.LastModified)
+	sha, ok := o.Cache.Get(e.ck)
 	if !ok {
 		return false
 	}
@@ -117,7 +121,7 @@ func (m *BlobManifest) hashJob(r adapters.BlobReader, o ManifestOptions) func(ct
 		res.idx = j.idx
 		h.Sum(res.sha[:0])
 		if o.Cache != nil {
-			o.Cache.Put(j.key, j.size, j.etag, j.lm, res.sha)
+			o.Cache.Put(j.ck, res.sha)
 		}
 		return res, nil
 	}
@@ -170,7 +174,7 @@ func (m *BlobManifest) HashPending(ctx context.Context, r adapters.BlobReader, o
 			if e.Basis != BasisPending || m.cached(e, o) {
 				continue
 			}
-			if err := send(blobJob{idx: i, key: e.Key, size: e.Size, etag: e.ETag, lm: e.LastModified}); err != nil {
+			if err := send(blobJob{idx: i, key: e.Key, size: e.Size, ck: e.ck}); err != nil {
 				return err
 			}
 		}

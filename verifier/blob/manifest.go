@@ -100,6 +100,7 @@ type BlobEntry struct {
 	Basis  Basis
 	bucket int
 	digest parity.Digest
+	ck     CacheKey // the listing's identity, for the content-hash cache
 }
 
 // BlobEntryDigest is an entry's leaf contribution (content basis).
@@ -179,6 +180,9 @@ type ManifestOptions struct {
 	Workers int
 	// Cache, when non-nil, supplies and records content hashes.
 	Cache *BlobCache
+	// RehashEvery re-reads every cached object at least once per period
+	// (BlobCache.RehashEvery); 0 leaves the cache's setting.
+	RehashEvery time.Duration
 	// NoCacheRead reads every object even when the cache has its hash (the
 	// cache is still updated).
 	NoCacheRead bool

@@ -3,7 +3,6 @@ package blob
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/ragparity/ragparity/parity"
 )
@@ -12,8 +11,7 @@ type blobJob struct {
 	idx  int
 	key  string
 	size int64
-	etag string
-	lm   time.Time
+	ck   CacheKey
 }
 
 type blobResult struct {
