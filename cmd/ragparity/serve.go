@@ -157,41 +157,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := gf.checkReport(); err != nil {
 		return fail(stderr, err)
 	}
-	if *printNginx {
-		c := server.NginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
-		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, server.NginxRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
-		}
-		out, err := server.RenderNginx(c)
+	// Printed router configs name each region's upstream by a placeholder.
+	placeholder := func(region string) (addr, comment string) {
+		return region + ".example.internal:8000", "set region " + region + "'s address"
+	}
+	printed := func(out string, err error) int {
 		if err != nil {
 			return fail(stderr, err)
 		}
 		fmt.Fprint(stdout, out)
 		return 0
+	}
+	if *printNginx {
+		c := server.NginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
+		for _, r := range cfg.Regions {
+			a, cm := placeholder(r.Name)
+			c.Regions = append(c.Regions, server.NginxRegion{Name: r.Name, Addr: a, Comment: cm})
+		}
+		return printed(server.RenderNginx(c))
 	}
 	if *printHAProxy {
 		c := server.HAProxyConfig{Listen: ":80", Ragparity: *addr}
 		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, server.HAProxyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+			a, cm := placeholder(r.Name)
+			c.Regions = append(c.Regions, server.HAProxyRegion{Name: r.Name, Addr: a, Comment: cm})
 		}
-		out, err := server.RenderHAProxy(c)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		fmt.Fprint(stdout, out)
-		return 0
+		return printed(server.RenderHAProxy(c))
 	}
 	if *printCaddy {
 		c := server.CaddyConfig{Site: ":80", Ragparity: *addr}
 		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, server.CaddyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+			a, cm := placeholder(r.Name)
+			c.Regions = append(c.Regions, server.CaddyRegion{Name: r.Name, Addr: a, Comment: cm})
 		}
-		out, err := server.RenderCaddy(c)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		fmt.Fprint(stdout, out)
-		return 0
+		return printed(server.RenderCaddy(c))
 	}
 	if *grpcAddr == "" {
 		*grpcAddr = cfg.Gate.GRPCAddr
@@ -208,14 +207,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		c := server.EnvoyConfig{Listen: "0.0.0.0:10000", Authz: authz}
 		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: r.Name + ".example.internal:8000", Comment: "set region " + r.Name + "'s address"})
+			a, cm := placeholder(r.Name)
+			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: a, Comment: cm})
 		}
-		out, err := server.RenderEnvoy(c)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		fmt.Fprint(stdout, out)
-		return 0
+		return printed(server.RenderEnvoy(c))
 	}
 	if *printK8s || *printArgo {
 		_, port, err := net.SplitHostPort(*addr)
