@@ -230,12 +230,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if *printArgo {
 			render = server.RenderArgo
 		}
-		out, err := render(c)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		fmt.Fprint(stdout, out)
-		return 0
+		return printed(render(c))
 	}
 	log := newLogger(stderr, gf.json)
 	if err := server.CheckExposure(*addr, cfg.Gate.Token); err != nil {
