@@ -192,7 +192,7 @@ func runProbes(ctx context.Context, cfg *config.Config, o Options, ix *indexResu
 func probeCheck(cfg *config.Config, o Options, pr *probeRuns, det *Detail) Check {
 	pc := pr.cfg
 	c := Check{Name: CheckProbes, Evidence: []string{}, Threshold: fmt.Sprintf("per region against the reference (%s search): drift <= %g on >= %d questions x %d seeds; λ state equal on >= %g of runs; at most %d new chaotic runs; ANN recall@10 >= %g (ef_search %d)",
-		pc.Search, pc.DriftMax, pc.MinQuestions, pc.Seeds, pc.LambdaAgreementMin, pc.NewChaoticMax, pc.ANNRecallMin, pc.EfSearch)}
+		pc.Search, pc.DriftLimit(), pc.MinQuestions, pc.Seeds, pc.LambdaAgreementMin, pc.NewChaoticMax, pc.ANNRecallMin, pc.EfSearch)}
 	res := newResults(cfg)
 	if pr.elapsed > 0 {
 		c.ElapsedMS = pr.elapsed.Milliseconds()
@@ -270,7 +270,7 @@ func probeCheck(cfg *config.Config, o Options, pr *probeRuns, det *Detail) Check
 // region against the reference (the baseline's runs, else the median of
 // the probed regions).
 func newProbeDetail(rep *probe.Report, b *Baseline, pc probe.Config) *ProbeDetail {
-	pd := &ProbeDetail{DriftThreshold: pc.DriftMax, DeltaSMax: pc.DeltaSMax, Seeds: rep.Seeds}
+	pd := &ProbeDetail{DriftThreshold: pc.DriftLimit(), DeltaSMax: pc.DeltaSMax, Seeds: rep.Seeds}
 	refDS := map[string]map[uint64]float64{}
 	if b != nil && b.Probes != nil {
 		for _, q := range b.Probes.Questions {

@@ -213,7 +213,7 @@ func (rep *Report) perRegion(regions []Region, all []regionHits, o Options) {
 	}
 	for ri, r := range regions {
 		rr := RegionResult{Region: r.Name, Reference: refName, Reasons: []string{}, Floors: []Floor{},
-			Drift:  RegionDrift{Threshold: cfg.DriftMax, Over: []RunDrift{}},
+			Drift:  RegionDrift{Threshold: cfg.DriftLimit(), Over: []RunDrift{}},
 			Lambda: RegionLambda{Disagree: []RunLambda{}, NewChaoticRuns: []RunLambda{}},
 			ANN:    ANNHealth{Floor: cfg.ANNRecallMin, EfSearch: cfg.EfSearch, Probes: cfg.Probes, Worst: []QuestionRecall{}}}
 		if err := all[ri].err; err != nil {
@@ -252,7 +252,7 @@ func (rep *Report) judgeRegion(rr *RegionResult, li int, ref [][]*BaselineRun, r
 			if d > rr.Drift.Max || (rr.Drift.Worst == "") {
 				rr.Drift.Max, rr.Drift.Worst, rr.Drift.WorstSeed = d, q.ID, run.Seed
 			}
-			if d > cfg.DriftMax {
+			if d > cfg.DriftLimit() {
 				rr.Drift.Over = append(rr.Drift.Over, RunDrift{Question: q.ID, Seed: run.Seed, Drift: d, DeltaS: run.DeltaS, RefDeltaS: rf.DeltaS})
 			}
 			rr.Lambda.Runs++
@@ -280,7 +280,7 @@ func (rep *Report) judgeRegion(rr *RegionResult, li int, ref [][]*BaselineRun, r
 		for _, o := range rr.Drift.Over {
 			qs = append(qs, fmt.Sprintf("%s@%d (%.4f)", o.Question, o.Seed, o.Drift))
 		}
-		fails = append(fails, fmt.Sprintf("ΔS drift %.4f > %g against the %s on %d runs: %s", rr.Drift.Max, cfg.DriftMax, rr.Reference, len(rr.Drift.Over), strings.Join(capList(qs, 10), ", ")))
+		fails = append(fails, fmt.Sprintf("ΔS drift %.4f > %g against the %s on %d runs: %s", rr.Drift.Max, cfg.DriftLimit(), rr.Reference, len(rr.Drift.Over), strings.Join(capList(qs, 10), ", ")))
 	}
 	if rr.Lambda.Runs > 0 && rr.Lambda.Agreement < cfg.LambdaAgreementMin {
 		fails = append(fails, fmt.Sprintf("λ state equal to the reference's on %.2f of %d runs < %g", rr.Lambda.Agreement, rr.Lambda.Runs, cfg.LambdaAgreementMin))

@@ -307,3 +307,21 @@ func TestSkipANNHealth(t *testing.T) {
 		t.Errorf("%d searches (want %d), ANN status %q (want none), region %s %v", got, want, rr.ANN.Status, rr.Status, rr.Reasons)
 	}
 }
+
+// TestANNDriftLimit: with search: ann the drift threshold is
+// ann_drift_max (headroom for two index builds answering differently);
+// with exact search it is drift_max.
+func TestANNDriftLimit(t *testing.T) {
+	c := probe.Defaults()
+	if c.DriftLimit() != 0.03 {
+		t.Errorf("exact: limit %v, want drift_max 0.03", c.DriftLimit())
+	}
+	c.Search = probe.SearchANN
+	if c.DriftLimit() != 0.10 {
+		t.Errorf("ann: limit %v, want ann_drift_max 0.10", c.DriftLimit())
+	}
+	c.ANNDriftMax = 1.5
+	if err := c.Validate(); err == nil {
+		t.Errorf("ann_drift_max 1.5 accepted")
+	}
+}
