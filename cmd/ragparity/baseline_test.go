@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -57,5 +58,53 @@ func TestBaselineReleaseFloors(t *testing.T) {
 	}
 	if b.BelowFloor == nil || b.BelowFloor.Reason != reason || len(b.BelowFloor.Missed) == 0 || b.Signature == "" || b.Probes == nil {
 		t.Errorf("baseline below_floor %+v, signed %v, probes %v", b.BelowFloor, b.Signature != "", b.Probes != nil)
+	}
+}
+
+// TestRebuildPromoteMakesBaseline: `rebuild --promote --baseline` takes the
+// release baseline from the region it promoted (its health endpoint reports
+// the INDEX_HASH it serves, as an application computing it from its store
+// would), so verify then decides that region against it.
+func TestRebuildPromoteMakesBaseline(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join("..", "..", "testdata", "scifact")
+	var cfgPath string
+	e, err := gate.OpenEmbedder("glove")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := config.Load(cfgPath)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		sc := gate.ScanRegions(r.Context(), c, []*config.Region{&c.Regions[0]}, gate.ScanOptions{})
+		if sc[0].Err != nil {
+			http.Error(w, sc[0].Err.Error(), 503)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"schema_rev": "s1", "model_tag": e.ModelTag(), "secrets_rev": "k1", "index_hash": sc[0].Scan.IndexHash().Hex()})
+	}))
+	t.Cleanup(health.Close)
+	cfgPath = writeConfig(t, fmt.Sprintf("release: r-rb\nembedder: glove\ncache_dir: %q\ngate:\n  signing_key: %q\n  skip: [blobs, probes]\nregions:\n  - name: a\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n",
+		filepath.Join(dir, "cache"), writeSigningKey(t, dir), "embedded://"+filepath.Join(dir, "vectors")+"?collection=chunks", health.URL, "file://"+filepath.Join(dir, "fence.db")))
+	if code, _, errOut := runCLI(t, "rebuild", "--config", cfgPath, "--source", filepath.Join(corpus, "corpus.jsonl"), "--baseline"); code != ExitUnknown || !strings.Contains(errOut, "needs --promote") {
+		t.Errorf("--baseline without --promote: exit %d %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "rebuild", "--config", cfgPath, "--source", filepath.Join(corpus, "corpus.jsonl"), "--promote", "--baseline")
+	if code != 0 || !strings.Contains(out, "baseline b") {
+		t.Fatalf("rebuild --promote --baseline: exit %d\n%s%s", code, out, errOut)
+	}
+	_, out, _ = runCLI(t, "baseline", "show", "--config", cfgPath, "--json")
+	var b gate.Baseline
+	if err := json.Unmarshal([]byte(out), &b); err != nil || b.From != "a" || b.Index.Points == 0 {
+		t.Fatalf("stored baseline %+v, %v", b, err)
+	}
+	code, out, errOut = runCLI(t, "verify", "--config", cfgPath, "--json")
+	var v gate.Verdict
+	json.Unmarshal([]byte(out), &v)
+	if code != ExitEqual || v.BaselineID != b.ID {
+		t.Errorf("verify against the rebuild's baseline: exit %d, baseline %q (want %s)\n%s", code, v.BaselineID, b.ID, errOut)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/replicate"
 )
 
@@ -44,12 +45,18 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	runID := fs.String("run-id", "", "name of this rebuild (default: a digest of the source manifest (ids and revisions), analyzers, model tag and settings, so a replay of the same content writes nothing twice and changed content is a new run; pass a new one to rebuild again after a promote)")
 	batch := fs.Int("batch", 64, "documents claimed, embedded and written together")
 	wait := fs.Bool("wait", false, "when another run is rebuilding a target region, wait for it instead of exiting 2")
+	mkBaseline := fs.Bool("baseline", false, "with --promote: then take the release baseline from the first rebuilt region (as `baseline create`: its health contract must claim the new INDEX_HASH; needs gate.signing_key)")
+	baseGold := fs.String("goldset", "", "with --baseline: the gold set whose probe runs the baseline records")
+	baseAccept := fs.String("accept-below-floor", "", "with --baseline: the reason a release below the quality floors gets a baseline anyway")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: ragparity rebuild --config FILE --source SRC [--regions R1,R2] [--resume] [--promote] [--json]\n\nChunks every document with the configured analyzer, embeds each chunk once,\nwrites every target region's staged index behind the idempotency fence,\ncompares the regions' INDEX_HASHes and, with --promote, swaps the stages in.\nExit 0 on success, 1 when the rebuilt regions disagree, 2 on error (the live\nindexes are then untouched).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
+	}
+	if *mkBaseline && !*promote {
+		return fail(stderr, errors.New("rebuild --baseline needs --promote (a baseline records what the live index holds)"))
 	}
 	// main trades memory for less GC work (GOGC 400), which suits short
 	// scans; a rebuild streams for minutes through transient batches, waits
@@ -196,7 +203,40 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
+	if *mkBaseline && err == nil && res.Promoted && code == ExitEqual {
+		if berr := rebuildBaseline(ctx, cfg, targets[0].Region, *baseGold, *baseAccept, stdout, cf.json); berr != nil {
+			fmt.Fprintf(stderr, "Error: the rebuild was promoted, but no baseline was made: %v (take it with `ragparity baseline create` once the region answers its new contract)\n", berr)
+			return ExitUnknown
+		}
+	}
 	return code
+}
+
+// rebuildBaseline takes the release baseline from a region just promoted
+// and stores it, as `baseline create` does.
+func rebuildBaseline(ctx context.Context, cfg *config.Config, region, gold, accept string, stdout io.Writer, quiet bool) error {
+	signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
+	if err != nil {
+		return fmt.Errorf("%s: gate.signing_key: %w", cfg.File, err)
+	}
+	b, err := gate.CreateBaseline(ctx, cfg, gate.CreateOptions{From: region, Goldset: gold, AcceptBelowFloor: accept, Signer: signer})
+	if err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.PutBaseline(ctx, b); err != nil {
+		return err
+	}
+	if !quiet {
+		fmt.Fprintf(stdout, "baseline %s of release %s taken from %s\n", b.ID, b.Release, region)
+	}
+	return nil
 }
 
 func checkpointPath(cfg *config.Config, id string) string {
