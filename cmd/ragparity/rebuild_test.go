@@ -91,7 +91,7 @@ func dropTables(t *testing.T, prefix string) {
 }
 
 // TestRebuildKilledThenResumed kills a real `ragparity rebuild` with
-// SIGKILL mid-way; `--resume` then finishes with no duplicate and no
+// SIGKILL at three points of the run (the run, then two resumed runs); `--resume` then finishes with no duplicate and no
 // missing point, and the INDEX_HASH equals an uninterrupted rebuild's.
 func TestRebuildKilledThenResumed(t *testing.T) {
 	bin := ragparityBin(t)
@@ -118,37 +118,52 @@ func TestRebuildKilledThenResumed(t *testing.T) {
 	table := prefix + "_live"
 	cache := t.TempDir()
 	cfg := rebuildConfig(t, cache, map[string]string{"pg": pgTableURL(table), "pg2": pgTableURL(table + "2")})
-	cmd := exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--promote", "--json", "--run-id", "killme", "--batch", "2")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	conn, err := pgx.Connect(context.Background(), pgURL())
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 	}
 	defer conn.Close(context.Background())
 	stage := pgx.Identifier{table + "__rp_killme"}.Sanitize()
-	var atKill int64
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn.QueryRow(context.Background(), "SELECT count(*) FROM "+stage).Scan(&atKill) == nil && atKill > 0 {
-			break
+	// killAfter runs a rebuild and SIGKILLs it once the stage holds more
+	// than after rows (so each kill lands after progress of its own).
+	killAfter := func(after int64, args ...string) int64 {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"rebuild", "--config", cfg, "--source", source, "--promote", "--json", "--run-id", "killme", "--batch", "2"}, args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		var atKill int64
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if conn.QueryRow(context.Background(), "SELECT count(*) FROM "+stage).Scan(&atKill) == nil && atKill > after {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		if atKill <= after || atKill >= int64(ref.Chunks) {
+			t.Fatalf("killed with %d of %d chunks in the stage (after %d): not mid-way", atKill, ref.Chunks, after)
+		}
+		t.Logf("killed with %d of %d chunks written", atKill, ref.Chunks)
+		return atKill
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if atKill == 0 || atKill >= int64(ref.Chunks) {
-		t.Fatalf("killed with %d of %d chunks in the stage: not mid-way", atKill, ref.Chunks)
-	}
-	t.Logf("killed with %d of %d chunks written", atKill, ref.Chunks)
-
+	// Three kills at three points of the run: early, then twice more
+	// while resumed runs carry on.
+	atKill := killAfter(0)
 	// Without --resume the interrupted run is not silently restarted.
 	if out, err := exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--run-id", "killme").CombinedOutput(); err == nil || !strings.Contains(string(out), "--resume") {
 		t.Fatalf("restart without --resume: err %v, output %s", err, out)
 	}
+	for i := 1; i <= 2; i++ {
+		// A killed run's claims are held for its lease (1 s here); the
+		// next kill lands past i/3 of the chunks.
+		time.Sleep(1100 * time.Millisecond)
+		atKill = killAfter(max(atKill, int64(ref.Chunks)*int64(i)/3), "--resume")
+	}
+	time.Sleep(1100 * time.Millisecond)
 	out, err = exec.Command(bin, "rebuild", "--config", cfg, "--source", source, "--promote", "--json", "--run-id", "killme", "--resume").Output()
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
