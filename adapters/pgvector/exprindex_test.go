@@ -39,15 +39,23 @@ func TestExpressionIndexes(t *testing.T) {
 			map[string]any{"vector.dim": 4, "vector.metric": "hamming", "quantization": "binary"}},
 		{"NoIndex", "vector(4)", "",
 			map[string]any{"vector.dim": 4, "index.type": "none"}},
+		// Past HNSW's 2,000-dimension limit for vector: indexed through a
+		// halfvec cast (3072 is text-embedding-3-large's size).
+		{"Halfvec3072", "vector(3072)", "USING hnsw ((embedding::halfvec(3072)) halfvec_cosine_ops)",
+			map[string]any{"vector.dim": 3072, "vector.metric": "cosine", "index.expression": "(embedding)::halfvec(3072)", "quantization": "halfvec"}},
 	}
 	engine := map[string]parity.Digest{}
+	settings := map[string]parity.Settings{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			table := uniqueTable()
 			id := pgx.Identifier{table}.Sanitize()
 			t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+id) })
-			stmts := []string{fmt.Sprintf("CREATE TABLE %s (id bigint PRIMARY KEY, embedding %s, metadata jsonb, content text)", id, c.column),
-				"INSERT INTO " + id + " VALUES (1, '[1,0,0,0]', '{\"collection\": \"c1\"}', 'a'), (2, '[0,1,0,0]', '{\"collection\": \"c1\"}', 'b')"}
+			rows := "INSERT INTO " + id + " VALUES (1, '[1,0,0,0]', '{\"collection\": \"c1\"}', 'a'), (2, '[0,1,0,0]', '{\"collection\": \"c1\"}', 'b')"
+			if c.column == "vector(3072)" {
+				rows = "INSERT INTO " + id + " SELECT i, array_fill(i::real, ARRAY[3072])::vector, '{}', 't' FROM generate_series(1, 2) i"
+			}
+			stmts := []string{fmt.Sprintf("CREATE TABLE %s (id bigint PRIMARY KEY, embedding %s, metadata jsonb, content text)", id, c.column), rows}
 			if c.index != "" {
 				stmts = append(stmts, fmt.Sprintf("CREATE INDEX ON %s %s", id, c.index))
 			}
@@ -74,10 +82,19 @@ func TestExpressionIndexes(t *testing.T) {
 			}
 			d, _ := parity.EngineDigest(st.Engine)
 			engine[c.name] = d
+			settings[c.name] = st
 		})
 	}
 	if engine["HalfvecCast"] == engine["NoIndex"] || engine["BinaryQuantized"] == engine["NoIndex"] {
 		t.Errorf("tables with and without an expression index have one engine digest")
+	}
+	// The difference names the setting, as an engine difference.
+	named := false
+	for _, d := range parity.DiffSettings(settings["NoIndex"], settings["HalfvecCast"]) {
+		named = named || (d.Key == "index.expression" && d.Engine && !d.Hashed)
+	}
+	if !named {
+		t.Errorf("settings diff without/with the expression index does not name index.expression: %+v", parity.DiffSettings(settings["NoIndex"], settings["HalfvecCast"]))
 	}
 }
 
