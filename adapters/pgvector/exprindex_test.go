@@ -167,6 +167,7 @@ func TestLangChainSharedTable(t *testing.T) {
 		t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+sc+" CASCADE") })
 		stmts := []string{
 			"CREATE SCHEMA " + sc,
+			"CREATE SEQUENCE " + sc + ".rp_seq",
 			"CREATE TABLE " + sc + ".langchain_pg_collection (uuid uuid PRIMARY KEY, name varchar NOT NULL, cmetadata json)",
 			"CREATE TABLE " + sc + ".langchain_pg_embedding (id varchar PRIMARY KEY, collection_id uuid REFERENCES " + sc + ".langchain_pg_collection(uuid), embedding vector, document varchar, cmetadata jsonb)",
 			// The same collection under another uuid in each region.
@@ -227,6 +228,16 @@ func TestLangChainSharedTable(t *testing.T) {
 	}
 	if _, err := hashOf(urls["a"] + "&collection=missing"); err == nil || !strings.Contains(err.Error(), "matches no row") {
 		t.Errorf("collection=missing: %v", err)
+	}
+	// A collection name is a value, never SQL.
+	if _, err := hashOf(urls["a"] + "&collection=" + url.QueryEscape("docs' OR 'x'='x")); err == nil || !strings.Contains(err.Error(), "matches no row") {
+		t.Errorf("collection with a quote: %v", err)
+	}
+	// Reads through a filter cannot write, whatever the predicate calls.
+	schemaA, _ := url.Parse(urls["a"])
+	seq := schemaA.Query().Get("schema") + ".rp_seq"
+	if _, err := hashOf(urls["a"] + "&where=" + url.QueryEscape("nextval('"+seq+"') > 0")); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a predicate calling nextval: %v, want refused by the read-only transaction", err)
 	}
 	if _, err := hashOf(urls["a"] + "&where=" + url.QueryEscape("no_such_column = 1")); err == nil || !strings.Contains(err.Error(), "row filter") {
 		t.Errorf("bad where=: %v", err)
