@@ -30,45 +30,9 @@ func startCaddy(t *testing.T, caddyfile, probeURL string) {
 	if out, err := validate.CombinedOutput(); err != nil {
 		t.Fatalf("caddy validate: %v\n%s\n%s", err, out, caddyfile)
 	}
-	logPath := filepath.Join(dir, "caddy.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin, "run", "--adapter", "caddyfile", "--config", path)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("caddy output:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(probeURL)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not answer on %s: %v", probeURL, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	runRouter(t, "caddy", cmd, filepath.Join(dir, "caddy.log"), syscall.SIGTERM, probeURL, 15*time.Second)
 }
 
 // TestCaddyForwardAuth runs the Caddyfile serve --print-caddy prints in

@@ -27,44 +27,7 @@ func startHAProxy(t *testing.T, conf, probeURL string) {
 	if out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, conf)
 	}
-	logPath := filepath.Join(dir, "haproxy.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-db", "-f", path)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGUSR1) // soft stop
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("haproxy output:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(probeURL)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy did not answer on %s: %v", probeURL, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	runRouter(t, "haproxy", exec.Command(bin, "-db", "-f", path), filepath.Join(dir, "haproxy.log"), syscall.SIGUSR1, probeURL, 10*time.Second)
 }
 
 // TestHAProxyHealthChecks runs the configuration serve --print-haproxy

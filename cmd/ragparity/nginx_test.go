@@ -86,36 +86,7 @@ http {
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "logs", "error.log"), "-c", confPath)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGQUIT)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(probeURL)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not answer on %s: %v", probeURL, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	runRouter(t, "nginx", cmd, filepath.Join(dir, "logs", "error.log"), syscall.SIGQUIT, probeURL, 10*time.Second)
 }
 
 // regionServer answers every request with its region's name.
