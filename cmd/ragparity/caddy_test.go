@@ -2,7 +2,6 @@ package main
 
 import (
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,40 +51,9 @@ func TestCaddyForwardAuth(t *testing.T) {
 	}
 	front := "http://" + listen
 	startCaddy(t, cf, front+"/")
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	t.Cleanup(client.CloseIdleConnections)
-
-	expect := func(t *testing.T, path string, hdr map[string]string, code int, bodyOrReason string) {
-		t.Helper()
-		r, err := nginxGet(client, front+path, hdr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.code != code || !strings.Contains(r.body+r.reason, bodyOrReason) {
-			t.Fatalf("GET %s %v = %d %q (reason %q), want %d %q", path, hdr, r.code, r.body, r.reason, code, bodyOrReason)
-		}
-	}
-	t.Run("PinnedToAdmittedRegion", func(t *testing.T) {
-		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1"}, 200, "b")
-		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "a"}, 200, "a")
-		resp, err := client.Post(front+"/ingest", "application/json", strings.NewReader(`{"doc": 1}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST through caddy: %d", resp.StatusCode)
-		}
-	})
-	t.Run("NearestByClientRegion", func(t *testing.T) {
-		expect(t, "/search?client_region=us", nil, 200, "b")
-		expect(t, "/search", map[string]string{"X-Client-Region": "eu"}, 200, "a")
-	})
+	expect, client := routerExpect(t, "caddy", front)
 	t.Run("ClientCannotChooseTheRouteItself", func(t *testing.T) {
 		expect(t, "/search", map[string]string{"X-Region-Pin": "a", "X-Route-Region": "b"}, 200, "a")
-	})
-	t.Run("OtherReleaseIs409", func(t *testing.T) {
-		expect(t, "/", map[string]string{"X-Region-Pin": "a", "X-Release": "r0"}, 409, "verdict is for release r1")
 	})
 	t.Run("NoMatchingRegionIs421Not503", func(t *testing.T) {
 		expect(t, "/", map[string]string{"X-Index-Hash": "h9"}, 421, "no admitted region matches")

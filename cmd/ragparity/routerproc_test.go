@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,4 +53,45 @@ func runRouter(t *testing.T, name string, cmd *exec.Cmd, logPath string, stop os
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// routerExpect returns a check of one GET through a router's front (and
+// the client it uses) and
+// runs the cases every router in front of regions a and b must pass: a pin
+// to an admitted region is served by it (a POST body reaches the region),
+// the client's region picks the nearest admitted region, and another
+// release is 409.
+func routerExpect(t *testing.T, router, front string) (func(t *testing.T, path string, hdr map[string]string, code int, bodyOrReason string), *http.Client) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	t.Cleanup(client.CloseIdleConnections)
+	expect := func(t *testing.T, path string, hdr map[string]string, code int, bodyOrReason string) {
+		t.Helper()
+		r, err := nginxGet(client, front+path, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != code || !strings.Contains(r.body+r.reason, bodyOrReason) {
+			t.Fatalf("GET %s %v = %d %q (reason %q), want %d %q", path, hdr, r.code, r.body, r.reason, code, bodyOrReason)
+		}
+	}
+	t.Run("PinnedToAdmittedRegion", func(t *testing.T) {
+		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "b", "X-Release": "r1"}, 200, "b")
+		expect(t, "/search?q=x", map[string]string{"X-Region-Pin": "a"}, 200, "a")
+		resp, err := client.Post(front+"/ingest", "application/json", strings.NewReader(`{"doc": 1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST through %s: %d", router, resp.StatusCode)
+		}
+	})
+	t.Run("NearestByClientRegion", func(t *testing.T) {
+		expect(t, "/search?client_region=us", nil, 200, "b")
+		expect(t, "/search", map[string]string{"X-Client-Region": "eu"}, 200, "a")
+	})
+	t.Run("OtherReleaseIs409", func(t *testing.T) {
+		expect(t, "/", map[string]string{"X-Region-Pin": "a", "X-Release": "r0"}, 409, "verdict is for release r1")
+	})
+	return expect, client
 }

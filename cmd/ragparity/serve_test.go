@@ -13,10 +13,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"io"
 	"math/big"
 	"net"
@@ -28,6 +24,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
