@@ -121,31 +121,6 @@ func majority(cfg *config.Config, vals map[string]string, what string) (ref stri
 		what, bestN, n, detail, cfg.File)
 }
 
-// Reference picks the value of the largest group of regions (ties go to
-// gate.primary, then config order), whether or not it is a majority; for
-// commands that compare regions without deciding admission.
-func Reference(cfg *config.Config, val map[string]string) string {
-	count := map[string]int{}
-	for _, v := range val {
-		count[v]++
-	}
-	best, bestN := "", -1
-	order := make([]string, 0, len(cfg.Regions)+1)
-	if cfg.Gate.Primary != "" {
-		order = append(order, cfg.Gate.Primary)
-	}
-	for _, r := range cfg.Regions {
-		order = append(order, r.Name)
-	}
-	for _, name := range order {
-		v, ok := val[name]
-		if ok && count[v] > bestN {
-			best, bestN = v, count[v]
-		}
-	}
-	return best
-}
-
 func short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
