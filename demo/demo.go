@@ -228,7 +228,7 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "   %d documents, %d chunks, %d embedding calls (not %d: one per chunk, shared by the 3 regions)\n", rb.Documents, rb.Chunks, rb.Embedded, 3*rb.Chunks)
 	for _, r := range regions {
-		fmt.Fprintf(stdout, "   %-11s written %d, INDEX_HASH %s\n", r, rb.Written[r], short(rb.IndexHash[r]))
+		fmt.Fprintf(stdout, "   %-11s written %d, INDEX_HASH %s\n", r, rb.Written[r], parity.ShortHex(rb.IndexHash[r]))
 	}
 	e, err := gate.OpenEmbedder("glove")
 	if err != nil {
@@ -290,7 +290,7 @@ func Run(ctx context.Context, cli CLI, o Options, stdout io.Writer) error {
 	}
 	var rep replicate.Result
 	json.Unmarshal([]byte(out), &rep)
-	fmt.Fprintf(stdout, "   rebuilt ap-south-1: %d chunks written, INDEX_HASH %s\n", rep.Written["ap-south-1"], short(rep.IndexHash["ap-south-1"]))
+	fmt.Fprintf(stdout, "   rebuilt ap-south-1: %d chunks written, INDEX_HASH %s\n", rep.Written["ap-south-1"], parity.ShortHex(rep.IndexHash["ap-south-1"]))
 	contract("ap-south-1", rep.IndexHash["ap-south-1"])
 	if _, err := sub(true, exitEqual, "replicate", "blobs", "--config", cfgPath, "--from", "us-east-1", "--to", "ap-south-1"); err != nil {
 		return err
@@ -365,13 +365,6 @@ func InjectStaleChunks(ctx context.Context, folder string, docs ...string) (int,
 		pts[i].Text = others[(i*7)%len(others)].Text
 	}
 	return len(pts), s.Upsert(ctx, pts)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 // takeDown makes an embedded store folder unreachable (its path becomes

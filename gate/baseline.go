@@ -146,7 +146,7 @@ func (bb *BlobBaseline) manifest() (*blob.BlobManifest, error) {
 		return nil, err
 	}
 	if h := m.Hash().Hex(); h != bb.ManifestHash {
-		return nil, fmt.Errorf("baseline: blob entries hash to %s, not the recorded manifest %s", short(h), short(bb.ManifestHash))
+		return nil, fmt.Errorf("baseline: blob entries hash to %s, not the recorded manifest %s", parity.ShortHex(h), parity.ShortHex(bb.ManifestHash))
 	}
 	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
@@ -92,7 +93,7 @@ func CreateBaseline(ctx context.Context, cfg *config.Config, o CreateOptions) (*
 	case ct["_fail"] != "":
 		return nil, fmt.Errorf("baseline: region %s health: %s", r.Name, ct["_fail"])
 	case ct["index_hash"] != b.Index.IndexHash:
-		return nil, fmt.Errorf("baseline: region %s claims index_hash %s but ragparity computed %s: a baseline comes from a region whose contract is true", r.Name, short(ct["index_hash"]), short(b.Index.IndexHash))
+		return nil, fmt.Errorf("baseline: region %s claims index_hash %s but ragparity computed %s: a baseline comes from a region whose contract is true", r.Name, parity.ShortHex(ct["index_hash"]), parity.ShortHex(b.Index.IndexHash))
 	case b.ModelTag != "" && ct["model_tag"] != b.ModelTag:
 		return nil, fmt.Errorf("baseline: region %s claims model_tag %q but its index declares %q", r.Name, ct["model_tag"], b.ModelTag)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
 
@@ -243,9 +244,9 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 		c.Evidence = append(c.Evidence, capEvidence(r.Name, items, o.MaxEvidence,
 			fmt.Sprintf("keys (ragparity diff --blobs --from %s --to %s)", refName, r.Name))...)
 		res.fail(r.Name, fmt.Sprintf("manifest %s, the reference is %s: %d missing, %d extra, %d changed keys against %s",
-			short(hashes[r.Name]), short(ref), len(d.OnlyInFrom), len(d.OnlyInTo), len(d.Changed), refName))
+			parity.ShortHex(hashes[r.Name]), parity.ShortHex(ref), len(d.OnlyInFrom), len(d.OnlyInTo), len(d.Changed), refName))
 	}
 	res.apply(&c)
-	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (manifest %s)", faithful, len(cfg.Regions), short(ref))
+	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (manifest %s)", faithful, len(cfg.Regions), parity.ShortHex(ref))
 	return c, hashes
 }

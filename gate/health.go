@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // contract fields every health answer must carry.
@@ -194,7 +195,7 @@ func healthCheck(cfg *config.Config, o Options, contracts map[string]map[string]
 			c.Evidence = append(c.Evidence, r.Name+": "+why)
 		}
 		if m["index_hash"] != h.IndexHash {
-			why := fmt.Sprintf("claims index_hash %s, ragparity computed %s", short(m["index_hash"]), short(h.IndexHash))
+			why := fmt.Sprintf("claims index_hash %s, ragparity computed %s", parity.ShortHex(m["index_hash"]), parity.ShortHex(h.IndexHash))
 			res.fail(r.Name, why)
 			c.Evidence = append(c.Evidence, r.Name+": "+why)
 		}

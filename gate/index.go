@@ -119,7 +119,7 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 						diffs = append(diffs, fmt.Sprintf("%s: %v -> %v", sd.Key, sd.From, sd.To))
 					}
 				}
-				msg := fmt.Sprintf("%s: same content and semantic settings, other engine settings (engine digest %s, the reference's %s): %s", r.Name, short(ed), short(refEngine), strings.Join(diffs, "; "))
+				msg := fmt.Sprintf("%s: same content and semantic settings, other engine settings (engine digest %s, the reference's %s): %s", r.Name, parity.ShortHex(ed), parity.ShortHex(refEngine), strings.Join(diffs, "; "))
 				if strict {
 					res.fail(r.Name, "engine settings differ from the reference's (gate.engine_parity: strict)")
 					c.Evidence = append(c.Evidence, msg)
@@ -136,7 +136,7 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 				ev = append(ev, fmt.Sprintf("%s: setting %s: %v -> %v", r.Name, sd.Key, sd.From, sd.To))
 			}
 		}
-		why := fmt.Sprintf("INDEX_HASH %s, the reference is %s", short(vals[r.Name]), short(ix.ref))
+		why := fmt.Sprintf("INDEX_HASH %s, the reference is %s", parity.ShortHex(vals[r.Name]), parity.ShortHex(ix.ref))
 		if len(ev) > 0 {
 			why += fmt.Sprintf(" (%d hashed settings differ)", len(ev))
 		}
@@ -155,7 +155,7 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 		case refScan != nil:
 			d, err := verifier.Diff(refScan.Region.Name, r.Name, refScan.Scan, rs.Scan, refScan.Spill, rs.Spill)
 			if err != nil {
-				ev = append(ev, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", r.Name, short(vals[r.Name]), short(ix.ref), err))
+				ev = append(ev, fmt.Sprintf("%s: INDEX_HASH %s differs from %s (diff failed: %v)", r.Name, parity.ShortHex(vals[r.Name]), parity.ShortHex(ix.ref), err))
 				break
 			}
 			ev = append(ev, diffItems(r.Name, d, o.MaxEvidence)...)
@@ -173,7 +173,7 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 		c.Evidence = append(c.Evidence, ev...)
 	}
 	res.apply(&c)
-	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (INDEX_HASH %s)", len(ix.faithful), len(cfg.Regions), short(ix.ref))
+	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (INDEX_HASH %s)", len(ix.faithful), len(cfg.Regions), parity.ShortHex(ix.ref))
 	return c, ix
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
+	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
 )
 
@@ -122,7 +123,7 @@ func runProbes(ctx context.Context, cfg *config.Config, o Options, ix *indexResu
 		return pr
 	case b != nil:
 		if b.Probes.Gold.Digest != gold.Digest() {
-			pr.global = fmt.Sprintf("the baseline's probes were recorded on another gold set (digest %s, this one %s): re-create the baseline with this gold set", short(b.Probes.Gold.Digest), short(gold.Digest()))
+			pr.global = fmt.Sprintf("the baseline's probes were recorded on another gold set (digest %s, this one %s): re-create the baseline with this gold set", parity.ShortHex(b.Probes.Gold.Digest), parity.ShortHex(gold.Digest()))
 			return pr
 		}
 		opts.Baseline = b.Probes

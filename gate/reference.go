@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // results collects one check's per-region results.
@@ -110,7 +111,7 @@ func majority(cfg *config.Config, vals map[string]string, what string) (ref stri
 	}
 	var groups []string
 	for v, k := range count {
-		groups = append(groups, fmt.Sprintf("%d on %s", k, short(v)))
+		groups = append(groups, fmt.Sprintf("%d on %s", k, parity.ShortHex(v)))
 	}
 	sort.Strings(groups)
 	detail := "no region answered"
@@ -119,11 +120,4 @@ func majority(cfg *config.Config, vals map[string]string, what string) (ref stri
 	}
 	return "", false, fmt.Sprintf("no reference for %s: %d of %d configured regions agree (%s); a strict majority, gate.primary, or a release baseline is needed (ragparity baseline create --config %s --from REGION)",
 		what, bestN, n, detail, cfg.File)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

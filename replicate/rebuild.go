@@ -168,7 +168,7 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "region %s: the stage does not hold the content the source says it must (%d points, want %d; content root %s, want %s)", e.Region, e.Points, e.Want, short(e.Got), short(e.Expected))
+	fmt.Fprintf(&b, "region %s: the stage does not hold the content the source says it must (%d points, want %d; content root %s, want %s)", e.Region, e.Points, e.Want, parity.ShortHex(e.Got), parity.ShortHex(e.Expected))
 	list := func(what string, ids []string) {
 		if len(ids) == 0 {
 			return
@@ -187,13 +187,6 @@ func (e *MismatchError) Error() string {
 	}
 	list("changed", ch)
 	return b.String()
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 func leaseName(region string) string { return "rebuild:" + region }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/parity"
 )
 
 // WriteText writes a verdict as the text `ragparity verify` prints.
@@ -40,18 +41,11 @@ func writeRegions(w io.Writer, v *gate.Verdict) {
 		}
 		fmt.Fprintf(w, "  %-12s %-5s %-12s", r.Name, state, strings.ToUpper(string(r.Status)))
 		if r.IndexHash != "" {
-			fmt.Fprintf(w, "  index_hash=%s", short(r.IndexHash))
+			fmt.Fprintf(w, "  index_hash=%s", parity.ShortHex(r.IndexHash))
 		}
 		fmt.Fprintln(w)
 		for _, why := range r.Reasons {
 			fmt.Fprintf(w, "               - %s\n", why)
 		}
 	}
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
+	"github.com/ragparity/ragparity/parity"
 )
 
 func init() {
@@ -164,7 +165,7 @@ func printBaseline(b *gate.Baseline, asJSON bool, w io.Writer) int {
 		for _, q := range b.Probes.Questions {
 			runs += len(q.Runs)
 		}
-		fmt.Fprintf(w, "  probes       %d runs of %d questions (k=%d, seeds %v, %s search) on gold set %s\n", runs, len(b.Probes.Questions), b.Probes.K, b.Probes.Seeds, b.Probes.Search, short(b.Probes.Gold.Digest))
+		fmt.Fprintf(w, "  probes       %d runs of %d questions (k=%d, seeds %v, %s search) on gold set %s\n", runs, len(b.Probes.Questions), b.Probes.K, b.Probes.Seeds, b.Probes.Search, parity.ShortHex(b.Probes.Gold.Digest))
 	} else {
 		fmt.Fprintf(w, "  probes       none recorded (create with --goldset)\n")
 	}

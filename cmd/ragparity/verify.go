@@ -149,13 +149,6 @@ func gateExit(v *gate.Verdict) int {
 	return ExitUnknown
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // baselineResolver finds the release baseline before each verification
 // (a baseline created while serve runs is used from the next one).
 func baselineResolver(cfg *config.Config, path string, store server.Store, signer *gate.Signer) func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error) {
