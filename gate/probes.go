@@ -99,20 +99,16 @@ type probeRuns struct {
 // faithful ones: they are the reference group without a baseline (with a
 // baseline, its recorded runs are). Parity searches are exact, so
 // identical content gives drift 0; a region that cannot be opened or
-// searched is inconclusive alone.
-func runProbes(ctx context.Context, cfg *config.Config, o Options, ix *indexResult) *probeRuns {
+// searched is inconclusive alone. gold is the set Run loaded once (nil:
+// none given).
+func runProbes(ctx context.Context, cfg *config.Config, o Options, gold *goldset.Set, ix *indexResult) *probeRuns {
 	pr := &probeRuns{cfg: cfg.GateProbe(), errs: map[string]string{}}
-	if o.Goldset == "" {
+	if gold == nil {
 		pr.global = "no gold set (pass --goldset, or gate.skip: [probes])"
 		return pr
 	}
 	if cfg.Embedder == "" {
 		pr.global = fmt.Sprintf("%s: probes need an embedder (embedder: glove)", cfg.File)
-		return pr
-	}
-	gold, err := goldset.Load(o.Goldset)
-	if err != nil {
-		pr.global = err.Error()
 		return pr
 	}
 	pr.gold = gold

@@ -70,7 +70,15 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 			return nil, nil, err
 		}
 	}
-	inputs, err := InputsDigest(cfg, o.Baseline, o.Goldset)
+	var gold *goldset.Set
+	if o.Goldset != "" {
+		g, err := goldset.Load(o.Goldset)
+		if err != nil {
+			return nil, nil, fmt.Errorf("goldset: %w", err)
+		}
+		gold = g
+	}
+	inputs, err := inputsDigest(cfg, o.Baseline, gold)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -153,7 +161,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*Verdict, *Detail,
 		c, cancel := context.WithTimeout(ctx, cfg.CheckTimeout(CheckProbes))
 		defer cancel()
 		t0 := time.Now()
-		runs = runProbes(c, cfg, o, ix)
+		runs = runProbes(c, cfg, o, gold, ix)
 		runs.elapsed = time.Since(t0)
 		if c.Err() != nil && runs.global == "" && runs.rep == nil {
 			runs.global = fmt.Sprintf("timed out after %v", cfg.CheckTimeout(CheckProbes))
@@ -260,6 +268,19 @@ func newID(t time.Time) string {
 // expansion, the baseline and the gold set. A verdict whose inputs digest
 // differs from the running config's is never used to admit.
 func InputsDigest(cfg *config.Config, b *Baseline, goldPath string) (string, error) {
+	var gold *goldset.Set
+	if goldPath != "" {
+		g, err := goldset.Load(goldPath)
+		if err != nil {
+			return "", fmt.Errorf("goldset: %w", err)
+		}
+		gold = g
+	}
+	return inputsDigest(cfg, b, gold)
+}
+
+// inputsDigest is InputsDigest over a loaded gold set (nil: none).
+func inputsDigest(cfg *config.Config, b *Baseline, gold *goldset.Set) (string, error) {
 	type in struct {
 		Name, Vectors, Blobs, Health, DedupeKV string
 	}
@@ -275,12 +296,8 @@ func InputsDigest(cfg *config.Config, b *Baseline, goldPath string) (string, err
 		}
 		doc["baseline"] = d
 	}
-	if goldPath != "" {
-		g, err := goldset.Load(goldPath)
-		if err != nil {
-			return "", fmt.Errorf("goldset: %w", err)
-		}
-		doc["goldset"] = g.Digest()
+	if gold != nil {
+		doc["goldset"] = gold.Digest()
 	}
 	raw, err := json.Marshal(doc)
 	if err != nil {
