@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ragparity/ragparity/config"
-	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
@@ -111,7 +110,7 @@ func CreateBaseline(ctx context.Context, cfg *config.Config, o CreateOptions) (*
 		if err != nil {
 			return nil, err
 		}
-		cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+		cached, err := EmbeddingCache(cfg, inner)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/ragparity/ragparity/config"
@@ -28,6 +29,13 @@ func OpenEmbedder(spec string) (embed.Embedder, error) {
 	}
 	embedders[spec] = e
 	return e, nil
+}
+
+// EmbeddingCache wraps e in the host's embedding cache under the config's
+// cache root (one file shared by probes, baselines and rebuilds); the
+// caller closes it.
+func EmbeddingCache(cfg *config.Config, e embed.Embedder) (*embed.Cache, error) {
+	return embed.Cached(e, filepath.Join(cfg.CacheRoot(), "embeddings"))
 }
 
 // AnalyzerFor returns the region's analyzer, the default when the config

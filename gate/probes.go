@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -137,7 +136,7 @@ func runProbes(ctx context.Context, cfg *config.Config, o Options, gold *goldset
 		pr.global = err.Error()
 		return pr
 	}
-	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+	cached, err := EmbeddingCache(cfg, inner)
 	if err != nil {
 		pr.global = err.Error()
 		return pr

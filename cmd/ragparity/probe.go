@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/ragparity/ragparity/config"
-	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/probe"
@@ -158,7 +156,7 @@ it could not run.
 		return fail(stderr, err)
 	}
 	defer closeAll()
-	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+	cached, err := gate.EmbeddingCache(cfg, inner)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/config"
-	"github.com/ragparity/ragparity/embed"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/replicate"
@@ -120,7 +119,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	cached, err := embed.Cached(inner, filepath.Join(cfg.CacheRoot(), "embeddings"))
+	cached, err := gate.EmbeddingCache(cfg, inner)
 	if err != nil {
 		return fail(stderr, err)
 	}
