@@ -247,33 +247,12 @@ func nginxGet(c *http.Client, url string, hdr map[string]string) (nginxResult, e
 // flow.
 func TestNginxAuthRequest(t *testing.T) {
 	ra, rb := regionServer(t, "a"), regionServer(t, "b")
-	fv := &nginxVerifier{}
-	fv.set(nginxVerdict(map[string]bool{"a": true, "b": true}))
-	signer, _ := gate.LoadSigner("")
-	srv, err := server.NewServer(server.ServerOptions{
-		Verify: fv.Verify, Signer: signer, Token: "tok", Release: "r1",
-		Routing: map[string][]string{"eu": {"a", "b"}, "us": {"b", "a"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { srv.Run(ctx); close(runDone) }()
-	t.Cleanup(func() { cancel(); <-runDone })
-	rp := httptest.NewServer(srv.Handler())
-	t.Cleanup(rp.Close)
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Current() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("no start-up verdict")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	rg := startRouterGate(t)
+	fv, signer, srv := rg.fv, rg.signer, rg.srv
 
 	listen := freePort(t)
 	body, err := server.RenderNginx(server.NginxConfig{
-		Listen: listen, Ragparity: strings.TrimPrefix(rp.URL, "http://"), Refused: freePort(t),
+		Listen: listen, Ragparity: strings.TrimPrefix(rg.url, "http://"), Refused: freePort(t),
 		Regions: []server.NginxRegion{{Name: "a", Addr: strings.TrimPrefix(ra.URL, "http://")}, {Name: "b", Addr: strings.TrimPrefix(rb.URL, "http://")}},
 	})
 	if err != nil {
@@ -335,16 +314,7 @@ func TestNginxAuthRequest(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		g.drift(t, "b")
-		req, _ := http.NewRequest("POST", rp.URL+"/v1/verify", strings.NewReader(`{"reason": "region b drifted"}`))
-		req.Header.Set("Authorization", "Bearer tok")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("POST /v1/verify: %d", resp.StatusCode)
-		}
+		rg.verify(t, client, "region b drifted")
 		switched.Store(true)
 		wg.Wait()
 		after := srv.Current()
@@ -393,7 +363,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		expect(t, "/", map[string]string{"X-Region-Pin": "b"}, 421, "region b not admitted")
 	})
 	t.Run("RagparityDownFailsClosedWith421", func(t *testing.T) {
-		rp.Close()
+		rg.close()
 		expect(t, "/", map[string]string{"X-Region-Pin": "a"}, 421, "no admitted region")
 	})
 }
