@@ -17,6 +17,26 @@ type Detail struct {
 	mu sync.Mutex // checks add detail concurrently
 }
 
+// addBlobDiff, addBucketMap and setProbes are how the concurrent checks
+// add to a Detail.
+func (d *Detail) addBlobDiff(b BlobDiff) {
+	d.mu.Lock()
+	d.BlobDiffs = append(d.BlobDiffs, b)
+	d.mu.Unlock()
+}
+
+func (d *Detail) addBucketMap(b BucketMap) {
+	d.mu.Lock()
+	d.BucketMaps = append(d.BucketMaps, b)
+	d.mu.Unlock()
+}
+
+func (d *Detail) setProbes(p *ProbeDetail) {
+	d.mu.Lock()
+	d.Probes = p
+	d.mu.Unlock()
+}
+
 // ProbeDetail is the gold-set probe detail of a verdict.
 type ProbeDetail struct {
 	// DriftThreshold bounds a region's drift against the reference

@@ -23,21 +23,3 @@ func capEvidence(region string, items []string, max int, more string) []string {
 }
 
 const defaultMaxEvidence = 20
-
-func (d *Detail) addBlobDiff(b BlobDiff) {
-	d.mu.Lock()
-	d.BlobDiffs = append(d.BlobDiffs, b)
-	d.mu.Unlock()
-}
-
-func (d *Detail) addBucketMap(b BucketMap) {
-	d.mu.Lock()
-	d.BucketMaps = append(d.BucketMaps, b)
-	d.mu.Unlock()
-}
-
-func (d *Detail) setProbes(p *ProbeDetail) {
-	d.mu.Lock()
-	d.Probes = p
-	d.mu.Unlock()
-}
