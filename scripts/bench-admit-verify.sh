@@ -31,18 +31,7 @@ if command -v taskset >/dev/null 2>&1 && [[ $(nproc) -ge 2 ]]; then SRV=(taskset
 mkdir -p bin
 go build -o bin/ragparity ./cmd/ragparity
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
-WORK=$(mktemp -d)
-cleanup() {
-	local f p
-	for f in "$WORK"/*.pid; do
-		[[ -f "$f" ]] || continue
-		p=$(cat "$f")
-		kill "$p" 2>/dev/null || true
-		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. scripts/bench-work.sh
 
 busy_cfg=$(bin/ragparity-bench admit-verify-setup --dir "$WORK/data" --points "$POINTS" --schedule 1500ms)
 idle_cfg="$WORK/data/idle.yaml"

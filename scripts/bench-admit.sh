@@ -63,19 +63,7 @@ fi
 mkdir -p bin
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
 
-WORK=$(mktemp -d)
-# Servers are started inside $(...) subshells: their pids go to files.
-cleanup() {
-	local f p
-	for f in "$WORK"/*.pid; do
-		[[ -f "$f" ]] || continue
-		p=$(cat "$f")
-		kill "$p" 2>/dev/null || true
-		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. scripts/bench-work.sh
 
 # start_go MODE: starts admit-server, prints its address.
 start_go() {
