@@ -3,25 +3,20 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ragparity/ragparity/config"
-	"github.com/ragparity/ragparity/fence"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 )
 
 func init() {
@@ -124,13 +119,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Lookup("json").Usage = "log JSON lines on stderr (default: text)"
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	grpcAddr := fs.String("grpc-addr", "", "also serve Envoy's gRPC ext_authz (Authorization/Check) on this address (default gate.grpc_addr; off when both are empty)")
-	printNginx := fs.Bool("print-nginx", false, "print an nginx auth_request configuration for the config's regions and exit")
 	fenceAPI := fs.Bool("fence-api", false, "also serve the idempotency fence to the application's writers: POST /v1/fence/claim, /done, /release, GET /v1/fence/status (bearer gate.token; every region's dedupe_kv must be redis://)")
-	printEnvoy := fs.Bool("print-envoy", false, "print an Envoy bootstrap with the gRPC ext_authz filter asking --grpc-addr (default 127.0.0.1:9001) and exit")
-	printK8s := fs.Bool("print-k8s", false, "print Kubernetes manifests (serve's Deployment and Service; per region a readiness probe on /v1/regions/NAME/ready) and exit")
-	printArgo := fs.Bool("print-argo", false, "print an Argo Rollouts AnalysisTemplate reading /v1/verdicts/latest and exit")
-	printCaddy := fs.Bool("print-caddy", false, "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit")
-	printHAProxy := fs.Bool("print-haproxy", false, "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit")
+	prints := map[string]*bool{}
+	for kind, usage := range map[string]string{
+		"nginx":   "print an nginx auth_request configuration for the config's regions and exit",
+		"envoy":   "print an Envoy bootstrap with the gRPC ext_authz filter asking --grpc-addr (default 127.0.0.1:9001) and exit",
+		"k8s":     "print Kubernetes manifests (serve's Deployment and Service; per region a readiness probe on /v1/regions/NAME/ready) and exit",
+		"argo":    "print an Argo Rollouts AnalysisTemplate reading /v1/verdicts/latest and exit",
+		"caddy":   "print a Caddyfile (forward_auth to /v1/admit, routing on X-Route-Region) and exit",
+		"haproxy": "print an HAProxy configuration (a health check per region on /v1/regions/NAME/ready) and exit",
+	} {
+		prints[kind] = fs.Bool("print-"+kind, false, usage)
+	}
 	verifyNice := fs.Int("verify-nice", 19, "run each verification in a child process (ragparity verify) whose nice value is this much above serve's, so admission keeps the CPU while it runs (it gets what admission leaves); 0 runs it in process")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveHelp)
@@ -139,15 +139,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return flagExit(err)
 	}
-	var prints []string
-	for name, on := range map[string]bool{"nginx": *printNginx, "haproxy": *printHAProxy, "caddy": *printCaddy, "envoy": *printEnvoy, "k8s": *printK8s, "argo": *printArgo} {
-		if on {
-			prints = append(prints, "--print-"+name)
+	var printKind []string
+	for _, kind := range server.RouterKinds {
+		if *prints[kind] {
+			printKind = append(printKind, kind)
 		}
 	}
-	if len(prints) > 1 {
-		slices.Sort(prints)
-		fmt.Fprintf(stderr, "Error: %s: print one configuration at a time\n", strings.Join(prints, ", "))
+	if len(printKind) > 1 {
+		slices.Sort(printKind)
+		fmt.Fprintf(stderr, "Error: --print-%s: print one configuration at a time\n", strings.Join(printKind, ", --print-"))
 		return ExitUnknown
 	}
 	cfg, err := gf.load()
@@ -157,114 +157,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := gf.checkReport(); err != nil {
 		return fail(stderr, err)
 	}
-	// Printed router configs name each region's upstream by a placeholder.
-	placeholder := func(region string) (addr, comment string) {
-		return region + ".example.internal:8000", "set region " + region + "'s address"
+	if *grpcAddr == "" {
+		*grpcAddr = cfg.Gate.GRPCAddr
 	}
-	printed := func(out string, err error) int {
+	if *grpcAddr != "" && (len(printKind) == 0 || printKind[0] == "envoy") {
+		if _, _, err := net.SplitHostPort(*grpcAddr); err != nil {
+			return fail(stderr, fmt.Errorf("--grpc-addr / gate.grpc_addr %q: %w", *grpcAddr, err))
+		}
+	}
+	if len(printKind) == 1 {
+		out, err := server.PrintRouter(printKind[0], cfg, server.PrintOptions{Addr: *addr, GRPCAddr: *grpcAddr, Version: versionString()})
 		if err != nil {
 			return fail(stderr, err)
 		}
 		fmt.Fprint(stdout, out)
 		return 0
 	}
-	if *printNginx {
-		c := server.NginxConfig{Listen: "80", Ragparity: *addr, Refused: "127.0.0.1:8099"}
-		for _, r := range cfg.Regions {
-			a, cm := placeholder(r.Name)
-			c.Regions = append(c.Regions, server.NginxRegion{Name: r.Name, Addr: a, Comment: cm})
-		}
-		return printed(server.RenderNginx(c))
-	}
-	if *printHAProxy {
-		c := server.HAProxyConfig{Listen: ":80", Ragparity: *addr}
-		for _, r := range cfg.Regions {
-			a, cm := placeholder(r.Name)
-			c.Regions = append(c.Regions, server.HAProxyRegion{Name: r.Name, Addr: a, Comment: cm})
-		}
-		return printed(server.RenderHAProxy(c))
-	}
-	if *printCaddy {
-		c := server.CaddyConfig{Site: ":80", Ragparity: *addr}
-		for _, r := range cfg.Regions {
-			a, cm := placeholder(r.Name)
-			c.Regions = append(c.Regions, server.CaddyRegion{Name: r.Name, Addr: a, Comment: cm})
-		}
-		return printed(server.RenderCaddy(c))
-	}
-	if *grpcAddr == "" {
-		*grpcAddr = cfg.Gate.GRPCAddr
-	}
-	if *grpcAddr != "" {
-		if _, _, err := net.SplitHostPort(*grpcAddr); err != nil {
-			return fail(stderr, fmt.Errorf("--grpc-addr / gate.grpc_addr %q: %w", *grpcAddr, err))
-		}
-	}
-	if *printEnvoy {
-		authz := *grpcAddr
-		if authz == "" {
-			authz = "127.0.0.1:9001"
-		}
-		c := server.EnvoyConfig{Listen: "0.0.0.0:10000", Authz: authz}
-		for _, r := range cfg.Regions {
-			a, cm := placeholder(r.Name)
-			c.Regions = append(c.Regions, server.EnvoyRegion{Name: r.Name, Addr: a, Comment: cm})
-		}
-		return printed(server.RenderEnvoy(c))
-	}
-	if *printK8s || *printArgo {
-		_, port, err := net.SplitHostPort(*addr)
-		if err != nil {
-			return fail(stderr, fmt.Errorf("--addr %q: %w", *addr, err))
-		}
-		tag := versionString()
-		if strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" || tag == "devel" {
-			tag = "latest" // a development build has no image tag of its own
-		}
-		c := server.KubeConfig{Image: "ragparity/ragparity:" + tag, Port: port, Host: "RAGPARITY_CLUSTER_IP",
-			URL: "http://ragparity.default.svc.cluster.local:" + port}
-		for _, r := range cfg.Regions {
-			c.Regions = append(c.Regions, r.Name)
-		}
-		render := server.RenderKube
-		if *printArgo {
-			render = server.RenderArgo
-		}
-		return printed(render(c))
+	if *verifyNice < 0 || *verifyNice > 19 {
+		return fail(stderr, fmt.Errorf("--verify-nice %d: want 0 (in process) to 19", *verifyNice))
 	}
 	log := newLogger(stderr, gf.json)
-	if err := server.CheckExposure(*addr, cfg.Gate.Token); err != nil {
-		return fail(stderr, err)
-	}
-	if cfg.Gate.Token == "" {
-		log.Warn("no gate.token: POST /v1/verify is open to anyone who can reach the loopback address", "addr", *addr)
-	}
-	if (cfg.Gate.TLSCert == "") != (cfg.Gate.TLSKey == "") {
-		return fail(stderr, errors.New("gate.tls_cert and gate.tls_key go together"))
-	}
 	signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	// A verdict read from the store is served only if this replica's key
-	// signed it: with an ephemeral key that means its own verdicts only
-	// (fail closed), so replicas that share a store need gate.signing_key.
-	trusted := signer.Public()
-	if signer.Ephemeral {
-		pem, _ := gate.MarshalPublicKeyPEM(signer.Public())
-		log.Warn("no gate.signing_key: signing verdicts with an ephemeral key; verdicts other replicas stored cannot be checked and are ignored",
-			"key_id", signer.KeyID(), "public_key", strings.TrimSpace(string(pem)))
-	} else {
-		log.Info("signing verdicts", "key_id", signer.KeyID())
+	if err := server.Preflight(cfg, *addr, signer, log); err != nil {
+		return fail(stderr, err)
 	}
-	if cfg.Gate.Schedule == 0 {
-		log.Warn("gate.schedule is 0: verifying only at start and on POST /v1/verify; the verdict stops admitting after gate.verdict_ttl", "verdict_ttl", cfg.Gate.VerdictTTL)
-	} else if cfg.Gate.Schedule >= cfg.Gate.VerdictTTL {
-		log.Warn("gate.schedule is not shorter than gate.verdict_ttl: verdicts will expire between verifications", "schedule", cfg.Gate.Schedule, "verdict_ttl", cfg.Gate.VerdictTTL)
-	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-	cancel()
+	store, err := server.OpenConfigStore(ctx, cfg)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -272,7 +192,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	resolve := baselineResolver(cfg, gf.baseline, store, signer)
 	// The inputs this replica verifies over: a stored verdict computed over
 	// others (a changed config, baseline or gold set) is never served.
-	octx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	baseline, _, err := resolve(octx)
 	cancel()
 	if err != nil {
@@ -290,9 +210,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verify, err := newVerifier(cfg, gf.goldset, signer, resolve)
 	if err != nil {
 		return fail(stderr, err)
-	}
-	if *verifyNice < 0 || *verifyNice > 19 {
-		return fail(stderr, fmt.Errorf("--verify-nice %d: want 0 (in process) to 19", *verifyNice))
 	}
 	if *verifyNice > 0 {
 		exe, err := os.Executable()
@@ -313,7 +230,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Info("verifying in a child process at lower CPU priority", "nice", *verifyNice)
 	}
 	srv, err := server.NewServer(server.ServerOptions{
-		Verify: verify, Store: store, Signer: signer, TrustedKey: trusted,
+		// A verdict read from the store is served only if this replica's
+		// key signed it: with an ephemeral key its own verdicts only (fail
+		// closed), so replicas that share a store need gate.signing_key.
+		Verify: verify, Store: store, Signer: signer, TrustedKey: signer.Public(),
 		Token: cfg.Gate.Token, Release: cfg.Release, Routing: cfg.Gate.Routing, Inputs: inputs,
 		Schedule: cfg.Gate.Schedule, Logger: log,
 		Published: func(v *gate.Verdict, det *gate.Detail) {
@@ -330,90 +250,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	handler := srv.Handler()
+	lo := server.ListenOptions{Addr: *addr, GRPCAddr: *grpcAddr, TLSCert: cfg.Gate.TLSCert, TLSKey: cfg.Gate.TLSKey, Logger: log,
+		Ready: func(url string) {
+			log.Info("serving", "url", url, "release", cfg.Release, "store", fmt.Sprint(store))
+		}}
 	if *fenceAPI {
-		fh, closeFences, err := fenceHandler(cfg, log)
+		fh, closeFences, err := server.FenceHandler(cfg, log)
 		if err != nil {
 			return fail(stderr, err)
 		}
 		defer closeFences()
-		mux := http.NewServeMux()
-		mux.Handle("/v1/fence/", fh)
-		mux.Handle("/", handler)
-		handler = mux
-		log.Info("serving the fence API", "path", "/v1/fence/")
+		lo.Fence = fh
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
+	if err := server.ListenAndServe(ctx, srv, lo); err != nil {
 		return fail(stderr, err)
 	}
-	var gs *grpc.Server
-	if *grpcAddr != "" {
-		var opts []grpc.ServerOption
-		if cfg.Gate.TLSCert != "" {
-			creds, err := credentials.NewServerTLSFromFile(cfg.Gate.TLSCert, cfg.Gate.TLSKey)
-			if err != nil {
-				ln.Close()
-				return fail(stderr, fmt.Errorf("gRPC TLS: %w", err))
-			}
-			opts = append(opts, grpc.Creds(creds))
-		}
-		gln, err := net.Listen("tcp", *grpcAddr)
-		if err != nil {
-			ln.Close()
-			return fail(stderr, fmt.Errorf("--grpc-addr: %w", err))
-		}
-		gs = grpc.NewServer(opts...)
-		srv.RegisterAuthorization(gs)
-		go gs.Serve(gln)
-		log.Info("serving Envoy ext_authz (gRPC)", "addr", gln.Addr().String(), "tls", cfg.Gate.TLSCert != "")
-	}
-	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Equal to ReadHeaderTimeout: net/http then sets one read
-		// deadline per request instead of two.
-		ReadTimeout:    10 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 32 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	runDone := make(chan struct{})
-	go func() { srv.Run(ctx); close(runDone) }()
-	serveErr := make(chan error, 1)
-	scheme := "http"
-	go func() {
-		if cfg.Gate.TLSCert != "" {
-			serveErr <- hs.ServeTLS(ln, cfg.Gate.TLSCert, cfg.Gate.TLSKey)
-		} else {
-			serveErr <- hs.Serve(ln)
-		}
-	}()
-	if cfg.Gate.TLSCert != "" {
-		scheme = "https"
-	}
-	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "release", cfg.Release, "store", fmt.Sprint(store))
-	code := 0
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(stderr, "Error: %v\n", err)
-			code = ExitUnknown
-		}
-	}
-	stop()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	hs.Shutdown(sctx)
-	if gs != nil {
-		gs.GracefulStop()
-	}
-	<-runDone
 	log.Info("stopped")
-	return code
+	return 0
 }
 
 // newLogger writes text logs, or JSON with --json.
@@ -422,49 +275,4 @@ func newLogger(w io.Writer, asJSON bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
-}
-
-// fenceHandler is the fence HTTP API on every region's dedupe_kv. The
-// bbolt fallback can be open in one process only (serve holding it would
-// block rebuilds), so every region needs a Redis dedupe_kv.
-func fenceHandler(cfg *config.Config, log *slog.Logger) (http.Handler, func(), error) {
-	if cfg.Gate.Token == "" {
-		return nil, nil, fmt.Errorf("%s: --fence-api needs gate.token (writers authenticate with it)", cfg.File)
-	}
-	writers := map[string]*fence.Writer{}
-	var opened []fence.Fence
-	closeAll := func() {
-		for _, f := range opened {
-			f.Close()
-		}
-	}
-	for _, r := range cfg.Regions {
-		if !strings.HasPrefix(r.DedupeKV, "redis://") && !strings.HasPrefix(r.DedupeKV, "rediss://") {
-			closeAll()
-			return nil, nil, fmt.Errorf("%s: region %s: --fence-api needs a redis:// dedupe_kv (a bbolt file can be open in one process only)", cfg.File, r.Name)
-		}
-		f, err := fence.Open(r.DedupeKV, "")
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
-		}
-		opened = append(opened, f)
-		win := cfg.Fence.FailoverWindow
-		if win <= 0 {
-			win = fence.DefaultWindow
-		}
-		w, err := fence.NewWriter(f, fence.WriterOptions{Region: r.Name, Owner: "serve", Lease: cfg.Fence.Lease,
-			TTL: win + 24*time.Hour, Window: win})
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		writers[r.Name] = w
-	}
-	h, err := fence.NewHTTPHandler(fence.HTTPOptions{Writers: writers, Token: cfg.Gate.Token, Logger: log.WithGroup("fence")})
-	if err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	return h, closeAll, nil
 }
