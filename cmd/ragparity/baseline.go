@@ -11,6 +11,7 @@ import (
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
+	"github.com/ragparity/ragparity/internal/termui"
 	"github.com/ragparity/ragparity/parity"
 )
 
@@ -155,7 +156,7 @@ func printBaseline(b *gate.Baseline, asJSON bool, w io.Writer) int {
 	fmt.Fprintf(w, "baseline %s of release %s, taken from %s at %s, signed by key %s\n", b.ID, b.Release, b.From, b.Created.Format(time.RFC3339), b.KeyID)
 	fmt.Fprintf(w, "  INDEX_HASH   %s (%d points, %d non-empty of %d buckets)\n", b.Index.IndexHash, b.Index.Points, len(b.Index.Leaves), b.Index.Buckets)
 	if b.Blobs != nil {
-		fmt.Fprintf(w, "  blobs        manifest %s (%d objects, %s)\n", b.Blobs.ManifestHash, b.Blobs.Objects, humanBytes(b.Blobs.Bytes))
+		fmt.Fprintf(w, "  blobs        manifest %s (%d objects, %s)\n", b.Blobs.ManifestHash, b.Blobs.Objects, termui.Bytes(b.Blobs.Bytes))
 	} else {
 		fmt.Fprintf(w, "  blobs        none recorded\n")
 	}

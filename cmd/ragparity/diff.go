@@ -48,9 +48,9 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	prog := newProgress(stderr, cf.json)
-	res := gate.ScanRegions(ctx, cfg, sel, prog.scanOptions(verifier.Shard{}, true))
-	prog.done()
+	prog := scanProgress(stderr, cf.json)
+	res := gate.ScanRegions(ctx, cfg, sel, scanOptions(prog, verifier.Shard{}, true))
+	prog.Done()
 	defer func() {
 		for _, r := range res {
 			if r.Spill != nil {

@@ -78,9 +78,9 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	prog := newProgress(stderr, cf.json)
-	res := gate.ScanRegions(ctx, cfg, sel, prog.scanOptions(shard, false))
-	prog.done()
+	prog := scanProgress(stderr, cf.json)
+	res := gate.ScanRegions(ctx, cfg, sel, scanOptions(prog, shard, false))
+	prog.Done()
 	if shard.N > 0 {
 		return printShard(cfg.Release, verifierTol(cfg.Hash.Tolerance), shard, res, cf.json, stdout, stderr)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/s3"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/storetest/blobtest"
 )
 
@@ -70,7 +71,7 @@ func TestManifestCommand(t *testing.T) {
 		if code != ExitEqual {
 			t.Fatalf("exit %d, want 0; stderr: %s", code, errOut)
 		}
-		var m ManifestJSON
+		var m gate.ManifestJSON
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 		}
@@ -84,7 +85,7 @@ func TestManifestCommand(t *testing.T) {
 	})
 	t.Run("WarmCacheReadsNothing", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "manifest", "--config", cfg, "--region", "us", "--json", "--cache-dir", cache)
-		var m ManifestJSON
+		var m gate.ManifestJSON
 		json.Unmarshal([]byte(out), &m)
 		if code != ExitEqual || len(m.Regions) != 1 || m.Regions[0].ObjectsRead != 0 || m.Regions[0].CacheHits != 4 {
 			t.Errorf("exit %d, regions %+v; want 0 with 0 objects read and 4 cache hits; stderr %s", code, m.Regions, errOut)
@@ -160,7 +161,7 @@ func TestManifestCommand(t *testing.T) {
 	})
 	t.Run("ChecksumModeFallsBackToContent", func(t *testing.T) {
 		code, out, errOut := runCLI(t, "manifest", "--config", cfg, "--region", "us,eu", "--mode", "checksum", "--json", "--no-cache", "--cache-dir", cache)
-		var m ManifestJSON
+		var m gate.ManifestJSON
 		json.Unmarshal([]byte(out), &m)
 		if code != ExitEqual || m.Regions[0].ObjectsRead != 4 || m.Regions[0].ChecksumsTrusted != 0 {
 			t.Errorf("checksum mode on folders: exit %d, %+v; want 0, all 4 read, none trusted; stderr %s", code, m.Regions, errOut)

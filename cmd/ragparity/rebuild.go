@@ -162,8 +162,8 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		cp, err = loadCheckpoint(cfg, id, *resume, *source, names)
 	}
 	ttl := cfg.Fence.FailoverWindow + 24*time.Hour
-	prog := newProgress(stderr, cf.json)
-	pf := prog.fn("documents")
+	prog := scanProgress(stderr, cf.json)
+	pf := prog.Points("documents")
 	host, _ := os.Hostname()
 	res, err := replicate.Rebuild(ctx, targets, replicate.Options{
 		Source: src, Embedder: cached, Spec: cspec, RunID: id, Owner: cp.Owner, Host: host, Wait: *wait,
@@ -175,7 +175,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		},
 	})
-	prog.done()
+	prog.Done()
 	var busy *replicate.LeaseError
 	if errors.As(err, &busy) && res == nil {
 		if !*resume {

@@ -5,16 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
+	"github.com/ragparity/ragparity/internal/termui"
 	"github.com/ragparity/ragparity/verifier"
-	"golang.org/x/term"
 )
 
 // commonFlags are shared by commands that read a config.
@@ -56,53 +54,17 @@ func (c *commonFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-// progress prints one status line on stderr when it is a terminal.
-type progress struct {
-	mu     sync.Mutex
-	w      io.Writer
-	on     bool
-	counts map[string]int64
-	order  []string
+// scanProgress is the status line of a scan ("scanning points: eu 1200,
+// us 900") on a terminal.
+func scanProgress(stderr io.Writer, quiet bool) *termui.Line {
+	return termui.NewLine(stderr, "scanning points: ", ", ", quiet)
 }
 
-func newProgress(stderr io.Writer, quiet bool) *progress {
-	p := &progress{w: stderr, counts: map[string]int64{}}
-	if f, ok := stderr.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
-		p.on = true
-	}
-	return p
-}
-
-func (p *progress) fn(region string) func(int64) {
-	if !p.on {
-		return nil
-	}
-	p.mu.Lock()
-	p.order = append(p.order, region)
-	p.mu.Unlock()
-	return func(n int64) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.counts[region] = n
-		var parts []string
-		for _, r := range p.order {
-			parts = append(parts, fmt.Sprintf("%s %d", r, p.counts[r]))
-		}
-		fmt.Fprintf(p.w, "\r\033[Kscanning points: %s", strings.Join(parts, ", "))
-	}
-}
-
-func (p *progress) done() {
-	if p.on {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-}
-
-// scanOptions are gate.ScanOptions with this command's progress line.
-func (p *progress) scanOptions(shard verifier.Shard, spill bool) gate.ScanOptions {
+// scanOptions are gate.ScanOptions with a progress line.
+func scanOptions(l *termui.Line, shard verifier.Shard, spill bool) gate.ScanOptions {
 	o := gate.ScanOptions{Shard: shard, Spill: spill}
-	if p.on {
-		o.Progress = p.fn
+	if l.On() {
+		o.Progress = l.Points
 	}
 	return o
 }

@@ -1,0 +1,111 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/verifier/blob"
+)
+
+// RegionManifestJSON is one region in `manifest --json` output.
+type RegionManifestJSON struct {
+	Name         string `json:"name"`
+	Location     string `json:"location,omitempty"`
+	ManifestHash string `json:"manifest_hash,omitempty"`
+	// Exact is false when some entries were compared on a stored CRC64NVME
+	// or an ETag: the hash is then comparable only within this run.
+	Exact            bool   `json:"exact"`
+	Objects          int64  `json:"objects"`
+	Bytes            int64  `json:"bytes"`
+	ObjectsRead      int64  `json:"objects_read"`
+	BytesRead        int64  `json:"bytes_read"`
+	CacheHits        int64  `json:"cache_hits"`
+	ChecksumsTrusted int64  `json:"checksums_trusted"`
+	ElapsedMS        int64  `json:"elapsed_ms"`
+	Warning          string `json:"warning,omitempty"`
+	Error            string `json:"error,omitempty"`
+}
+
+// ManifestJSON is the `manifest --json` document: every region's blob
+// manifest and whether they agree.
+type ManifestJSON struct {
+	Release string               `json:"release"`
+	Mode    blob.BlobMode        `json:"mode"`
+	Equal   bool                 `json:"equal"`
+	Verdict string               `json:"verdict"`
+	Regions []RegionManifestJSON `json:"regions"`
+	// Differences summarises each region that differs from the first.
+	Differences []string `json:"differences,omitempty"`
+	Note        string   `json:"note,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// CompareManifests decides whether the regions' manifests agree: equal,
+// different (some region differs from the first), or inconclusive (an
+// error, an entry that cannot be compared, or ETag mode without a
+// difference: ETags never prove equality).
+func CompareManifests(release string, mode blob.BlobMode, res []RegionManifest) ManifestJSON {
+	out := ManifestJSON{Release: release, Mode: mode}
+	var errs []error
+	for _, r := range res {
+		rj := RegionManifestJSON{Name: r.Region.Name, Warning: r.Warning}
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+			rj.Error = r.Err.Error()
+			out.Regions = append(out.Regions, rj)
+			continue
+		}
+		m := r.M
+		rj.Location, rj.ManifestHash, rj.Exact = m.Location, m.Hash().Hex(), m.Exact()
+		rj.Objects, rj.Bytes, rj.ObjectsRead, rj.BytesRead = m.Objects, m.Bytes, m.ObjectsRead, m.BytesRead
+		rj.CacheHits, rj.ChecksumsTrusted, rj.ElapsedMS = m.CacheHits, m.ChecksumsTrusted, m.Elapsed.Milliseconds()
+		out.Regions = append(out.Regions, rj)
+	}
+	if len(errs) > 0 {
+		out.Error = errors.Join(errs...).Error()
+		out.Verdict = blob.VerdictInconclusive
+		return out
+	}
+	out.Verdict = blob.VerdictEqual
+	for _, r := range res[1:] {
+		d := blob.DiffManifests(res[0].Region.Name, r.Region.Name, res[0].M, r.M)
+		switch d.Verdict {
+		case blob.VerdictDifferent:
+			out.Verdict = blob.VerdictDifferent
+		case blob.VerdictInconclusive:
+			if out.Verdict == blob.VerdictEqual {
+				out.Verdict = blob.VerdictInconclusive
+			}
+		}
+		if d.Verdict != blob.VerdictEqual {
+			out.Differences = append(out.Differences, SummarizeBlobDiff(d))
+		}
+	}
+	if mode == blob.ModeETag && out.Verdict != blob.VerdictDifferent {
+		out.Verdict = blob.VerdictInconclusive
+		out.Note = "no difference found by the ETag pre-filter; " + blob.ETagNote
+	}
+	out.Equal = out.Verdict == blob.VerdictEqual
+	return out
+}
+
+// SummarizeBlobDiff is a blob diff in one line.
+func SummarizeBlobDiff(d *blob.BlobDiff) string {
+	if d.Verdict == blob.VerdictInconclusive && len(d.Inconclusive) == 0 {
+		return fmt.Sprintf("%s vs %s: no difference found, could not tell", d.From, d.To)
+	}
+	return fmt.Sprintf("%s vs %s: %d only in %s, %d only in %s, %d changed, %d inconclusive",
+		d.From, d.To, len(d.OnlyInFrom), d.From, len(d.OnlyInTo), d.To, len(d.Changed), len(d.Inconclusive))
+}
+
+// CheckBlobURLs requires a blobs URL in every region given.
+func CheckBlobURLs(cfg *config.Config, regions []*config.Region) error {
+	for _, r := range regions {
+		if strings.TrimSpace(r.Blobs) == "" {
+			return fmt.Errorf("%s: region %s: regions[].blobs is not set (want s3://bucket/prefix?endpoint=... or file:///path)", cfg.File, r.Name)
+		}
+	}
+	return nil
+}
