@@ -72,6 +72,9 @@ type Options struct {
 
 // Result is the rebuild summary (the --json document).
 type Result struct {
+	// Regions are the target regions, in the order given (not printed:
+	// Written and IndexHash name them).
+	Regions   []string                    `json:"-"`
 	RunID     string                      `json:"run_id"`
 	Documents int                         `json:"documents"`
 	Chunks    int                         `json:"chunks"`
@@ -247,6 +250,9 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 
 	counter := embed.NewCounting(o.Embedder)
 	res := &Result{RunID: o.RunID, Written: map[string]int{}, Dedupe: map[string]fence.DedupeStat{}, IndexHash: map[string]string{}, ExpectedRoot: map[string]string{}}
+	for _, t := range targets {
+		res.Regions = append(res.Regions, t.Region)
+	}
 	ts := make([]*tstate, len(targets))
 	defer func() {
 		for _, st := range ts {

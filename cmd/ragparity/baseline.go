@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/internal/termui"
@@ -80,9 +79,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: gate.signing_key: %w", cfg.File, err))
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-	cancel()
+	store, err := server.OpenConfigStore(ctx, cfg)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -106,7 +103,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return printBaseline(b, cf.json, stdout)
 	case "show":
-		b, err := latestBaseline(ctx, cfg, store)
+		b, err := server.LatestBaseline(ctx, cfg, store)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -115,7 +112,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if *out == "" {
 			return fail(stderr, errors.New("baseline export: --out FILE is required"))
 		}
-		b, err := latestBaseline(ctx, cfg, store)
+		b, err := server.LatestBaseline(ctx, cfg, store)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -138,14 +135,6 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stdout, "baseline %s of release %s imported into %v\n", b.ID, b.Release, store)
 		return 0
 	}
-}
-
-func latestBaseline(ctx context.Context, cfg *config.Config, store server.Store) (*gate.Baseline, error) {
-	b, err := store.LatestBaseline(ctx, cfg.Release)
-	if errors.Is(err, server.ErrNotFound) {
-		return nil, fmt.Errorf("no baseline of release %s in %v (ragparity baseline create --config %s --from REGION)", cfg.Release, store, cfg.File)
-	}
-	return b, err
 }
 
 func printBaseline(b *gate.Baseline, asJSON bool, w io.Writer) int {

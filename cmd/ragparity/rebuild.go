@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
-	"time"
 
-	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/replicate"
@@ -21,15 +17,6 @@ import (
 
 func init() {
 	register("rebuild", "rebuild regions from source texts behind the idempotency fence", runRebuild)
-}
-
-// checkpoint is what an interrupted rebuild leaves for --resume.
-type checkpoint struct {
-	RunID   string    `json:"run_id"`
-	Owner   string    `json:"owner"`
-	Source  string    `json:"source"`
-	Regions []string  `json:"regions"`
-	Started time.Time `json:"started"`
 }
 
 func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -78,118 +65,21 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		ctx, cancel = context.WithTimeout(ctx, cf.timeout)
 		defer cancel()
 	}
-	src, err := replicate.OpenSource(*source)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	if cfg.Embedder == "" {
-		return fail(stderr, fmt.Errorf("%s: rebuild needs an embedder (add `embedder: glove` for the offline default); its model tag is hashed into every region's settings", cfg.File))
-	}
-	inner, err := gate.OpenEmbedder(cfg.Embedder)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	targets, closeTargets, err := gate.Targets(ctx, cfg, regions)
-	defer closeTargets()
-	if err != nil {
-		return fail(stderr, err)
-	}
-	var names []string
-	for _, t := range targets {
-		names = append(names, t.Region)
-	}
-	// One rebuild per region: say who is at it before touching anything
-	// another run holds (the embedding cache is one file per host).
-	for !*resume {
-		berr := replicate.Busy(ctx, targets, "")
-		if berr == nil {
-			break
-		}
-		if !*wait {
-			run := "RUN"
-			var le *replicate.LeaseError
-			if errors.As(berr, &le) && le.Holder.RunID != "" {
-				run = le.Holder.RunID
-			}
-			return fail(stderr, fmt.Errorf("%w (if that run was interrupted, finish it with --resume --run-id %s once its lease of %s has run out)", berr, run, cfg.Fence.Lease))
-		}
-		select {
-		case <-ctx.Done():
-			return fail(stderr, berr)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	cached, err := gate.EmbeddingCache(cfg, inner)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer cached.Close()
-	dim := inner.Dim()
-	if dim == 0 {
-		v, err := cached.Embed(ctx, []string{"dimension probe"})
-		if err != nil {
-			return fail(stderr, err)
-		}
-		dim = len(v[0])
-	}
-	cspec := gate.CollectionSpec(cfg, dim)
-	id := *runID
-	if id == "" {
-		if id, err = replicate.DeriveRunID(ctx, src, inner.ModelTag(), cspec, targets); err != nil {
-			return fail(stderr, fmt.Errorf("%w (nothing written, the live index is untouched)", err))
-		}
-	}
-	lease := cfg.Fence.Lease
-	cp, err := loadCheckpoint(cfg, id, *resume, *source, names)
-	for err != nil {
-		// A run in progress also leaves a checkpoint: say who is at it,
-		// or with --wait, wait for it to finish and look again.
-		berr := replicate.Busy(ctx, targets, "")
-		if berr == nil {
-			return fail(stderr, err)
-		}
-		if !*wait {
-			if !*resume {
-				berr = fmt.Errorf("%w (if that run was interrupted, finish it with --resume --run-id %s once its lease of %s has run out)", berr, id, lease)
-			}
-			return fail(stderr, berr)
-		}
-		select {
-		case <-ctx.Done():
-			return fail(stderr, berr)
-		case <-time.After(500 * time.Millisecond):
-		}
-		cp, err = loadCheckpoint(cfg, id, *resume, *source, names)
-	}
-	ttl := cfg.Fence.FailoverWindow + 24*time.Hour
 	prog := scanProgress(stderr, cf.json)
 	pf := prog.Points("documents")
-	host, _ := os.Hostname()
-	res, err := replicate.Rebuild(ctx, targets, replicate.Options{
-		Source: src, Embedder: cached, Spec: cspec, RunID: id, Owner: cp.Owner, Host: host, Wait: *wait,
-		Lease: lease, TTL: ttl, Window: cfg.Fence.FailoverWindow,
-		BatchDocs: *batch, Promote: *promote, Buckets: cfg.Hash.Buckets,
-		Progress: func(n int) {
+	res, err := gate.Rebuild(ctx, cfg, gate.RebuildOptions{Source: *source, Regions: regions, RunID: *runID, Resume: *resume,
+		Wait: *wait, Promote: *promote, BatchDocs: *batch, Progress: func(n int) {
 			if pf != nil {
 				pf(int64(n))
 			}
-		},
-	})
+		}})
 	prog.Done()
-	var busy *replicate.LeaseError
-	if errors.As(err, &busy) && res == nil {
-		if !*resume {
-			os.Remove(checkpointPath(cfg, id))
-		}
+	if res == nil {
 		return fail(stderr, err)
-	}
-	if err != nil && res == nil {
-		return fail(stderr, fmt.Errorf("%w (resume with --resume --run-id %s)", err, id))
 	}
 	for _, s := range res.StaleStages {
 		fmt.Fprintf(stderr, "warning: region %s has a stale stage of run %s (%d points): list with `ragparity stages list`, remove with `ragparity stages drop --region %s --run-id %s`\n", s.Region, s.RunID, s.Points, s.Region, s.RunID)
 	}
-	os.Remove(checkpointPath(cfg, id))
 	code := ExitEqual
 	if !res.Agree {
 		code = ExitDiffer
@@ -203,72 +93,16 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
 	if *mkBaseline && err == nil && res.Promoted && code == ExitEqual {
-		if berr := rebuildBaseline(ctx, cfg, targets[0].Region, *baseGold, *baseAccept, stdout, cf.json); berr != nil {
+		b, berr := server.TakeBaseline(ctx, cfg, gate.CreateOptions{From: res.Regions[0], Goldset: *baseGold, AcceptBelowFloor: *baseAccept})
+		if berr != nil {
 			fmt.Fprintf(stderr, "Error: the rebuild was promoted, but no baseline was made: %v (take it with `ragparity baseline create` once the region answers its new contract)\n", berr)
 			return ExitUnknown
 		}
+		if !cf.json {
+			fmt.Fprintf(stdout, "baseline %s of release %s taken from %s\n", b.ID, b.Release, b.From)
+		}
 	}
 	return code
-}
-
-// rebuildBaseline takes the release baseline from a region just promoted
-// and stores it, as `baseline create` does.
-func rebuildBaseline(ctx context.Context, cfg *config.Config, region, gold, accept string, stdout io.Writer, quiet bool) error {
-	signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
-	if err != nil {
-		return fmt.Errorf("%s: gate.signing_key: %w", cfg.File, err)
-	}
-	b, err := gate.CreateBaseline(ctx, cfg, gate.CreateOptions{From: region, Goldset: gold, AcceptBelowFloor: accept, Signer: signer})
-	if err != nil {
-		return err
-	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := store.PutBaseline(ctx, b); err != nil {
-		return err
-	}
-	if !quiet {
-		fmt.Fprintf(stdout, "baseline %s of release %s taken from %s\n", b.ID, b.Release, region)
-	}
-	return nil
-}
-
-func checkpointPath(cfg *config.Config, id string) string {
-	return filepath.Join(cfg.CacheRoot(), "rebuild", id+".json")
-}
-
-// loadCheckpoint starts a run (refusing to silently restart an interrupted
-// one) or, with resume, reuses the interrupted run's writer identity.
-func loadCheckpoint(cfg *config.Config, id string, resume bool, source string, regions []string) (*checkpoint, error) {
-	p := checkpointPath(cfg, id)
-	b, err := os.ReadFile(p)
-	switch {
-	case err == nil && !resume:
-		return nil, fmt.Errorf("rebuild %s was interrupted (checkpoint %s): pass --resume to finish it, or --run-id NEW to start another", id, p)
-	case err != nil && resume:
-		return nil, fmt.Errorf("nothing to resume: no checkpoint for rebuild %s at %s", id, p)
-	case err == nil:
-		var cp checkpoint
-		if json.Unmarshal(b, &cp) != nil || cp.Owner == "" {
-			return nil, fmt.Errorf("checkpoint %s is corrupt; remove it and start again", p)
-		}
-		return &cp, nil
-	}
-	cp := &checkpoint{RunID: id, Owner: replicate.NewOwner(), Source: source, Regions: regions, Started: time.Now().UTC()}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return nil, err
-	}
-	b, _ = json.MarshalIndent(cp, "", "  ")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
-	}
-	return cp, os.Rename(tmp, p)
 }
 
 func printRebuild(r *replicate.Result, w io.Writer) {

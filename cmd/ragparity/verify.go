@@ -89,9 +89,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// one is given as a file) and the verdict and its detail are recorded
 	// in it, like serve does.
 	needStore := gf.baseline == "" && cfg.Gate.Baseline == ""
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	store, err := server.OpenStore(octx, cfg.Gate.Store, cfg.CacheRoot())
-	cancel()
+	store, err := server.OpenConfigStore(ctx, cfg)
 	switch {
 	case err != nil && needStore:
 		return fail(stderr, fmt.Errorf("%w (the release baseline is read from it; pass --baseline FILE to use an exported one)", err))

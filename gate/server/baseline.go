@@ -64,3 +64,39 @@ func BaselineKeys(cfg *config.Config) ([]ed25519.PublicKey, error) {
 	}
 	return keys, nil
 }
+
+// TakeBaseline creates the release baseline as o says (gate.CreateBaseline,
+// signed with gate.signing_key, which it needs) and keeps it in the
+// config's verdict store.
+func TakeBaseline(ctx context.Context, cfg *config.Config, o gate.CreateOptions) (*gate.Baseline, error) {
+	if o.Signer == nil {
+		signer, err := gate.LoadSigner(cfg.Gate.SigningKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gate.signing_key: %w", cfg.File, err)
+		}
+		o.Signer = signer
+	}
+	b, err := gate.CreateBaseline(ctx, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	store, err := OpenConfigStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if err := store.PutBaseline(ctx, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// LatestBaseline is the store's newest baseline of the config's release,
+// or an error saying how to make one.
+func LatestBaseline(ctx context.Context, cfg *config.Config, store Store) (*gate.Baseline, error) {
+	b, err := store.LatestBaseline(ctx, cfg.Release)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("no baseline of release %s in %v (ragparity baseline create --config %s --from REGION)", cfg.Release, store, cfg.File)
+	}
+	return b, err
+}
