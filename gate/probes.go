@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -323,4 +324,62 @@ func probeMeasures(rep *probe.Report, maxDrift float64) []Measure {
 		}
 	}
 	return ms
+}
+
+// ProbeOptions are one `probe` run's choices.
+type ProbeOptions struct {
+	// Goldset is the gold set's path (goldset.Load).
+	Goldset string
+	// Regions are the regions to probe (default: every one with vectors;
+	// a named region without one is an error).
+	Regions []string
+	// Config is the probe configuration (the config's probe section with
+	// any overrides).
+	Config probe.Config
+	// Timeout limits the whole run (default gate.timeouts.probes).
+	Timeout time.Duration
+}
+
+// Probe asks the regions every gold question (probe.Run) with the
+// config's embedder behind the embedding cache.
+func Probe(ctx context.Context, cfg *config.Config, o ProbeOptions) (*probe.Report, error) {
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	gold, err := goldset.Load(o.Goldset)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Embedder == "" {
+		return nil, fmt.Errorf("%s: probe needs an embedder (e.g. `embedder: glove`): ΔS re-embeds questions and retrieved texts with the model the indexes declare", cfg.File)
+	}
+	inner, err := OpenEmbedder(cfg.Embedder)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := SelectRegions(cfg, o.Regions)
+	if err != nil {
+		return nil, err
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = cfg.CheckTimeout("probes")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	prs, closeAll, err := ProbeRegions(ctx, cfg, sel, len(o.Regions) > 0)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	cached, err := EmbeddingCache(cfg, inner)
+	if err != nil {
+		return nil, err
+	}
+	defer cached.Close()
+	rep, err := probe.Run(ctx, prs, gold, cached, o.Config)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (no complete answer within %v; --timeout or gate.timeouts.probes)", err, timeout)
+	}
+	return rep, err
 }

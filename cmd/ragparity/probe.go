@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
-	"github.com/ragparity/ragparity/goldset"
 	"github.com/ragparity/ragparity/probe"
 )
 
@@ -17,73 +15,37 @@ func init() {
 	register("probe", "ask every region the gold questions: ΔS drift, retrieval quality, λ on two seeds", runProbe)
 }
 
-// probeFlags are the probe settings a flag can override.
-type probeFlags struct {
-	fs *flag.FlagSet
-	c  probe.Config
+// probeFlags binds the probe settings a flag can override to c.
+func probeFlags(fs *flag.FlagSet, c *probe.Config) {
+	fs.IntVar(&c.K, "k", c.K, "hits retrieved per probe (probe.k)")
+	fs.IntVar(&c.Seeds, "seeds", c.Seeds, "probe seeds; each re-runs every search (probe.seeds)")
+	fs.IntVar(&c.MinQuestions, "min-questions", c.MinQuestions, "smallest gold set the drift gate accepts (probe.min_questions)")
+	fs.Float64Var(&c.DriftMax, "drift-max", c.DriftMax, "largest ΔS drift allowed on any question (probe.drift_max)")
+	fs.Float64Var(&c.DeltaSMax, "delta-s-max", c.DeltaSMax, "quality floor: largest ΔS per question and region (probe.delta_s_max)")
+	fs.Float64Var(&c.CoverageMin, "coverage-min", c.CoverageMin, "quality floor: share of questions with a gold id in the top k (probe.coverage_min)")
+	fs.Float64Var(&c.ConvergentShareMin, "convergent-share-min", c.ConvergentShareMin, "share of questions whose λ must be convergent, per region and seed (probe.convergent_share_min)")
+	fs.Float64Var(&c.LambdaAgreementMin, "lambda-agreement-min", c.LambdaAgreementMin, "share of questions whose λ state must agree across seeds and regions (probe.lambda_agreement_min)")
+	fs.Float64Var(&c.JaccardWarn, "jaccard-warn", c.JaccardWarn, "warn when the top-k ids' Jaccard between two regions is below (probe.jaccard_warn)")
+	fs.Float64Var(&c.KendallWarn, "kendall-warn", c.KendallWarn, "warn when the top-10 order's Kendall tau between two regions is below (probe.kendall_warn)")
+	fs.IntVar(&c.EfSearch, "ef-search", c.EfSearch, "pin HNSW ef_search / Qdrant hnsw_ef for every serving search, 0 = store default (probe.ef_search)")
+	fs.IntVar(&c.Probes, "probes", c.Probes, "pin pgvector ivfflat.probes for every serving search, 0 = store default (probe.probes)")
+	fs.StringVar(&c.Search, "search", c.Search, "parity searches: exact (brute force, no index) or ann (the serving index) (probe.search)")
+	fs.Float64Var(&c.ANNRecallMin, "ann-recall-min", c.ANNRecallMin, "ANN health floor: mean recall@10 of each region's serving search against its exact search (probe.ann_recall_min)")
 }
 
-func addProbeFlags(fs *flag.FlagSet) *probeFlags {
-	p := &probeFlags{fs: fs}
-	d := probe.Defaults()
-	fs.IntVar(&p.c.K, "k", d.K, "hits retrieved per probe (probe.k)")
-	fs.IntVar(&p.c.Seeds, "seeds", d.Seeds, "probe seeds; each re-runs every search (probe.seeds)")
-	fs.IntVar(&p.c.MinQuestions, "min-questions", d.MinQuestions, "smallest gold set the drift gate accepts (probe.min_questions)")
-	fs.Float64Var(&p.c.DriftMax, "drift-max", d.DriftMax, "largest ΔS drift allowed on any question (probe.drift_max)")
-	fs.Float64Var(&p.c.DeltaSMax, "delta-s-max", d.DeltaSMax, "quality floor: largest ΔS per question and region (probe.delta_s_max)")
-	fs.Float64Var(&p.c.CoverageMin, "coverage-min", d.CoverageMin, "quality floor: share of questions with a gold id in the top k (probe.coverage_min)")
-	fs.Float64Var(&p.c.ConvergentShareMin, "convergent-share-min", d.ConvergentShareMin, "share of questions whose λ must be convergent, per region and seed (probe.convergent_share_min)")
-	fs.Float64Var(&p.c.LambdaAgreementMin, "lambda-agreement-min", d.LambdaAgreementMin, "share of questions whose λ state must agree across seeds and regions (probe.lambda_agreement_min)")
-	fs.Float64Var(&p.c.JaccardWarn, "jaccard-warn", d.JaccardWarn, "warn when the top-k ids' Jaccard between two regions is below (probe.jaccard_warn)")
-	fs.Float64Var(&p.c.KendallWarn, "kendall-warn", d.KendallWarn, "warn when the top-10 order's Kendall tau between two regions is below (probe.kendall_warn)")
-	fs.IntVar(&p.c.EfSearch, "ef-search", d.EfSearch, "pin HNSW ef_search / Qdrant hnsw_ef for every serving search, 0 = store default (probe.ef_search)")
-	fs.IntVar(&p.c.Probes, "probes", d.Probes, "pin pgvector ivfflat.probes for every serving search, 0 = store default (probe.probes)")
-	fs.StringVar(&p.c.Search, "search", d.Search, "parity searches: exact (brute force, no index) or ann (the serving index) (probe.search)")
-	fs.Float64Var(&p.c.ANNRecallMin, "ann-recall-min", d.ANNRecallMin, "ANN health floor: mean recall@10 of each region's serving search against its exact search (probe.ann_recall_min)")
-	return p
-}
-
-// resolve returns base with the flags given on the command line applied.
-func (p *probeFlags) resolve(base probe.Config) probe.Config {
-	c := base
-	p.fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "k":
-			c.K = p.c.K
-		case "seeds":
-			c.Seeds = p.c.Seeds
-		case "min-questions":
-			c.MinQuestions = p.c.MinQuestions
-		case "drift-max":
-			c.DriftMax = p.c.DriftMax
-		case "delta-s-max":
-			c.DeltaSMax = p.c.DeltaSMax
-		case "coverage-min":
-			c.CoverageMin = p.c.CoverageMin
-		case "convergent-share-min":
-			c.ConvergentShareMin = p.c.ConvergentShareMin
-		case "lambda-agreement-min":
-			c.LambdaAgreementMin = p.c.LambdaAgreementMin
-		case "jaccard-warn":
-			c.JaccardWarn = p.c.JaccardWarn
-		case "kendall-warn":
-			c.KendallWarn = p.c.KendallWarn
-		case "ef-search":
-			c.EfSearch = p.c.EfSearch
-		case "probes":
-			c.Probes = p.c.Probes
-		case "search":
-			c.Search = p.c.Search
-		case "ann-recall-min":
-			c.ANNRecallMin = p.c.ANNRecallMin
+// resolveProbeFlags returns base (the config's probe section) with the
+// probe flags given on fs's command line applied over it.
+func resolveProbeFlags(fs *flag.FlagSet, base probe.Config) (probe.Config, error) {
+	over := flag.NewFlagSet("", flag.ContinueOnError)
+	probeFlags(over, &base)
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if over.Lookup(f.Name) != nil && err == nil {
+			err = over.Set(f.Name, f.Value.String())
 		}
 	})
-	return c
+	return base, err
 }
-
-// probeBase is the config's probe section. Until config.Config has a
-// `probe:` key, the defaults (metrics.md).
-func probeBase(cfg *config.Config) probe.Config { return cfg.Probe }
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
@@ -92,7 +54,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	goldPath := fs.String("goldset", "", "gold set: a .yaml/.jsonl file or a BEIR folder (required)")
 	var regions listFlag
 	fs.Var(&regions, "regions", "only these regions (comma-separated; default: every region with a vectors URL)")
-	pf := addProbeFlags(fs)
+	defaults := probe.Defaults()
+	probeFlags(fs, &defaults)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: ragparity probe --config FILE --goldset PATH [--seeds 2] [--k 10] [--json]
 
@@ -126,46 +89,12 @@ it could not run.
 	if err != nil {
 		return fail(stderr, err)
 	}
-	pc := pf.resolve(probeBase(cfg))
-	if err := pc.Validate(); err != nil {
-		return fail(stderr, err)
-	}
-	gold, err := goldset.Load(*goldPath)
+	pc, err := resolveProbeFlags(fs, cfg.Probe)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if cfg.Embedder == "" {
-		return fail(stderr, fmt.Errorf("%s: probe needs an embedder (e.g. `embedder: glove`): ΔS re-embeds questions and retrieved texts with the model the indexes declare", cfg.File))
-	}
-	inner, err := gate.OpenEmbedder(cfg.Embedder)
+	rep, err := gate.Probe(ctx, cfg, gate.ProbeOptions{Goldset: *goldPath, Regions: regions, Config: pc, Timeout: cf.timeout})
 	if err != nil {
-		return fail(stderr, err)
-	}
-	sel, err := gate.SelectRegions(cfg, regions)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	timeout := cfg.CheckTimeout("probes")
-	if cf.timeout > 0 {
-		timeout = cf.timeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	prs, closeAll, err := gate.ProbeRegions(ctx, cfg, sel, len(regions) > 0)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeAll()
-	cached, err := gate.EmbeddingCache(cfg, inner)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer cached.Close()
-	rep, err := probe.Run(ctx, prs, gold, cached, pc)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w (no complete answer within %v; --timeout or gate.timeouts.probes)", err, timeout)
-		}
 		return fail(stderr, err)
 	}
 	code := ExitEqual

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -237,5 +238,25 @@ func writeGoldYAML(t *testing.T, path, queries, qrels string, ids []string) {
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A probe flag given on the command line overrides the config's probe
+// section; one not given leaves the config's value, not the default.
+func TestProbeFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	d := probe.Defaults()
+	probeFlags(fs, &d)
+	if err := fs.Parse([]string{"--seeds", "3", "--search", "ann", "--drift-max", "0.05"}); err != nil {
+		t.Fatal(err)
+	}
+	base := probe.Defaults()
+	base.K, base.Seeds, base.EfSearch = 5, 2, 64
+	got, err := resolveProbeFlags(fs, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.K != 5 || got.EfSearch != 64 || got.Seeds != 3 || got.Search != "ann" || got.DriftMax != 0.05 {
+		t.Fatalf("resolved %+v", got)
 	}
 }
