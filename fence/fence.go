@@ -88,6 +88,20 @@ func Key(sourceID, revision, indexHash, partition string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// ValidKey says whether k is a key as Key makes it: 64 lower-case hex
+// digits.
+func ValidKey(k string) bool {
+	if len(k) != 64 {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // WarmState is what a fence store says of itself: whether a rebuild has
 // warmed it (and when), and the dedupe hits (writes skipped) and misses
 // (writes done) that rebuilds against it have counted.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,7 +237,7 @@ func (h *httpFence) keyReq(w http.ResponseWriter, r *http.Request) (*Writer, key
 		writeErr(w, http.StatusBadRequest, m)
 		return nil, q, false
 	}
-	if b, err := hex.DecodeString(q.Key); err != nil || len(b) != 32 {
+	if !ValidKey(q.Key) {
 		writeErr(w, http.StatusBadRequest, "field \"key\": want the 64 hex digits /v1/fence/claim returned")
 		return nil, q, false
 	}

@@ -1,11 +1,14 @@
 package gate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
 
@@ -108,4 +111,28 @@ func CheckBlobURLs(cfg *config.Config, regions []*config.Region) error {
 		}
 	}
 	return nil
+}
+
+// CopyBlobs copies what region to lacks or holds differently from region
+// from (replicate.CopyBlobs) under the config's timeout.
+func CopyBlobs(ctx context.Context, cfg *config.Config, from, to string, o replicate.CopyOptions) (*replicate.BlobCopyResult, error) {
+	sel, err := SelectRegions(cfg, []string{from, to})
+	if err != nil {
+		return nil, err
+	}
+	var stores []adapters.BlobStore
+	for _, r := range sel {
+		if r.Blobs == "" {
+			return nil, fmt.Errorf("region %s has no blobs URL in %s", r.Name, cfg.File)
+		}
+		s, err := adapters.OpenBlob(ctx, r.Blobs)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: %w", r.Name, err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	return replicate.CopyBlobs(ctx, from, to, stores[0], stores[1], o)
 }

@@ -23,6 +23,7 @@
 package goldset
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -260,6 +261,31 @@ func (s *Set) WriteJSONL(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// WriteJSONLFile writes the set as JSONL to path atomically: a temporary
+// file in the same folder renamed over path, so a failed write leaves
+// whatever path held before.
+func (s *Set) WriteJSONLFile(path string) error {
+	var b bytes.Buffer
+	if err := s.WriteJSONL(&b); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".goldset-*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // Digest identifies the set's content: SHA-256 of its JSONL form, in hex.

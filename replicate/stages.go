@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,4 +94,33 @@ func DropStage(ctx context.Context, t Target, run string) error {
 		return fmt.Errorf("region %s: %w", t.Region, err)
 	}
 	return nil
+}
+
+// DropStages drops, in each target region that no run is rebuilding right
+// now, the stages of list of run (every stage when run is ""); a busy
+// region's stages are left alone and reported in the error. A run named
+// but found nowhere is an error.
+func DropStages(ctx context.Context, targets []Target, list []StageEntry, run string) ([]StageEntry, error) {
+	var errs []error
+	var dropped []StageEntry
+	for _, t := range targets {
+		if err := Busy(ctx, []Target{t}, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%w: its stages are left alone", err))
+			continue
+		}
+		for _, s := range list {
+			if s.Region != t.Region || (run != "" && s.RunID != run) {
+				continue
+			}
+			if err := DropStage(ctx, t, s.RunID); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			dropped = append(dropped, s)
+		}
+	}
+	if run != "" && len(dropped) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("no stage of run %s in the selected regions", run))
+	}
+	return dropped, errors.Join(errs...)
 }

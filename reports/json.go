@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/ragparity/ragparity/gate"
 )
@@ -116,6 +117,32 @@ func Decode(r io.Reader) (*Model, error) {
 	m := &Model{Verdict: v}
 	if d := doc.Details; d != nil {
 		m.Probes, m.BucketMaps, m.BlobDiffs, m.Measures = d.Probes, d.BucketMaps, d.BlobDiffs, d.Measures
+	}
+	return m, nil
+}
+
+// MaxVerdictBytes bounds a verdict file ReadFile reads.
+const MaxVerdictBytes = 64 << 20
+
+// ReadFile decodes the verdict or report.json at path ("-" reads stdin),
+// refusing one larger than MaxVerdictBytes. Errors name the file.
+func ReadFile(path string, stdin io.Reader) (*Model, error) {
+	r, name := stdin, "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	lr := &io.LimitedReader{R: r, N: MaxVerdictBytes + 1}
+	m, err := Decode(lr)
+	if lr.N <= 0 {
+		return nil, fmt.Errorf("%s: larger than %d MiB, not a verdict", name, MaxVerdictBytes>>20)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
 }

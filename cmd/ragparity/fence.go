@@ -81,6 +81,9 @@ func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail(stderr, fmt.Errorf("fence %s needs --%s", verb, n))
 		}
 	}
+	if key != nil && !fence.ValidKey(*key) {
+		return fail(stderr, errors.New("--key: want the 64 hex digits `fence claim` printed"))
+	}
 	cfg, err := cf.load()
 	if err != nil {
 		return fail(stderr, err)
@@ -111,9 +114,6 @@ func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return ExitDiffer
 		}
 	case "done":
-		if err := checkKey(*key); err != nil {
-			return fail(stderr, err)
-		}
 		dup, err := w.Done(ctx, *key)
 		if err != nil {
 			return fail(stderr, err)
@@ -124,9 +124,6 @@ func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stdout, "done", *key)
 		}
 	case "release":
-		if err := checkKey(*key); err != nil {
-			return fail(stderr, err)
-		}
 		if err := w.ReleaseAs(ctx, *key, *owner); err != nil {
 			return fail(stderr, err)
 		}
@@ -148,16 +145,4 @@ func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			st.Region, st.Start.Format(time.RFC3339), st.Length, st.Hits, st.Misses, st.Duplicates, st.Rate, st.Replayed, warm.Warm)
 	}
 	return ExitEqual
-}
-
-func checkKey(k string) error {
-	if len(k) != 64 {
-		return errors.New("--key: want the 64 hex digits `fence claim` printed")
-	}
-	for _, c := range k {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return errors.New("--key: want the 64 hex digits `fence claim` printed")
-		}
-	}
-	return nil
 }

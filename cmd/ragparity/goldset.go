@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/ragparity/ragparity/goldset"
 )
@@ -99,30 +96,13 @@ func goldsetSample(args []string, stdout, stderr io.Writer) int {
 	if *n > len(s.Questions) {
 		fmt.Fprintf(stderr, "note: %s has %d questions, fewer than --n %d: the sample is the whole set\n", *from, len(s.Questions), *n)
 	}
-	var b bytes.Buffer
-	if err := sample.WriteJSONL(&b); err != nil {
-		return fail(stderr, err)
-	}
 	if *out == "" {
-		if _, err := stdout.Write(b.Bytes()); err != nil {
+		if err := sample.WriteJSONL(stdout); err != nil {
 			return fail(stderr, err)
 		}
 		return ExitEqual
 	}
-	// Write atomically: a nightly job never reads half a sample.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".goldset-*.tmp")
-	if err != nil {
-		return fail(stderr, err)
-	}
-	_, err = tmp.Write(b.Bytes())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), *out)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := sample.WriteJSONLFile(*out); err != nil {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stderr, "wrote %d of %d questions (seed %d) to %s, sha256 %s\n", len(sample.Questions), len(s.Questions), *seed, *out, sample.Digest())

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
 )
@@ -42,25 +41,7 @@ func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := gate.SelectRegions(cfg, []string{*from, *to})
-	if err != nil {
-		return fail(stderr, err)
-	}
-	var stores []adapters.BlobStore
-	for _, r := range sel {
-		if r.Blobs == "" {
-			return fail(stderr, fmt.Errorf("region %s has no blobs URL in %s", r.Name, cfg.File))
-		}
-		s, err := adapters.OpenBlob(ctx, r.Blobs)
-		if err != nil {
-			return fail(stderr, fmt.Errorf("region %s: %w", r.Name, err))
-		}
-		defer s.Close()
-		stores = append(stores, s)
-	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	res, err := replicate.CopyBlobs(ctx, *from, *to, stores[0], stores[1], replicate.CopyOptions{Delete: *del, AllowEmptySource: *allowEmpty})
+	res, err := gate.CopyBlobs(ctx, cfg, *from, *to, replicate.CopyOptions{Delete: *del, AllowEmptySource: *allowEmpty})
 	if err != nil {
 		return fail(stderr, err)
 	}

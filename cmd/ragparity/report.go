@@ -37,9 +37,6 @@ not a verdict, unknown format) or a write error.
 
 `
 
-// maxVerdictBytes bounds what report reads.
-const maxVerdictBytes = 64 << 20
-
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	verdict := fs.String("verdict", "", "verdict JSON file (- reads stdin)")
@@ -57,7 +54,10 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, fmt.Errorf("--format: %w", err))
 	}
-	m, err := readVerdictModel(*verdict)
+	m, err := reports.ReadFile(*verdict, os.Stdin)
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		err = fmt.Errorf("--verdict: %w", err)
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -87,27 +87,4 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, p)
 	}
 	return 0
-}
-
-// readVerdictModel reads a verdict or report.json from path ("-": stdin).
-func readVerdictModel(path string) (*reports.Model, error) {
-	var r io.Reader = os.Stdin
-	name := "stdin"
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("--verdict: %w", err)
-		}
-		defer f.Close()
-		r, name = f, path
-	}
-	lr := &io.LimitedReader{R: r, N: maxVerdictBytes + 1}
-	m, err := reports.Decode(lr)
-	if lr.N <= 0 {
-		return nil, fmt.Errorf("%s: larger than %d MiB, not a verdict", name, maxVerdictBytes>>20)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return m, nil
 }

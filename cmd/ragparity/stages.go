@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -81,27 +80,7 @@ func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return ExitEqual
 	}
-	var errs []error
-	var dropped []replicate.StageEntry
-	for _, t := range ts {
-		if err := replicate.Busy(ctx, []replicate.Target{t}, ""); err != nil {
-			errs = append(errs, fmt.Errorf("%w: its stages are left alone", err))
-			continue
-		}
-		for _, s := range list {
-			if s.Region != t.Region || (*runID != "" && s.RunID != *runID) {
-				continue
-			}
-			if err := replicate.DropStage(ctx, t, s.RunID); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			dropped = append(dropped, s)
-		}
-	}
-	if *runID != "" && len(dropped) == 0 && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("no stage of run %s in the selected regions", *runID))
-	}
+	dropped, err := replicate.DropStages(ctx, ts, list, *runID)
 	if cf.json {
 		printJSON(stdout, map[string]any{"dropped": dropped})
 	} else {
@@ -109,8 +88,8 @@ func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stdout, "dropped %s\t%s\t%d points\n", s.Region, s.RunID, s.Points)
 		}
 	}
-	if len(errs) > 0 {
-		return fail(stderr, errors.Join(errs...))
+	if err != nil {
+		return fail(stderr, err)
 	}
 	return ExitEqual
 }
