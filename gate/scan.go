@@ -117,3 +117,30 @@ func SelectRegions(cfg *config.Config, names []string) ([]*config.Region, error)
 	}
 	return out, nil
 }
+
+// DiffRegions scans two regions with spills and diffs them
+// (verifier.Diff: only the points of differing buckets are compared). o's
+// Shard and Spill are ignored.
+func DiffRegions(ctx context.Context, cfg *config.Config, from, to string, o ScanOptions) (*verifier.DiffResult, error) {
+	sel, err := SelectRegions(cfg, []string{from, to})
+	if err != nil {
+		return nil, err
+	}
+	o.Shard, o.Spill = verifier.Shard{}, true
+	res := ScanRegions(ctx, cfg, sel, o)
+	defer func() {
+		for i := range res {
+			res[i].Close()
+		}
+	}()
+	var errs []error
+	for _, r := range res {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return verifier.Diff(from, to, res[0].Scan, res[1].Scan, res[0].Spill, res[1].Spill)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
@@ -73,7 +74,7 @@ regions:
 		if code != ExitEqual {
 			t.Fatalf("exit %d, want 0; stderr: %s", code, errOut)
 		}
-		var h HashJSON
+		var h gate.HashJSON
 		if err := json.Unmarshal([]byte(out), &h); err != nil {
 			t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 		}
@@ -137,7 +138,7 @@ regions:
 	})
 	t.Run("ShardsMergeToWholeRun", func(t *testing.T) {
 		_, whole, _ := runCLI(t, "hash", "--config", cfg, "--json")
-		var w HashJSON
+		var w gate.HashJSON
 		json.Unmarshal([]byte(whole), &w)
 		dir := t.TempDir()
 		var files []string
@@ -154,7 +155,7 @@ regions:
 		if code != ExitDiffer {
 			t.Fatalf("merge exit %d, want 1 (region c differs): %s", code, errOut)
 		}
-		var m HashJSON
+		var m gate.HashJSON
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +247,7 @@ func TestStoreStopsAnswering(t *testing.T) {
 	if !strings.Contains(errOut, "region eu-stalled") || !strings.Contains(errOut, "timeout") {
 		t.Errorf("stderr does not name the region and the timeout: %s", errOut)
 	}
-	var h HashJSON
+	var h gate.HashJSON
 	if err := json.Unmarshal([]byte(out), &h); err != nil || h.Equal || h.Error == "" {
 		t.Errorf("JSON on error = %+v (%v), want equal=false with an error", h, err)
 	}

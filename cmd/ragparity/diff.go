@@ -44,35 +44,13 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sel, err := gate.SelectRegions(cfg, []string{*from, *to})
-	if err != nil {
-		return fail(stderr, err)
-	}
 	prog := scanProgress(stderr, cf.json)
-	res := gate.ScanRegions(ctx, cfg, sel, scanOptions(prog, verifier.Shard{}, true))
+	d, err := gate.DiffRegions(ctx, cfg, *from, *to, scanOptions(prog, verifier.Shard{}, true))
 	prog.Done()
-	defer func() {
-		for _, r := range res {
-			if r.Spill != nil {
-				r.Spill.Close()
-			}
-		}
-	}()
-	var errs []error
-	for _, r := range res {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-		}
-	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
+	if err != nil {
 		if cf.json {
 			json.NewEncoder(stdout).Encode(map[string]any{"from": *from, "to": *to, "equal": false, "error": err.Error()})
 		}
-		return fail(stderr, err)
-	}
-	d, err := verifier.Diff(*from, *to, res[0].Scan, res[1].Scan, res[0].Spill, res[1].Spill)
-	if err != nil {
 		return fail(stderr, err)
 	}
 	code := ExitDiffer
@@ -85,6 +63,6 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	d.WriteText(stdout, verifierTol(cfg.Hash.Tolerance))
+	d.WriteText(stdout, gate.HashTolerance(cfg))
 	return code
 }

@@ -63,7 +63,7 @@ func TestDuplicateIDs(t *testing.T) {
 	cfg := writeConfig(t, fmt.Sprintf("release: r-dup\nsettings: {vector.metric: cosine}\ngate:\n  skip: [blobs, health, probes, dedupe_kv]\n  primary: a\nregions:\n  - name: a\n    vectors: %q\n  - name: b\n    vectors: %q\n", urls["a"], urls["b"]))
 
 	code, out, errOut := runCLI(t, "hash", "--config", cfg, "--json")
-	var h HashJSON
+	var h gate.HashJSON
 	if err := json.Unmarshal([]byte(out), &h); err != nil {
 		t.Fatalf("hash --json: %v\n%s%s", err, out, errOut)
 	}

@@ -15,43 +15,6 @@ func init() {
 	register("hash", "print each region's INDEX_HASH, settings digest, content root and point count", runHash)
 }
 
-// RegionHashJSON is one region in `hash --json` output.
-type RegionHashJSON struct {
-	Name                string         `json:"name"`
-	IndexHash           string         `json:"index_hash,omitempty"`
-	SettingsDigest      string         `json:"settings_digest,omitempty"`
-	EngineDigest        string         `json:"engine_digest,omitempty"`
-	ContentRoot         string         `json:"content_root,omitempty"`
-	ContentRootTolerant string         `json:"content_root_tolerant,omitempty"`
-	Points              int64          `json:"points"`
-	Settings            map[string]any `json:"settings,omitempty"`
-	SettingsEngine      map[string]any `json:"settings_engine,omitempty"`
-	SettingsInfo        map[string]any `json:"settings_info,omitempty"`
-	ElapsedMS           int64          `json:"elapsed_ms"`
-	// Duplicates are ids the store holds more than once, with their count.
-	Duplicates map[string]int `json:"duplicates,omitempty"`
-	Error      string         `json:"error,omitempty"`
-}
-
-// HashJSON is the `hash --json` document.
-type HashJSON struct {
-	Release   string           `json:"release"`
-	Equal     bool             `json:"equal"`
-	Buckets   int              `json:"buckets"`
-	Tolerance float64          `json:"tolerance"`
-	Regions   []RegionHashJSON `json:"regions"`
-	Error     string           `json:"error,omitempty"`
-}
-
-func regionHashJSON(name string, s *verifier.Scan) RegionHashJSON {
-	return RegionHashJSON{
-		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
-		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
-		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
-		Duplicates: s.Duplicates,
-	}
-}
-
 func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hash", flag.ContinueOnError)
 	var cf commonFlags
@@ -82,55 +45,15 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	res := gate.ScanRegions(ctx, cfg, sel, scanOptions(prog, shard, false))
 	prog.Done()
 	if shard.N > 0 {
-		return printShard(cfg.Release, verifierTol(cfg.Hash.Tolerance), shard, res, cf.json, stdout, stderr)
+		out, err := gate.ShardReport(cfg, shard, res)
+		return printShard(out, err, cf.json, stdout, stderr)
 	}
-	out := HashJSON{Release: cfg.Release, Buckets: verifierBuckets(cfg.Hash.Buckets), Tolerance: verifierTol(cfg.Hash.Tolerance)}
-	var errs []error
-	for _, r := range res {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-			out.Regions = append(out.Regions, RegionHashJSON{Name: r.Region.Name, Error: r.Err.Error()})
-			continue
-		}
-		out.Regions = append(out.Regions, regionHashJSON(r.Region.Name, r.Scan))
-	}
-	out.Equal = len(errs) == 0 && allEqual(out.Regions)
-	if len(errs) > 0 {
-		out.Error = errors.Join(errs...).Error()
-	}
+	out := gate.HashReport(cfg, res)
 	return printHash(out, cf.json, stdout, stderr)
 }
 
-func verifierBuckets(b int) int {
-	if b == 0 {
-		return verifier.DefaultBuckets
-	}
-	return b
-}
-
-func verifierTol(t float64) float64 {
-	if t == 0 {
-		return verifier.DefaultTolerance
-	}
-	return t
-}
-
-func allEqual(rs []RegionHashJSON) bool {
-	for _, r := range rs {
-		if len(r.Duplicates) > 0 {
-			return false // a region holding an id twice is no faithful copy
-		}
-	}
-	for _, r := range rs[1:] {
-		if r.IndexHash != rs[0].IndexHash {
-			return false
-		}
-	}
-	return true
-}
-
 // printHash prints the hash result and returns the exit code.
-func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
+func printHash(out gate.HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 	code := ExitDiffer
 	if out.Equal {
 		code = ExitEqual
@@ -179,57 +102,19 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 	switch code {
 	case ExitEqual:
 		fmt.Fprintf(stdout, "release %s: all %d regions agree (INDEX_HASH equal)\n", out.Release, len(out.Regions))
-		describeEngines(out.Regions, stdout)
+		for _, f := range out.EngineFindings() {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
 	case ExitDiffer:
 		fmt.Fprintf(stdout, "release %s: regions DIFFER; see 'ragparity diff --from A --to B'\n", out.Release)
-		describeDifference(out.Regions, stdout)
+		for _, d := range out.Differences() {
+			fmt.Fprintf(stdout, "  %s\n", d)
+		}
 	default:
 		fmt.Fprintf(stderr, "Error: %s\n", out.Error)
 		fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", out.Release)
 	}
 	return code
-}
-
-// describeDifference says whether settings, content or both differ.
-func describeDifference(rs []RegionHashJSON, w io.Writer) {
-	base := rs[0]
-	for _, r := range rs[1:] {
-		if r.IndexHash == base.IndexHash {
-			continue
-		}
-		var what []string
-		if r.SettingsDigest != base.SettingsDigest {
-			what = append(what, "settings")
-		}
-		switch {
-		case r.ContentRoot == base.ContentRoot:
-		case r.ContentRootTolerant == base.ContentRootTolerant:
-			what = append(what, "content (numerically equivalent within the tolerance)")
-		default:
-			what = append(what, "content")
-		}
-		fmt.Fprintf(w, "  %s vs %s: %s differ\n", base.Name, r.Name, joinAnd(what))
-	}
-}
-
-// describeEngines reports regions whose engine settings differ from the
-// first region's: a separate finding, which leaves INDEX_HASH alone.
-func describeEngines(rs []RegionHashJSON, w io.Writer) {
-	for _, r := range rs[1:] {
-		if r.EngineDigest != rs[0].EngineDigest {
-			fmt.Fprintf(w, "  engine: %s and %s differ in engine settings (engine_digest), not in INDEX_HASH; see 'ragparity diff'\n", rs[0].Name, r.Name)
-		}
-	}
-}
-
-func joinAnd(s []string) string {
-	switch len(s) {
-	case 0:
-		return "nothing"
-	case 1:
-		return s[0]
-	}
-	return fmt.Sprintf("%s and %s", s[0], s[1])
 }
 
 func flagExit(err error) int {

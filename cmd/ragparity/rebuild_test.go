@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/storetest/blobtest"
 )
@@ -190,7 +191,7 @@ func TestRebuildKilledThenResumed(t *testing.T) {
 	if code != ExitEqual {
 		t.Fatalf("hash after rebuild: exit %d %s", code, herr)
 	}
-	var h HashJSON
+	var h gate.HashJSON
 	json.Unmarshal([]byte(hout), &h)
 	for _, r := range h.Regions {
 		if r.IndexHash != ref.IndexHash[r.Name] {

@@ -247,7 +247,7 @@ func TestVerifyCLI(t *testing.T) {
 			t.Fatalf("library decision %s (detail %+v), CLI %s", lib.Decision, det, cli.Decision)
 		}
 		_, out, _ := runCLI(t, "hash", "--config", cfg, "--json")
-		var h HashJSON
+		var h gate.HashJSON
 		if err := json.Unmarshal([]byte(out), &h); err != nil {
 			t.Fatal(err)
 		}
