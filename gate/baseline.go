@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/termui"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/probe"
 	"github.com/ragparity/ragparity/verifier"
@@ -273,3 +275,27 @@ func WriteBaselineFile(path string, b *Baseline) error {
 
 // timeNow is time.Now, replaceable in tests.
 var timeNow = time.Now
+
+// WriteText prints the baseline for people.
+func (b *Baseline) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "baseline %s of release %s, taken from %s at %s, signed by key %s\n", b.ID, b.Release, b.From, b.Created.Format(time.RFC3339), b.KeyID)
+	fmt.Fprintf(w, "  INDEX_HASH   %s (%d points, %d non-empty of %d buckets)\n", b.Index.IndexHash, b.Index.Points, len(b.Index.Leaves), b.Index.Buckets)
+	if b.Blobs != nil {
+		fmt.Fprintf(w, "  blobs        manifest %s (%d objects, %s)\n", b.Blobs.ManifestHash, b.Blobs.Objects, termui.Bytes(b.Blobs.Bytes))
+	} else {
+		fmt.Fprintf(w, "  blobs        none recorded\n")
+	}
+	fmt.Fprintf(w, "  contract     schema_rev=%s model_tag=%s secrets_rev=%s\n", b.Contract["schema_rev"], b.Contract["model_tag"], b.Contract["secrets_rev"])
+	if b.Probes != nil {
+		runs := 0
+		for _, q := range b.Probes.Questions {
+			runs += len(q.Runs)
+		}
+		fmt.Fprintf(w, "  probes       %d runs of %d questions (k=%d, seeds %v, %s search) on gold set %s\n", runs, len(b.Probes.Questions), b.Probes.K, b.Probes.Seeds, b.Probes.Search, parity.ShortHex(b.Probes.Gold.Digest))
+	} else {
+		fmt.Fprintf(w, "  probes       none recorded (create with --goldset)\n")
+	}
+	if bf := b.BelowFloor; bf != nil {
+		fmt.Fprintf(w, "  BELOW THE QUALITY FLOORS, accepted: %q (missed: %v)\n", bf.Reason, bf.Missed)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/config"
+	"github.com/ragparity/ragparity/internal/termui"
 	"github.com/ragparity/ragparity/replicate"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
@@ -135,4 +137,44 @@ func CopyBlobs(ctx context.Context, cfg *config.Config, from, to string, o repli
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	return replicate.CopyBlobs(ctx, from, to, stores[0], stores[1], o)
+}
+
+// WriteText prints the document for people: each region's manifest, then
+// whether they agree. Warnings and errors go to stderr.
+func (m *ManifestJSON) WriteText(stdout, stderr io.Writer) {
+	for _, r := range m.Regions {
+		if r.Warning != "" {
+			fmt.Fprintf(stderr, "warning: %s\n", r.Warning)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(stdout, "%s  ERROR: %s\n\n", r.Name, r.Error)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s  objects=%d  bytes=%d  read=%d (%s)  cache_hits=%d  checksums_trusted=%d  elapsed=%dms\n",
+			r.Name, r.Objects, r.Bytes, r.ObjectsRead, termui.Bytes(r.BytesRead), r.CacheHits, r.ChecksumsTrusted, r.ElapsedMS)
+		fmt.Fprintf(stdout, "  manifest_hash  %s", r.ManifestHash)
+		if !r.Exact {
+			fmt.Fprint(stdout, "  (partly on stored CRC64NVME/ETags: comparable within this run only)")
+		}
+		fmt.Fprintf(stdout, "\n  location       %s\n\n", r.Location)
+	}
+	switch m.Verdict {
+	case blob.VerdictEqual:
+		fmt.Fprintf(stdout, "release %s: all %d regions' blob manifests agree (mode %s)\n", m.Release, len(m.Regions), m.Mode)
+	case blob.VerdictDifferent:
+		fmt.Fprintf(stdout, "release %s: blob manifests DIFFER (mode %s); see 'ragparity diff --blobs --from A --to B'\n", m.Release, m.Mode)
+		for _, d := range m.Differences {
+			fmt.Fprintf(stdout, "  %s\n", d)
+		}
+	default:
+		if m.Error != "" {
+			fmt.Fprintf(stderr, "Error: %s\n", m.Error)
+			fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", m.Release)
+		} else {
+			for _, d := range m.Differences {
+				fmt.Fprintf(stdout, "  %s\n", d)
+			}
+			fmt.Fprintf(stdout, "release %s: could not tell (mode %s): %s\n", m.Release, m.Mode, m.Note)
+		}
+	}
 }

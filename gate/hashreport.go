@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sort"
 
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/verifier"
@@ -233,4 +235,65 @@ func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// WriteText prints the document for people: each region's hashes and
+// settings, then whether they agree and, when not, what differs. Errors
+// go to stderr.
+func (h *HashJSON) WriteText(stdout, stderr io.Writer) {
+	for _, r := range h.Regions {
+		if r.Error != "" {
+			fmt.Fprintf(stdout, "%s  ERROR: %s\n\n", r.Name, r.Error)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s  points=%d  elapsed=%dms\n", r.Name, r.Points, r.ElapsedMS)
+		fmt.Fprintf(stdout, "  index_hash             %s\n", r.IndexHash)
+		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
+		fmt.Fprintf(stdout, "  engine_digest          %s  (not part of INDEX_HASH)\n", r.EngineDigest)
+		fmt.Fprintf(stdout, "  content_root           %s\n", r.ContentRoot)
+		if r.ContentRootTolerant != "" {
+			fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
+		}
+		fmt.Fprintf(stdout, "  settings              ")
+		for _, k := range sortedKeys(r.Settings) {
+			fmt.Fprintf(stdout, " %s=%v", k, r.Settings[k])
+		}
+		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "  engine settings       ")
+		for _, k := range sortedKeys(r.SettingsEngine) {
+			fmt.Fprintf(stdout, " %s=%v", k, r.SettingsEngine[k])
+		}
+		fmt.Fprintln(stdout)
+		if w, ok := r.SettingsInfo["index.warning"]; ok {
+			fmt.Fprintf(stdout, "  warning: %v\n", w)
+		}
+		if len(r.Duplicates) > 0 {
+			fmt.Fprintf(stdout, "  DUPLICATES: %d ids held more than once (listed in --json)\n", len(r.Duplicates))
+		}
+		fmt.Fprintln(stdout)
+	}
+	switch {
+	case h.Error != "":
+		fmt.Fprintf(stderr, "Error: %s\n", h.Error)
+		fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", h.Release)
+	case h.Equal:
+		fmt.Fprintf(stdout, "release %s: all %d regions agree (INDEX_HASH equal)\n", h.Release, len(h.Regions))
+		for _, f := range h.EngineFindings() {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
+	default:
+		fmt.Fprintf(stdout, "release %s: regions DIFFER; see 'ragparity diff --from A --to B'\n", h.Release)
+		for _, d := range h.Differences() {
+			fmt.Fprintf(stdout, "  %s\n", d)
+		}
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	k := make([]string, 0, len(m))
+	for x := range m {
+		k = append(k, x)
+	}
+	sort.Strings(k)
+	return k
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -574,5 +575,28 @@ func awaitOthers(ctx context.Context, ts []*tstate, o Options, e embed.Embedder,
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// WriteText prints the summary for people.
+func (r *Result) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "rebuild %s: %d documents, %d chunks, %d embedded, %d deduped, %dms\n", r.RunID, r.Documents, r.Chunks, r.Embedded, r.Deduped, r.ElapsedMS)
+	names := make([]string, 0, len(r.Written))
+	for n := range r.Written {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s: written %d, dedupe hits %d, INDEX_HASH %s\n", n, r.Written[n], r.Dedupe[n].Hits, r.IndexHash[n])
+	}
+	switch {
+	case r.Note != "":
+		fmt.Fprintln(w, r.Note)
+	case !r.Agree:
+		fmt.Fprintln(w, "the rebuilt regions DISAGREE")
+	case r.Promoted:
+		fmt.Fprintln(w, "all rebuilt regions agree; promoted")
+	default:
+		fmt.Fprintln(w, "all rebuilt regions agree; staged, not promoted (pass --promote)")
 	}
 }

@@ -6,12 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
-	"github.com/ragparity/ragparity/internal/termui"
-	"github.com/ragparity/ragparity/parity"
 )
 
 func init() {
@@ -46,9 +43,8 @@ else (bad input, unreachable region, refused baseline).
 `
 
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, baselineHelp)
-		return ExitUnknown
+	if _, code, ok := pickVerb("baseline", args, []string{"create", "show", "export", "import"}, baselineHelp, stdout, stderr); !ok {
+		return code
 	}
 	fs := flag.NewFlagSet("baseline "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, baselineHelp); fs.PrintDefaults() }
@@ -59,15 +55,6 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	accept := fs.String("accept-below-floor", "", "create: the reason a release below the quality floors gets a baseline anyway (recorded and signed)")
 	out := fs.String("out", "", "export: file to write")
 	in := fs.String("in", "", "import: file to read")
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, baselineHelp)
-		return 0
-	case "create", "show", "export", "import":
-	default:
-		fmt.Fprintf(stderr, "Error: unknown baseline command %q\n\n%s", args[0], baselineHelp)
-		return ExitUnknown
-	}
 	if err := parseFlags(fs, args[1:], stderr); err != nil {
 		return flagExit(err)
 	}
@@ -140,27 +127,8 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func printBaseline(b *gate.Baseline, asJSON bool, w io.Writer) int {
 	if asJSON {
 		printJSON(w, b)
-		return 0
-	}
-	fmt.Fprintf(w, "baseline %s of release %s, taken from %s at %s, signed by key %s\n", b.ID, b.Release, b.From, b.Created.Format(time.RFC3339), b.KeyID)
-	fmt.Fprintf(w, "  INDEX_HASH   %s (%d points, %d non-empty of %d buckets)\n", b.Index.IndexHash, b.Index.Points, len(b.Index.Leaves), b.Index.Buckets)
-	if b.Blobs != nil {
-		fmt.Fprintf(w, "  blobs        manifest %s (%d objects, %s)\n", b.Blobs.ManifestHash, b.Blobs.Objects, termui.Bytes(b.Blobs.Bytes))
 	} else {
-		fmt.Fprintf(w, "  blobs        none recorded\n")
-	}
-	fmt.Fprintf(w, "  contract     schema_rev=%s model_tag=%s secrets_rev=%s\n", b.Contract["schema_rev"], b.Contract["model_tag"], b.Contract["secrets_rev"])
-	if b.Probes != nil {
-		runs := 0
-		for _, q := range b.Probes.Questions {
-			runs += len(q.Runs)
-		}
-		fmt.Fprintf(w, "  probes       %d runs of %d questions (k=%d, seeds %v, %s search) on gold set %s\n", runs, len(b.Probes.Questions), b.Probes.K, b.Probes.Seeds, b.Probes.Search, parity.ShortHex(b.Probes.Gold.Digest))
-	} else {
-		fmt.Fprintf(w, "  probes       none recorded (create with --goldset)\n")
-	}
-	if bf := b.BelowFloor; bf != nil {
-		fmt.Fprintf(w, "  BELOW THE QUALITY FLOORS, accepted: %q (missed: %v)\n", bf.Reason, bf.Missed)
+		b.WriteText(w)
 	}
 	return 0
 }

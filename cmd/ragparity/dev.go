@@ -25,12 +25,8 @@ and it is not for production. Ctrl-C stops it.
 `
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "qdrant" {
-		fmt.Fprint(stderr, devHelp)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return 0
-		}
-		return ExitUnknown
+	if _, code, ok := pickVerb("dev", args, []string{"qdrant"}, devHelp, stdout, stderr); !ok {
+		return code
 	}
 	fs := flag.NewFlagSet("dev qdrant", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, devHelp); fs.PrintDefaults() }

@@ -38,15 +38,10 @@ write was applied twice). Exit 2 on error.
 `
 
 func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	verbs := map[string]bool{"claim": true, "done": true, "release": true, "status": true}
-	if len(args) == 0 || !verbs[args[0]] {
-		fmt.Fprint(stderr, fenceUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return 0
-		}
-		return ExitUnknown
+	verb, code, ok := pickVerb("fence", args, []string{"claim", "done", "release", "status"}, fenceUsage, stdout, stderr)
+	if !ok {
+		return code
 	}
-	verb := args[0]
 	fs := flag.NewFlagSet("fence "+verb, flag.ContinueOnError)
 	var cf commonFlags
 	cf.add(fs)

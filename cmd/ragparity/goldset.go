@@ -15,8 +15,7 @@ func init() {
 }
 
 func runGoldset(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	usage := func(w io.Writer) {
-		fmt.Fprint(w, `Usage:
+	const goldsetHelp = `Usage:
   ragparity goldset validate PATH
   ragparity goldset sample --from PATH --n 50 --seed 7 [--out FILE]
 
@@ -29,24 +28,15 @@ validate prints the number of questions and the set's digest.
 sample writes n questions chosen by the seed as JSONL (to --out, else
 stdout): the same seed and ids always give the same sample, whatever the
 order of the file. Exit 0 on success, 2 on a bad gold set or flags.
-`)
+`
+	verb, code, ok := pickVerb("goldset", args, []string{"validate", "sample"}, goldsetHelp, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if len(args) == 0 {
-		usage(stderr)
-		return ExitUnknown
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		usage(stdout)
-		return 0
-	case "validate":
+	if verb == "validate" {
 		return goldsetValidate(args[1:], stdout, stderr)
-	case "sample":
-		return goldsetSample(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "Error: unknown goldset command %q\n\n", args[0])
-	usage(stderr)
-	return ExitUnknown
+	return goldsetSample(args[1:], stdout, stderr)
 }
 
 func goldsetValidate(args []string, stdout, stderr io.Writer) int {

@@ -70,50 +70,7 @@ func printHash(out gate.HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	for _, r := range out.Regions {
-		if r.Error != "" {
-			fmt.Fprintf(stdout, "%s  ERROR: %s\n\n", r.Name, r.Error)
-			continue
-		}
-		fmt.Fprintf(stdout, "%s  points=%d  elapsed=%dms\n", r.Name, r.Points, r.ElapsedMS)
-		fmt.Fprintf(stdout, "  index_hash             %s\n", r.IndexHash)
-		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
-		fmt.Fprintf(stdout, "  engine_digest          %s  (not part of INDEX_HASH)\n", r.EngineDigest)
-		fmt.Fprintf(stdout, "  content_root           %s\n", r.ContentRoot)
-		fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
-		fmt.Fprintf(stdout, "  settings              ")
-		for _, k := range sortedKeys(r.Settings) {
-			fmt.Fprintf(stdout, " %s=%v", k, r.Settings[k])
-		}
-		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "  engine settings       ")
-		for _, k := range sortedKeys(r.SettingsEngine) {
-			fmt.Fprintf(stdout, " %s=%v", k, r.SettingsEngine[k])
-		}
-		fmt.Fprintln(stdout)
-		if w, ok := r.SettingsInfo["index.warning"]; ok {
-			fmt.Fprintf(stdout, "  warning: %v\n", w)
-		}
-		if len(r.Duplicates) > 0 {
-			fmt.Fprintf(stdout, "  DUPLICATES: %d ids held more than once (listed in --json)\n", len(r.Duplicates))
-		}
-		fmt.Fprintln(stdout)
-	}
-	switch code {
-	case ExitEqual:
-		fmt.Fprintf(stdout, "release %s: all %d regions agree (INDEX_HASH equal)\n", out.Release, len(out.Regions))
-		for _, f := range out.EngineFindings() {
-			fmt.Fprintf(stdout, "  %s\n", f)
-		}
-	case ExitDiffer:
-		fmt.Fprintf(stdout, "release %s: regions DIFFER; see 'ragparity diff --from A --to B'\n", out.Release)
-		for _, d := range out.Differences() {
-			fmt.Fprintf(stdout, "  %s\n", d)
-		}
-	default:
-		fmt.Fprintf(stderr, "Error: %s\n", out.Error)
-		fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", out.Release)
-	}
+	out.WriteText(stdout, stderr)
 	return code
 }
 

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -135,4 +136,22 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// pickVerb reads the verb of a command with several (`baseline create`):
+// -h prints usage on stdout (exit 0); no verb or an unknown one prints it
+// on stderr (exit 2). ok is false when there is no verb to run.
+func pickVerb(cmd string, args, verbs []string, usage string, stdout, stderr io.Writer) (verb string, code int, ok bool) {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, usage)
+		return "", ExitUnknown, false
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		fmt.Fprint(stdout, usage)
+		return "", 0, false
+	case !slices.Contains(verbs, args[0]):
+		fmt.Fprintf(stderr, "Error: unknown %s command %q\n\n%s", cmd, args[0], usage)
+		return "", ExitUnknown, false
+	}
+	return args[0], 0, true
 }

@@ -125,41 +125,7 @@ func printManifest(out gate.ManifestJSON, asJSON bool, stdout, stderr io.Writer)
 		}
 		return code
 	}
-	for _, r := range out.Regions {
-		if r.Warning != "" {
-			fmt.Fprintf(stderr, "warning: %s\n", r.Warning)
-		}
-		if r.Error != "" {
-			fmt.Fprintf(stdout, "%s  ERROR: %s\n\n", r.Name, r.Error)
-			continue
-		}
-		fmt.Fprintf(stdout, "%s  objects=%d  bytes=%d  read=%d (%s)  cache_hits=%d  checksums_trusted=%d  elapsed=%dms\n",
-			r.Name, r.Objects, r.Bytes, r.ObjectsRead, termui.Bytes(r.BytesRead), r.CacheHits, r.ChecksumsTrusted, r.ElapsedMS)
-		fmt.Fprintf(stdout, "  manifest_hash  %s", r.ManifestHash)
-		if !r.Exact {
-			fmt.Fprint(stdout, "  (partly on stored CRC64NVME/ETags: comparable within this run only)")
-		}
-		fmt.Fprintf(stdout, "\n  location       %s\n\n", r.Location)
-	}
-	switch code {
-	case ExitEqual:
-		fmt.Fprintf(stdout, "release %s: all %d regions' blob manifests agree (mode %s)\n", out.Release, len(out.Regions), out.Mode)
-	case ExitDiffer:
-		fmt.Fprintf(stdout, "release %s: blob manifests DIFFER (mode %s); see 'ragparity diff --blobs --from A --to B'\n", out.Release, out.Mode)
-		for _, d := range out.Differences {
-			fmt.Fprintf(stdout, "  %s\n", d)
-		}
-	default:
-		if out.Error != "" {
-			fmt.Fprintf(stderr, "Error: %s\n", out.Error)
-			fmt.Fprintf(stdout, "release %s: could not tell (see errors above)\n", out.Release)
-		} else {
-			for _, d := range out.Differences {
-				fmt.Fprintf(stdout, "  %s\n", d)
-			}
-			fmt.Fprintf(stdout, "release %s: could not tell (mode %s): %s\n", out.Release, out.Mode, out.Note)
-		}
-	}
+	out.WriteText(stdout, stderr)
 	return code
 }
 

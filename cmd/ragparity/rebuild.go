@@ -8,11 +8,9 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
 
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
-	"github.com/ragparity/ragparity/replicate"
 )
 
 func init() {
@@ -87,7 +85,7 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if cf.json {
 		printJSON(stdout, res)
 	} else {
-		printRebuild(res, stdout)
+		res.WriteText(stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
@@ -103,26 +101,4 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	return code
-}
-
-func printRebuild(r *replicate.Result, w io.Writer) {
-	fmt.Fprintf(w, "rebuild %s: %d documents, %d chunks, %d embedded, %d deduped, %dms\n", r.RunID, r.Documents, r.Chunks, r.Embedded, r.Deduped, r.ElapsedMS)
-	names := make([]string, 0, len(r.Written))
-	for n := range r.Written {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %s: written %d, dedupe hits %d, INDEX_HASH %s\n", n, r.Written[n], r.Dedupe[n].Hits, r.IndexHash[n])
-	}
-	switch {
-	case r.Note != "":
-		fmt.Fprintln(w, r.Note)
-	case !r.Agree:
-		fmt.Fprintln(w, "the rebuilt regions DISAGREE")
-	case r.Promoted:
-		fmt.Fprintln(w, "all rebuilt regions agree; promoted")
-	default:
-		fmt.Fprintln(w, "all rebuilt regions agree; staged, not promoted (pass --promote)")
-	}
 }

@@ -23,14 +23,10 @@ func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		"since). drop removes the stage of --run-id, or without it every stage of\n" +
 		"the selected regions; a region being rebuilt right now is left alone\n" +
 		"(exit 2). Exit 0 on success, 2 on error.\n\n"
-	if len(args) == 0 || (args[0] != "list" && args[0] != "drop") {
-		fmt.Fprint(stderr, usage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return 0
-		}
-		return ExitUnknown
+	verb, code, ok := pickVerb("stages", args, []string{"list", "drop"}, usage, stdout, stderr)
+	if !ok {
+		return code
 	}
-	verb := args[0]
 	fs := flag.NewFlagSet("stages "+verb, flag.ContinueOnError)
 	var cf commonFlags
 	cf.add(fs)

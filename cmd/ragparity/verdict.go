@@ -33,25 +33,16 @@ keygen  writes an Ed25519 pair to DIR: verdict-signing.key (PEM PKCS#8,
 `
 
 func runVerdict(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, verdictHelp)
-		return ExitUnknown
+	verb, code, ok := pickVerb("verdict", args, []string{"verify", "keygen"}, verdictHelp, stdout, stderr)
+	if !ok {
+		return code
 	}
-	switch args[0] {
-	case "verify":
+	if verb == "verify" {
 		return runVerdictVerify(args[1:], stdout, stderr)
-	case "keygen":
-		return runVerdictKeygen(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, verdictHelp)
-		return 0
 	}
-	fmt.Fprintf(stderr, "Error: unknown verdict command %q\n\n%s", args[0], verdictHelp)
-	return ExitUnknown
+	return runVerdictKeygen(args[1:], stdout, stderr)
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments (verdict verify FILE --key PUB) and returns those.
 func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	fs.SetOutput(stderr)
 	var pos []string
