@@ -171,9 +171,7 @@ func newGateRegions(t *testing.T, signer *gate.Signer, names ...string) *gateReg
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.verify, err = newVerifier(cfg, "", signer, nil); err != nil {
-		t.Fatal(err)
-	}
+	g.verify = newVerifier(cfg, "", "", nil, signer)
 	v, _, err := g.verify(ctx)
 	if err != nil {
 		t.Fatal(err)

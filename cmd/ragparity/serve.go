@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/gate/server"
 	"github.com/ragparity/ragparity/reports"
@@ -25,19 +23,7 @@ func init() {
 
 // newVerifier builds the function verify and serve call to compute a
 // verdict: gate.Run bound to the config. Tests replace it with a fake.
-var newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, baseline func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error)) (server.VerifyFunc, error) {
-	return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
-		o := gate.Options{Signer: signer, Goldset: goldset}
-		if baseline != nil {
-			b, keys, err := baseline(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			o.Baseline, o.BaselineKeys = b, keys
-		}
-		return gate.Run(ctx, cfg, o)
-	}, nil
-}
+var newVerifier = server.NewVerifier
 
 const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
        ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy|--print-envoy
@@ -189,11 +175,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	defer store.Close()
-	resolve := baselineResolver(cfg, gf.baseline, store, signer)
 	// The inputs this replica verifies over: a stored verdict computed over
 	// others (a changed config, baseline or gold set) is never served.
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	baseline, _, err := resolve(octx)
+	baseline, _, err := server.ResolveBaseline(octx, cfg, gf.baseline, store, signer)
 	cancel()
 	if err != nil {
 		return fail(stderr, err)
@@ -207,10 +192,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else {
 		log.Warn("no release baseline: regions are compared with their agreeing majority; with two regions one that is down leaves the other undecided (ragparity baseline create)")
 	}
-	verify, err := newVerifier(cfg, gf.goldset, signer, resolve)
-	if err != nil {
-		return fail(stderr, err)
-	}
+	verify := newVerifier(cfg, gf.goldset, gf.baseline, store, signer)
 	if *verifyNice > 0 {
 		exe, err := os.Executable()
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -53,10 +52,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 	t.Helper()
 	old := newVerifier
 	t.Cleanup(func() { newVerifier = old })
-	newVerifier = func(cfg *config.Config, goldset string, signer *gate.Signer, _ func(context.Context) (*gate.Baseline, []ed25519.PublicKey, error)) (server.VerifyFunc, error) {
-		if goldset == "missing" {
-			return nil, fmt.Errorf("goldset %s: no such file", goldset)
-		}
+	newVerifier = func(cfg *config.Config, _, _ string, _ server.Store, _ *gate.Signer) server.VerifyFunc {
 		var mu sync.Mutex
 		n := 0
 		return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
@@ -69,7 +65,7 @@ func fakeGate(t *testing.T, admit map[string]bool) {
 				v.Regions = append(v.Regions, gate.RegionVerdict{Name: r.Name, Admit: admit[r.Name], IndexHash: "h1"})
 			}
 			return v, nil, nil
-		}, nil
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"io"
@@ -99,11 +98,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	default:
 		defer store.Close()
 	}
-	verify, err := newVerifier(cfg, gf.goldset, signer, baselineResolver(cfg, gf.baseline, store, signer))
-	if err != nil {
-		return fail(stderr, err)
-	}
-	v, det, err := verify(ctx)
+	v, det, err := newVerifier(cfg, gf.goldset, gf.baseline, store, signer)(ctx)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -145,12 +140,4 @@ func gateExit(v *gate.Verdict) int {
 		}
 	}
 	return ExitUnknown
-}
-
-// baselineResolver finds the release baseline before each verification
-// (a baseline created while serve runs is used from the next one).
-func baselineResolver(cfg *config.Config, path string, store server.Store, signer *gate.Signer) func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error) {
-	return func(ctx context.Context) (*gate.Baseline, []ed25519.PublicKey, error) {
-		return server.ResolveBaseline(ctx, cfg, path, store, signer)
-	}
 }

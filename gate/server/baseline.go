@@ -100,3 +100,18 @@ func LatestBaseline(ctx context.Context, cfg *config.Config, store Store) (*gate
 	}
 	return b, err
 }
+
+// NewVerifier is gate.Run bound to the config and the gold set: before each
+// verification it resolves the release baseline (ResolveBaseline: the file
+// at baselinePath, else gate.baseline, else the store's newest of the
+// release), so a baseline created while serve runs is used from the next
+// one. A nil store with no baseline file verifies without a baseline.
+func NewVerifier(cfg *config.Config, goldset, baselinePath string, store Store, signer *gate.Signer) VerifyFunc {
+	return func(ctx context.Context) (*gate.Verdict, *gate.Detail, error) {
+		b, keys, err := ResolveBaseline(ctx, cfg, baselinePath, store, signer)
+		if err != nil {
+			return nil, nil, err
+		}
+		return gate.Run(ctx, cfg, gate.Options{Signer: signer, Goldset: goldset, Baseline: b, BaselineKeys: keys})
+	}
+}
