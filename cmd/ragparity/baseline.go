@@ -15,32 +15,7 @@ func init() {
 	register("baseline", "make, show, export or import the signed release baseline every region is verified against", runBaseline)
 }
 
-const baselineHelp = `Usage: ragparity baseline create --config FILE --from REGION [--goldset PATH] [--accept-below-floor REASON] [--json]
-       ragparity baseline show   --config FILE [--json]
-       ragparity baseline export --config FILE --out FILE
-       ragparity baseline import --config FILE --in FILE
-
-The release baseline is the signed record of what a faithful region of the
-release looks like: INDEX_HASH, settings and Merkle leaves, the blob
-manifest, the health contract {schema_rev, model_tag, secrets_rev}, the
-embedder's model tag and (with --goldset) the probe runs per question and
-seed. verify and serve compare every region with it on its own, so a region
-that is down or drifted never blocks the others, and a lone region can still
-be decided and its differing ids localised.
-
-create  takes it from REGION (reachable, its health contract true), checks the
-        release quality floors when --goldset is given (refusing a release
-        below them unless --accept-below-floor gives the reason, which is
-        recorded and signed), signs it with gate.signing_key (required) and
-        keeps it in the verdict store (gate.store) with its history.
-show    prints the store's newest baseline of the config's release.
-export  writes it to a file (for gate.baseline, --baseline, or another store).
-import  checks a baseline file (signed by gate.signing_key or one of
-        gate.baseline_keys, of the config's release) and stores it.
-
-Exit 0 done, 1 the release is below the quality floors (create), 2 anything
-else (bad input, unreachable region, refused baseline).
-`
+var baselineHelp = help("baseline")
 
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := pickVerb("baseline", args, []string{"create", "show", "export", "import"}, baselineHelp, stdout, stderr); !ok {

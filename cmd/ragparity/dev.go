@@ -14,15 +14,7 @@ func init() {
 	register("dev", "development helpers: 'dev qdrant' runs the in-process Qdrant test server", runDev)
 }
 
-const devHelp = `Usage: ragparity dev qdrant [--addr 127.0.0.1:6334] [--api-key KEY]
-
-Runs the in-process Qdrant gRPC server the tests use (adapters/qdrant/qdranttest),
-so the Qdrant adapter and the cross-engine examples run on a laptop without a
-Qdrant installation. It is a TEST SERVER: collections live in memory and are
-lost when it stops, it implements the subset of Qdrant's API ragparity uses
-(collections, points, scroll, search, count; dense, sparse and multivectors),
-and it is not for production. Ctrl-C stops it.
-`
+var devHelp = help("dev")
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := pickVerb("dev", args, []string{"qdrant"}, devHelp, stdout, stderr); !ok {

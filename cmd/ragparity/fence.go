@@ -17,25 +17,7 @@ func init() {
 	register("fence", "claim, complete and inspect writes on a region's idempotency fence (for scripts)", runFence)
 }
 
-const fenceUsage = `Usage:
-  ragparity fence claim   --config FILE --region R --source-id ID --revision REV --index-hash H [--partition P] [--owner O] [--lease D]
-  ragparity fence done    --config FILE --region R --key KEY
-  ragparity fence release --config FILE --region R --key KEY [--owner O]
-  ragparity fence status  --config FILE --region R [--json]
-
-The idempotency fence of a region's dedupe_kv, for writers that are not
-rebuilds: claim a write (key = sha256(source_id, revision, index_hash,
-partition)), make it only when the claim is acquired, then mark it done (or
-release it when the write failed). Claims and completions are counted in the
-region's current window (failover_window); status prints the dedupe rate the
-gate reads.
-
-claim prints "acquired KEY" (exit 0: make the write), "done KEY" (exit 1:
-already made, skip it) or "held KEY" (exit 1: another writer is making it).
-done prints "done KEY", or "duplicate KEY" when the key was already done (the
-write was applied twice). Exit 2 on error.
-
-`
+var fenceUsage = help("fence")
 
 func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verb, code, ok := pickVerb("fence", args, []string{"claim", "done", "release", "status"}, fenceUsage, stdout, stderr)

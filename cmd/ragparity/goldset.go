@@ -14,21 +14,9 @@ func init() {
 	register("goldset", "validate a gold set, or write a fixed sample of one for nightly probes", runGoldset)
 }
 
+var goldsetHelp = help("goldset")
+
 func runGoldset(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const goldsetHelp = `Usage:
-  ragparity goldset validate PATH
-  ragparity goldset sample --from PATH --n 50 --seed 7 [--out FILE]
-
-PATH is a gold set: a .yaml/.yml file (questions: [...]), a .jsonl file (one
-question a line) or a BEIR folder (queries.jsonl, qrels/test.tsv or
-qrels.tsv). The format is schemas/goldset.schema.json; errors name the file,
-the line and the field.
-
-validate prints the number of questions and the set's digest.
-sample writes n questions chosen by the seed as JSONL (to --out, else
-stdout): the same seed and ids always give the same sample, whatever the
-order of the file. Exit 0 on success, 2 on a bad gold set or flags.
-`
 	verb, code, ok := pickVerb("goldset", args, []string{"validate", "sample"}, goldsetHelp, stdout, stderr)
 	if !ok {
 		return code

@@ -18,29 +18,7 @@ func init() {
 	register("manifest", "print each region's blob manifest hash and object count", runManifest)
 }
 
-const manifestHelp = `Usage: ragparity manifest --config FILE [--region R] [--mode content|checksum|etag]
-                          [--workers N] [--no-cache] [--cache-dir DIR] [--json] [--timeout D]
-
-Prints each region's blob manifest hash (regions[].blobs: s3://bucket/prefix?endpoint=...
-or file:///path) and object count, and whether all regions agree.
-
-Modes:
-  content   (default; what the gate uses) stream every object and hash it with
-            SHA-256. Hashes are cached by (location, key, size, ETag,
-            last-modified), so a re-run reads only changed objects; --no-cache
-            reads everything (and refreshes the cache).
-  checksum  trust a stored full-object checksum (x-amz-checksum-sha256, else
-            CRC64NVME) where every region holding the key has one; read the
-            content otherwise.
-  etag      size + ETag only: a quick pre-filter. It can find differences
-            (exit 1) but never proves equality: when it finds none it exits 2
-            ("could not tell"). Multipart ETags (-N) of objects that may have
-            been uploaded with different part sizes are reported inconclusive.
-
-Exit 0 when equal, 1 when different, 2 when it could not tell (error,
-timeout, bad input, or ETag mode without a difference).
-
-`
+var manifestHelp = help("manifest")
 
 // blobFlags are the flags of manifest and diff --blobs.
 type blobFlags struct {

@@ -57,26 +57,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defaults := probe.Defaults()
 	probeFlags(fs, &defaults)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: ragparity probe --config FILE --goldset PATH [--seeds 2] [--k 10] [--json]
-
-Asks every region each gold question (once per seed; each seed picks the
-question or one of its paraphrases and an order, and re-runs every search),
-re-embeds the retrieved texts with the config's embedder and prints, per
-region and question, ΔS, its zone, the top-k ids, recall@k / nDCG@10 / MRR
-against the gold ids and λ per seed; across regions, drift per question
-(worst first), Jaccard of the top-k ids and Kendall tau of the top-10 order;
-then every check with its figure and threshold, and each region decided on
-its own against the reference group (every region): ΔS drift, λ against
-the reference, ANN health (recall@10 of its serving search, ef_search
-pinned, against its own exact search) and the release floors, reported
-only (metrics.md). Parity searches are exact (--search exact): identical
-content gives drift 0 exactly.
-Regions whose declared embedding model tags differ are refused before any
-probe runs. Exit 0 when every check and region passes (warnings do not
-fail), 1 when one fails (naming the checks, questions and regions), 2 when
-it could not run.
-
-`)
+		fmt.Fprint(stderr, help("probe"))
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {

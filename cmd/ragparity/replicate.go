@@ -16,9 +16,8 @@ func init() {
 }
 
 func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "blobs" {
-		fmt.Fprintln(stderr, "Usage: ragparity replicate blobs --config FILE --from R1 --to R2 [--delete [--allow-empty-source]] [--json]")
-		return ExitUnknown
+	if _, code, ok := pickVerb("replicate", args, []string{"blobs"}, "Usage: ragparity replicate blobs --config FILE --from R1 --to R2 [--delete [--allow-empty-source]] [--json]\n", stdout, stderr); !ok {
+		return code
 	}
 	fs := flag.NewFlagSet("replicate blobs", flag.ContinueOnError)
 	var cf commonFlags

@@ -17,25 +17,7 @@ func init() {
 	register("report", "render a stored verdict as HTML (with charts), Markdown, JSON and JUnit XML", runReport)
 }
 
-const reportHelp = `Usage: ragparity report --verdict FILE.json --out DIR [--config FILE] [--format html,md,json,junit]
-
-Renders a stored verdict (as printed by 'verify --json', served by
-GET /v1/verdicts/latest, or a report.json written by this command; - reads
-stdin) into DIR:
-
-  report.json  the verdict with its detail (schemas/verdict.schema.json)
-  report.md    a pull-request comment (stays under GitHub's 65,536 characters)
-  report.html  one self-contained page with charts (no network, no script)
-  junit.xml    one test case per gate check, for CI test views
-
-A verdict file carries only the signed summary; its detail (per-question
-ΔS, drift and λ, Merkle buckets, blob diffs) is kept in the verdict store by
-verify and serve: --config FILE reads it from gate.store. Without it the
-report says the detail was not kept. Files are replaced atomically. The signature is not checked here; use
-'ragparity verdict verify'. Exit 0 written, 2 bad input (unreadable file,
-not a verdict, unknown format) or a write error.
-
-`
+var reportHelp = help("report")
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)

@@ -25,78 +25,7 @@ func init() {
 // verdict: gate.Run bound to the config. Tests replace it with a fake.
 var newVerifier = server.NewVerifier
 
-const serveHelp = `Usage: ragparity serve --config FILE [--goldset PATH] [--addr 127.0.0.1:8080] [--json]
-       ragparity serve --config FILE --print-nginx|--print-haproxy|--print-caddy|--print-envoy
-       ragparity serve --config FILE --print-k8s|--print-argo
-
-Verifies the release at start (unless the verdict store holds an unexpired
-verdict), every gate.schedule, and on POST /v1/verify, and answers routers
-from the latest signed verdict, held in memory (no I/O per admission).
-
-Endpoints:
-  GET  /v1/regions/{name}/ready  200 when the region is admitted, 503 + reason
-                            (load-balancer health checks)
-  GET  /v1/admit            admission (headers below); any method, and any
-                            path under /v1/admit/ (Envoy's path_prefix)
-  GET  /v1/verdicts/latest  the verdict being served (signed JSON)
-  GET  /v1/verdicts/{id}    one verdict of the history
-  GET  /v1/verdicts         history, newest first (?limit=20&release=R)
-  POST /v1/verify           verify now; needs "Authorization: Bearer TOKEN";
-                            optional body {"reason": "..."} (16 KiB max, no
-                            other field); ?wait=false answers 202 at once
-  GET  /healthz             the process is up
-  GET  /readyz              200 once a verdict is held (also when it failed
-                            or expired: the server answers, refusing)
-  GET  /metrics             Prometheus
-  POST /v1/fence/claim, /v1/fence/done, /v1/fence/release, GET /v1/fence/status
-                            with --fence-api: the idempotency fence for the
-                            application's writers (bearer gate.token)
-
-Admission reads X-Region-Pin, X-Release, X-Index-Hash (the hash, or a
-unique prefix of at least 12 hex digits), X-Schema-Rev, X-Model-Tag,
-X-Ragparity-Fallback and the client's region (?client_region= or
-X-Client-Region):
-  200 + X-Route-Region: PIN        the pinned region is admitted and matches
-  200 + X-Route-Region: REGION     else the first admitted, matching region of
-                                   gate.routing[client region] (else config
-                                   order); for a pinned request only with
-                                   X-Ragparity-Fallback: route (the router
-                                   routes on X-Route-Region)
-  421 + X-Route-Region: REGION     a pinned request without that header: the
-                                   pin is not admitted, REGION is
-  503 + X-Ragparity-Reason         none (also: no verdict yet, verdict
-                                   expired, verdict inconclusive)
-  409 + X-Ragparity-Reason         X-Release names another release
-  400 + X-Ragparity-Reason         X-Ragparity-Fallback other than "route", or
-                                   an X-Index-Hash prefix of several hashes
-
-Config (gate:): token (required unless --addr is loopback; use ${ENV}),
-signing_key (env:NAME, ${NAME} or file:PATH or a path, holding a PEM PKCS#8
-key or a base64 seed; never printed;
-without one an ephemeral key signs, logged, and key_id says "ephemeral-"),
-store (default sqlite:///<cache_dir>/verdicts.db; postgres://... lets
-replicas share verdicts: each polls the store every 3 s), schedule,
-verdict_ttl, routing, tls_cert + tls_key (also for --grpc-addr), grpc_addr.
-
-Routers (README "Routers"; each --print-* flag prints a configuration for
-the config's regions and exits; region addresses are placeholders):
-  --print-nginx    nginx auth_request to /v1/admit; refusals become 409/400/421
-  --print-haproxy  HAProxy: a backend per region, option httpchk
-                   GET /v1/regions/NAME/ready against ragparity
-  --print-caddy    Caddy forward_auth to /v1/admit, copy_headers X-Route-Region
-  --print-envoy    Envoy gRPC ext_authz against --grpc-addr (Istio: the same
-                   service as an envoyExtAuthzGrpc extension provider)
-  --print-k8s      serve's Deployment and Service, nightly verify CronJob,
-                   sharded hash Indexed Job and merge Job; per region a
-                   readiness probe on /v1/regions/NAME/ready
-  --print-argo     Argo Rollouts AnalysisTemplate on /v1/verdicts/latest
-                   (degraded and inconclusive leave the analysis Inconclusive)
-The printed nginx, Caddy and Envoy configs send X-Ragparity-Fallback: route.
-
---grpc-addr (or gate.grpc_addr) also serves envoy.service.auth.v3.
-Authorization/Check: the same rules as /v1/admit; OK adds x-route-region
-upstream, DENIED carries the status /v1/admit would answer and the reason.
-`
+var serveHelp = help("serve")
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)

@@ -17,20 +17,7 @@ func init() {
 	register("verdict", "check a verdict's signature (verdict verify), make a signing key pair (verdict keygen)", runVerdict)
 }
 
-const verdictHelp = `Usage: ragparity verdict verify FILE --key PUB [--allow-expired]
-       ragparity verdict keygen --out DIR
-
-verify  checks that FILE (a verdict as printed by 'verify --json' or served
-        by GET /v1/verdicts/latest; - reads stdin) is signed by PUB (PEM PKIX
-        public key, the PEM private key, or base64 of the 32 raw bytes).
-        Exit 0 valid, 1 invalid (bad signature; a key twice, in another
-        case, or not in the schema: fields the signature does not cover) or
-        valid but expired (exit 0 with --allow-expired, for audits), 2 bad
-        input (unreadable file or key, not JSON).
-keygen  writes an Ed25519 pair to DIR: verdict-signing.key (PEM PKCS#8,
-        mode 0600; set gate.signing_key to its path) and verdict-signing.pub
-        (PEM PKIX, for 'verdict verify --key'). Existing files are kept.
-`
+var verdictHelp = help("verdict")
 
 func runVerdict(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verb, code, ok := pickVerb("verdict", args, []string{"verify", "keygen"}, verdictHelp, stdout, stderr)
