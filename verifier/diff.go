@@ -43,9 +43,16 @@ type DiffResult struct {
 	PointsExamined int64 `json:"points_examined"`
 }
 
+// BucketRecords reads back the per-point digests of chosen buckets: a
+// Spill, or a regional agent's signed records (agent.Client).
+type BucketRecords interface {
+	ReadBuckets(want map[int]bool, fn func(r *SpillRecord)) error
+	Close() error
+}
+
 // Diff compares two scans leaf by leaf and, for differing buckets only,
-// point by point from their spills.
-func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
+// point by point from their spills (or an agent's records).
+func Diff(from, to string, a, b *Scan, sa, sb BucketRecords) (*DiffResult, error) {
 	if a.Buckets != b.Buckets {
 		return nil, fmt.Errorf("diff: bucket counts differ (%d vs %d)", a.Buckets, b.Buckets)
 	}
