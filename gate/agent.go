@@ -3,8 +3,11 @@ package gate
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/ragparity/ragparity/agent"
 	"github.com/ragparity/ragparity/config"
@@ -103,4 +106,59 @@ func completeAgents(ctx context.Context, cfg *config.Config, out []RegionScan) {
 		}
 		rs.Spill = rs.remote
 	}
+}
+
+// AgentServer builds `ragparity agent` from a config: the region (name,
+// else agent.region, else the only one), the signing key and token of
+// agent:, and the TLS config (nil without agent.tls_cert). logf receives
+// the agent's log lines.
+func AgentServer(cfg *config.Config, name string, logf func(string, ...any)) (*agent.Server, *tls.Config, error) {
+	a := cfg.Agent
+	if name == "" {
+		name = a.Region
+	}
+	var r *config.Region
+	switch {
+	case name != "":
+		var err error
+		if r, err = cfg.Region(name); err != nil {
+			return nil, nil, err
+		}
+	case len(cfg.Regions) == 1:
+		r = &cfg.Regions[0]
+	default:
+		return nil, nil, fmt.Errorf("%s: %d regions: name the agent's with --region or agent.region", cfg.File, len(cfg.Regions))
+	}
+	if r.Vectors == "" {
+		return nil, nil, fmt.Errorf("%s: region %s has no vectors URL for the agent to scan", cfg.File, r.Name)
+	}
+	if strings.TrimSpace(a.SigningKey) == "" {
+		return nil, nil, fmt.Errorf("%s: agent.signing_key is required (ragparity agent keygen --out DIR writes a pair)", cfg.File)
+	}
+	key, err := LoadPrivateKey(a.SigningKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: agent.signing_key: %w", cfg.File, err)
+	}
+	if a.Token == "" {
+		return nil, nil, fmt.Errorf("%s: agent.token is required (use ${ENV}): the agent never serves unauthenticated", cfg.File)
+	}
+	if len(cfg.DeclaredSettings(r)) > 0 {
+		logf("agent: the config's settings are not applied by the agent: the gate merges its own declared settings into what the agent serves")
+	}
+	srv, err := agent.New(agent.Options{Region: r.Name, Vectors: r.Vectors, Key: key, Token: a.Token, Buckets: cfg.Hash.Buckets,
+		Tolerance: cfg.Hash.Tolerance, Interval: a.Interval, CheckEvery: a.CheckEvery, MaxAge: a.MaxAge, Timeout: cfg.Timeout,
+		SpillDir: filepath.Join(cfg.CacheRoot(), "agent"), Logf: logf})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.CacheRoot(), "agent"), 0o700); err != nil {
+		return nil, nil, err
+	}
+	var tc *tls.Config
+	if a.TLSCert != "" {
+		if tc, err = agent.ServerTLS(a.TLSCert, a.TLSKey, a.ClientCA); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+	}
+	return srv, tc, nil
 }

@@ -176,6 +176,10 @@ func TestAgentMatchesDirectScan(t *testing.T) {
 					if err != nil {
 						t.Fatalf("diff %s %s: %v", out[p[0]].Region.Name, out[p[1]].Region.Name, err)
 					}
+					if d.ViaFrom != out[p[0]].Scan.Via || d.ViaTo != out[p[1]].Scan.Via {
+						t.Errorf("diff via %q, %q", d.ViaFrom, d.ViaTo)
+					}
+					d.ViaFrom, d.ViaTo = "", ""
 					got := diffJSON(t, d)
 					if want == "" {
 						want = got
@@ -279,6 +283,9 @@ func TestAgentAnswersThatCannotBeVerified(t *testing.T) {
 			if c.error == "" {
 				if v.Decision != gate.Pass || admitted(v) != "us,eu,ap" {
 					t.Fatalf("decision %s admitted %q: %+v", v.Decision, admitted(v), check(v, gate.CheckIndexHash))
+				}
+				if f := check(v, gate.CheckIndexHash).Figure; !strings.Contains(f, "ap via agent "+a.URL) {
+					t.Errorf("the index check's figure does not say ap was read through its agent: %q", f)
 				}
 				return
 			}
