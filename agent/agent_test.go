@@ -163,6 +163,94 @@ func TestRescanOnChangeMarker(t *testing.T) {
 	}
 }
 
+// TestRescanOnPgvectorChange: an update of one row (the row count stays)
+// moves pgvector's change marker (the table's update counter) and the
+// agent rescans; a write to another table of the cluster leaves the
+// marker alone.
+func TestRescanOnPgvectorChange(t *testing.T) {
+	base := os.Getenv("RAGPARITY_PG_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	tbl := fmt.Sprintf("rp_agent_marker_%d", time.Now().UnixNano())
+	u := base + "&table=" + tbl + "&payload=metadata&text=content"
+	if !strings.Contains(base, "?") {
+		u = base + "?table=" + tbl + "&payload=metadata&text=content"
+	}
+	st, err := adapters.OpenVector(context.Background(), u)
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	defer func() { st.(adapters.VectorWriter).Drop(context.Background()); st.Close() }()
+	pts := vectortest.Points(parity.IDString, 40, 9)
+	vectortest.Load(t, st, vectortest.Spec(parity.IDString), pts)
+	other, err := adapters.OpenVector(context.Background(), strings.Replace(u, tbl, tbl+"_other", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.(adapters.VectorWriter).Drop(context.Background()); other.Close() }()
+	vectortest.Load(t, other, vectortest.Spec(parity.IDString), pts[:5])
+	// Counters arrive when the writing session flushes its statistics
+	// (PostgreSQL 15: up to about 10 s after an idle session's commit).
+	waitFor := func(m adapters.ChangeMarker, counts string) string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := m.ChangeMarker(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(got, counts) || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	m1 := waitFor(st.(adapters.ChangeMarker), " 40 0 0")
+	if err := other.(adapters.VectorWriter).Upsert(context.Background(), pts[5:6]); err != nil {
+		t.Fatal(err)
+	}
+	if om := waitFor(other.(adapters.ChangeMarker), " 6 0 0"); !strings.Contains(om, " 6 0 0") {
+		t.Fatalf("the other table's marker %q never counted its 6 inserts", om)
+	}
+	if m2, _ := st.(adapters.ChangeMarker).ChangeMarker(context.Background()); m2 != m1 || !strings.Contains(m1, " 40 0 0") {
+		t.Errorf("marker %q (want 40 inserts), after a write to another table %q", m1, m2)
+	}
+
+	s, pub := newServer(t, u, agent.Options{Interval: time.Hour, CheckEvery: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	c := &agent.Client{URL: ts.URL, Token: token, Trusted: []ed25519.PublicKey{pub}, MaxAge: time.Hour}
+	root := func() string {
+		r, err := c.Fetch(context.Background(), agent.FetchOptions{})
+		if err != nil {
+			return ""
+		}
+		return r.Scan.ContentRoot().Hex()
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	first := root()
+	for first == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		first = root()
+	}
+	changed := pts[7]
+	changed.Text = "edited in place"
+	if err := st.(adapters.VectorWriter).Upsert(context.Background(), []parity.Point{changed}); err != nil {
+		t.Fatal(err)
+	}
+	got := root()
+	for (got == first || got == "") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		got = root()
+	}
+	if got == first {
+		t.Errorf("after an update the agent still serves content root %s (no rescan on the change marker)", first)
+	}
+}
+
 // TestNodesThenRecords: the tree-node path completes against a reference
 // and serves records that the client checks against the leaves.
 func TestNodesThenRecords(t *testing.T) {

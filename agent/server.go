@@ -60,9 +60,12 @@ type Server struct {
 
 // state is one complete scan and what is served from it.
 type state struct {
-	scan   *verifier.Scan
-	spill  *verifier.Spill
-	at     time.Time
+	scan  *verifier.Scan
+	spill *verifier.Spill
+	at    time.Time
+	// marker is the store's change marker read before the scan ("" when
+	// it has none).
+	marker string
 	levels [][]parity.Digest
 	root   parity.Digest
 	// readers counts requests reading the spill; the spill of a replaced
@@ -127,6 +130,10 @@ func (s *Server) Rescan(ctx context.Context) error {
 		return fmt.Errorf("region %s: %w", s.o.Region, err)
 	}
 	defer store.Close()
+	marker, err := changeMarker(ctx, store)
+	if err != nil {
+		return fmt.Errorf("region %s: %w", s.o.Region, err)
+	}
 	sp, err := verifier.NewSpill(s.o.SpillDir, s.o.Buckets)
 	if err != nil {
 		return err
@@ -137,7 +144,7 @@ func (s *Server) Rescan(ctx context.Context) error {
 		return fmt.Errorf("region %s: %w", s.o.Region, err)
 	}
 	levels := parity.Levels(scan.Leaves)
-	st := &state{scan: scan, spill: sp, at: at, levels: levels, root: levels[0][0]}
+	st := &state{scan: scan, spill: sp, at: at, marker: marker, levels: levels, root: levels[0][0]}
 	s.mu.Lock()
 	old := s.cur
 	s.cur = st
@@ -196,7 +203,7 @@ func (s *Server) due(ctx context.Context) string {
 	if age := s.o.Now().Sub(cur.at); age >= s.o.Interval {
 		return fmt.Sprintf("the scan is %v old (interval %v)", age.Round(time.Second), s.o.Interval)
 	}
-	if cur.scan.Snapshot == "" && cur.scan.StoreID == "" {
+	if cur.marker == "" {
 		return "" // no cheap marker: Interval only
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -206,21 +213,27 @@ func (s *Server) due(ctx context.Context) string {
 		return "the change marker cannot be read: " + err.Error()
 	}
 	defer store.Close()
-	sm, ok := store.(adapters.SnapshotMarker)
-	if !ok {
-		return ""
-	}
-	id, snap, err := sm.SnapshotMarker(ctx)
+	m, err := changeMarker(ctx, store)
 	if err != nil {
 		return "the change marker cannot be read: " + err.Error()
 	}
-	if id != cur.scan.StoreID {
-		return "the store's identity changed (table or collection re-created)"
-	}
-	if snap != cur.scan.Snapshot {
-		return fmt.Sprintf("the store changed (%s -> %s)", cur.scan.Snapshot, snap)
+	if m != cur.marker {
+		return fmt.Sprintf("the store changed (marker %q -> %q)", cur.marker, m)
 	}
 	return ""
+}
+
+// changeMarker is the store's adapters.ChangeMarker, else its
+// SnapshotMarker (Qdrant: the collection's counts), else "".
+func changeMarker(ctx context.Context, store adapters.VectorReader) (string, error) {
+	if cm, ok := store.(adapters.ChangeMarker); ok {
+		return cm.ChangeMarker(ctx)
+	}
+	if sm, ok := store.(adapters.SnapshotMarker); ok {
+		id, snap, err := sm.SnapshotMarker(ctx)
+		return id + " " + snap, err
+	}
+	return "", nil
 }
 
 // Handler is the agent's HTTP API.

@@ -33,7 +33,7 @@ is agent.signing_key, the .pub goes in the gate's regions[].agent.public_keys.
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
-		return runVerdictKeygen(args[1:], stdout, stderr)
+		return runAgentKeygen(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	cfgPath := fs.String("config", "ragparity.yaml", "the region's config (YAML)")
@@ -83,4 +83,23 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return fail(stderr, err)
 	}
+}
+
+func runAgentKeygen(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent keygen", flag.ContinueOnError)
+	out := fs.String("out", "", "folder for the key pair (created 0700 if missing)")
+	fs.Usage = func() { fmt.Fprint(stderr, agentHelp); fs.PrintDefaults() }
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return flagExit(err)
+	}
+	if *out == "" {
+		return fail(stderr, errors.New("--out DIR is required"))
+	}
+	priv, pub, pk, err := gate.WriteKeyPair(*out)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "private key %s (mode 0600): the agent's agent.signing_key: file:%s\npublic key  %s: list it in the gate's regions[].agent.public_keys\nkey id      %s\n",
+		priv, priv, pub, gate.KeyID(pk))
+	return 0
 }
