@@ -305,7 +305,7 @@ func TestMutualTLS(t *testing.T) {
 	mkLeaf(t, dir, "server", ca, caKey, true)
 	mkLeaf(t, dir, "client", ca, caKey, false)
 	mkLeaf(t, dir, "rogue", other, otherKey, false)
-	s, pub := newServer(t, embeddedStore(t, 10), agent.Options{})
+	s, pub := newServer(t, embeddedStore(t, 10), agent.Options{RequireClientCert: true})
 	if err := s.Rescan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +333,16 @@ func TestMutualTLS(t *testing.T) {
 	if err := fetch("client"); err != nil {
 		t.Errorf("with the client certificate: %v", err)
 	}
-	if err := fetch(""); err == nil {
-		t.Errorf("without a client certificate: accepted")
+	if err := fetch(""); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("without a client certificate: %v, want 403", err)
+	}
+	// A kubelet's readiness probe has no client certificate.
+	hc, _ := agent.NewHTTPClient(agent.HTTPOptions{CA: filepath.Join(dir, "ca.pem")})
+	resp, err := hc.Get(ts.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz without a client certificate: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if err := fetch("rogue"); err == nil {
 		t.Errorf("with a certificate of another CA: accepted")

@@ -31,6 +31,9 @@ type Options struct {
 	Key ed25519.PrivateKey
 	// Token is the bearer token every request but /healthz must carry.
 	Token string
+	// RequireClientCert refuses requests (but /healthz) that came without
+	// a verified client certificate (mTLS, with ServerTLS's config).
+	RequireClientCert bool
 	// Buckets and Tolerance are the hash format's (defaults 4096, 1e-6).
 	Buckets   int
 	Tolerance float64
@@ -244,6 +247,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+		return
+	}
+	if s.o.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		http.Error(w, "a client certificate signed by the agent's client_ca is required", http.StatusForbidden)
 		return
 	}
 	if !s.authorized(r) {

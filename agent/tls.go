@@ -66,7 +66,8 @@ func NewHTTPClient(o HTTPOptions) (*http.Client, error) {
 }
 
 // ServerTLS is the agent's TLS config: its certificate and, with clientCA,
-// a required client certificate signed by that CA (mTLS).
+// client certificates verified against that CA (mTLS; set
+// Options.RequireClientCert so that every request but /healthz needs one).
 func ServerTLS(cert, key, clientCA string) (*tls.Config, error) {
 	c, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
@@ -83,7 +84,10 @@ func ServerTLS(cert, key, clientCA string) (*tls.Config, error) {
 			return nil, fmt.Errorf("agent.client_ca %s: no PEM certificate in it", clientCA)
 		}
 		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		// A certificate given must verify; Server.ServeHTTP refuses
+		// requests without one (Options.RequireClientCert) except
+		// /healthz, which a kubelet probes without one.
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return tc, nil
 }

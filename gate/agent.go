@@ -145,7 +145,7 @@ func AgentServer(cfg *config.Config, name string, logf func(string, ...any)) (*a
 	if len(cfg.DeclaredSettings(r)) > 0 {
 		logf("agent: the config's settings are not applied by the agent: the gate merges its own declared settings into what the agent serves")
 	}
-	srv, err := agent.New(agent.Options{Region: r.Name, Vectors: r.Vectors, Key: key, Token: a.Token, Buckets: cfg.Hash.Buckets,
+	srv, err := agent.New(agent.Options{Region: r.Name, Vectors: r.Vectors, Key: key, Token: a.Token, RequireClientCert: a.ClientCA != "", Buckets: cfg.Hash.Buckets,
 		Tolerance: cfg.Hash.Tolerance, Interval: a.Interval, CheckEvery: a.CheckEvery, MaxAge: a.MaxAge, Timeout: cfg.Timeout,
 		SpillDir: filepath.Join(cfg.CacheRoot(), "agent"), Logf: logf})
 	if err != nil {
