@@ -27,6 +27,12 @@ type Options struct {
 	Region string
 	// Vectors is the region's vector store URL.
 	Vectors string
+	// Blobs, when set, is the region's blob store: each scan also builds
+	// its content-mode manifest (BlobCacheDir keeps the content hashes,
+	// RehashEvery re-reads cached objects on that period).
+	Blobs        string
+	BlobCacheDir string
+	RehashEvery  time.Duration
 	// Key signs every answer.
 	Key ed25519.PrivateKey
 	// Token is the bearer token every request but /healthz must carry.
@@ -71,6 +77,10 @@ type state struct {
 	marker string
 	levels [][]parity.Digest
 	root   parity.Digest
+	// manifest is the blob manifest (nil with manifestErr when it could
+	// not be built, or without Options.Blobs).
+	manifest    *Manifest
+	manifestErr error
 	// readers counts requests reading the spill; the spill of a replaced
 	// state is removed when the last one is done.
 	wg sync.WaitGroup
@@ -148,6 +158,12 @@ func (s *Server) Rescan(ctx context.Context) error {
 	}
 	levels := parity.Levels(scan.Leaves)
 	st := &state{scan: scan, spill: sp, at: at, marker: marker, levels: levels, root: levels[0][0]}
+	if s.o.Blobs != "" {
+		if st.manifest, st.manifestErr = s.buildManifest(ctx); st.manifestErr != nil {
+			st.manifestErr = fmt.Errorf("region %s: blobs: %w", s.o.Region, st.manifestErr)
+			s.o.Logf("agent: %v", st.manifestErr)
+		}
+	}
 	s.mu.Lock()
 	old := s.cur
 	s.cur = st
@@ -316,8 +332,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.Records = &Records{Buckets: list, Data: data}
+	case "/v1/manifest":
+		switch {
+		case s.o.Blobs == "":
+			http.Error(w, fmt.Sprintf("region %s: the agent has no blobs: store configured", s.o.Region), http.StatusNotFound)
+			return
+		case st.manifestErr != nil:
+			http.Error(w, st.manifestErr.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		a.Manifest = st.manifest
 	default:
-		http.Error(w, "unknown endpoint (GET /v1/scan, /v1/leaves, /v1/buckets, /healthz)", http.StatusNotFound)
+		http.Error(w, "unknown endpoint (GET /v1/scan, /v1/leaves, /v1/buckets, /v1/manifest, /healthz)", http.StatusNotFound)
 		return
 	}
 	body, err := json.Marshal(a)

@@ -41,10 +41,11 @@ type Answer struct {
 	ContentRoot string    `json:"content_root"`
 	ScannedAt   time.Time `json:"scanned_at"`
 
-	Summary *Summary `json:"summary,omitempty"`
-	Leaves  *Leaves  `json:"leaves,omitempty"`
-	Nodes   *Nodes   `json:"nodes,omitempty"`
-	Records *Records `json:"records,omitempty"`
+	Summary  *Summary  `json:"summary,omitempty"`
+	Leaves   *Leaves   `json:"leaves,omitempty"`
+	Nodes    *Nodes    `json:"nodes,omitempty"`
+	Records  *Records  `json:"records,omitempty"`
+	Manifest *Manifest `json:"manifest,omitempty"`
 }
 
 // Summary is the scan without its leaves.

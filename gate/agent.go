@@ -147,7 +147,8 @@ func AgentServer(cfg *config.Config, name string, logf func(string, ...any)) (*a
 	}
 	srv, err := agent.New(agent.Options{Region: r.Name, Vectors: r.Vectors, Key: key, Token: a.Token, RequireClientCert: a.ClientCA != "", Buckets: cfg.Hash.Buckets,
 		Tolerance: cfg.Hash.Tolerance, Interval: a.Interval, CheckEvery: a.CheckEvery, MaxAge: a.MaxAge, Timeout: cfg.Timeout,
-		SpillDir: filepath.Join(cfg.CacheRoot(), "agent"), Logf: logf})
+		SpillDir: filepath.Join(cfg.CacheRoot(), "agent"), Logf: logf,
+		Blobs: r.Blobs, BlobCacheDir: filepath.Join(cfg.CacheRoot(), "blobs"), RehashEvery: cfg.Blobs.RehashEvery})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,9 +26,30 @@ import (
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 const agentToken = "agent-test-token-not-a-secret"
+
+// startAgentBlobs is startAgent with a blob store.
+func startAgentBlobs(t testing.TB, region, vectors, blobs string, wrap func(key ed25519.PrivateKey, h http.Handler) http.Handler) *testAgent {
+	t.Helper()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	srv, err := agent.New(agent.Options{Region: region, Vectors: vectors, Blobs: blobs, BlobCacheDir: t.TempDir(), Key: key, Token: agentToken, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Rescan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = srv
+	if wrap != nil {
+		h = wrap(key, h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	return &testAgent{URL: ts.URL, Pub: base64.StdEncoding.EncodeToString(pub), Key: key, Srv: srv}
+}
 
 // testAgent is a running agent over one store.
 type testAgent struct {
@@ -385,5 +407,66 @@ func TestAgentBytesMoved(t *testing.T) {
 	}
 	if n.Total() > 128<<10 || n.Total() == 0 {
 		t.Errorf("localising moved %d bytes, want at most 128 KB", n.Total())
+	}
+}
+
+// TestAgentBlobManifest: a region's blob manifest through its agent has
+// the direct manifest's hash, diffs the same, and entries that do not hash
+// to the signed manifest hash are refused, naming the agent.
+func TestAgentBlobManifest(t *testing.T) {
+	mk := func(files map[string]string) string {
+		d := t.TempDir()
+		for k, v := range files {
+			p := filepath.Join(d, k)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return "file://" + d
+	}
+	files := map[string]string{"a.txt": "alpha", "docs/b.pdf": "bravo", "docs/c.md": "charlie"}
+	ref := mk(files)
+	files["docs/b.pdf"] = "BRAVO"
+	delete(files, "a.txt")
+	files["new.txt"] = "new"
+	other := mk(files)
+	vec := newFixture(t, "us").vectors["us"]
+	good := startAgentBlobs(t, "eu", vec, other, nil)
+	lying := startAgentBlobs(t, "eu", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+		return resign(key, h, func(a *agent.Answer) {
+			if a.Manifest != nil && len(a.Manifest.Entries) > 0 {
+				a.Manifest.Entries[len(a.Manifest.Entries)-1] ^= 1
+			}
+		})
+	})
+	cfg := parseConfig(t, fmt.Sprintf("release: r1\nregions:\n  - name: ref\n    blobs: %q\n  - name: direct\n    blobs: %q\n  - name: eu\n%s  - name: liar\n%s",
+		ref, other, good.yaml(""), lying.yaml("")))
+	regions, _ := gate.SelectRegions(cfg, nil)
+	ms := gate.BuildManifests(context.Background(), cfg, regions, gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()})
+	for _, m := range ms[:3] {
+		if m.Err != nil {
+			t.Fatalf("%s: %v", m.Region.Name, m.Err)
+		}
+	}
+	if ms[1].M.Hash() != ms[2].M.Hash() || ms[1].M.Objects != ms[2].M.Objects || ms[1].M.Bytes != ms[2].M.Bytes {
+		t.Errorf("through the agent: manifest %s (%d objects), direct %s (%d)", ms[2].M.Hash(), ms[2].M.Objects, ms[1].M.Hash(), ms[1].M.Objects)
+	}
+	if !strings.HasPrefix(ms[2].M.Location, "agent "+good.URL) {
+		t.Errorf("location %q does not name the agent", ms[2].M.Location)
+	}
+	d1 := blob.DiffManifests("ref", "x", ms[0].M, ms[1].M)
+	d2 := blob.DiffManifests("ref", "x", ms[0].M, ms[2].M)
+	j1, _ := json.Marshal(d1)
+	j2, _ := json.Marshal(d2)
+	if string(j1) != string(j2) || len(d1.Changed) != 1 || len(d1.OnlyInFrom) != 1 || len(d1.OnlyInTo) != 1 {
+		t.Errorf("diff through the agent %s, direct %s", j2, j1)
+	}
+	if err := ms[3].Err; err == nil || !strings.Contains(err.Error(), "agent "+lying.URL) || !strings.Contains(err.Error(), "signed manifest hash") {
+		t.Errorf("tampered manifest: %v", err)
+	}
+	etag := gate.BuildManifests(context.Background(), cfg, regions[2:3], gate.BlobOptions{Mode: blob.ModeETag})
+	if etag[0].Err == nil || !strings.Contains(etag[0].Err.Error(), "content-mode manifests only") {
+		t.Errorf("ETag mode through an agent: %v", etag[0].Err)
 	}
 }

@@ -311,7 +311,7 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 // checkBlobURLs requires a blobs URL in every selected region.
 func checkBlobURLs(cfg *config.Config, regions []*config.Region) error {
 	for _, r := range regions {
-		if strings.TrimSpace(r.Blobs) == "" {
+		if strings.TrimSpace(r.Blobs) == "" && r.Agent == nil {
 			return fmt.Errorf("%s: region %s: regions[].blobs is not set (want s3://bucket/prefix?endpoint=... or file:///path)", cfg.File, r.Name)
 		}
 	}
