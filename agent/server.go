@@ -258,10 +258,12 @@ func changeMarker(ctx context.Context, store adapters.VectorReader) (string, err
 // Handler is the agent's HTTP API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
-		if _, err := s.fresh(); err != nil {
+		st, err := s.fresh()
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		st.wg.Done()
 		fmt.Fprintln(w, "ok")
 		return
 	}
@@ -283,7 +285,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	st.wg.Add(1)
 	defer st.wg.Done()
 	a := &Answer{Format: Format, Region: s.o.Region, Buckets: st.scan.Buckets, Tolerance: s.o.Tolerance,
 		ContentRoot: st.root.Hex(), ScannedAt: st.at.UTC()}
@@ -393,17 +394,20 @@ func parseBuckets(s string, buckets int) (map[int]bool, []int, error) {
 	return want, list, nil
 }
 
-// fresh is the served scan, or why there is none to serve.
+// fresh is the served scan, counted as read (the caller calls st.wg.Done
+// when done: a replaced scan's records are removed only after its last
+// reader), or why there is none to serve.
 func (s *Server) fresh() (*state, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	st := s.cur
-	s.mu.RUnlock()
 	if st == nil {
 		return nil, fmt.Errorf("region %s: no scan yet", s.o.Region)
 	}
 	if age := s.o.Now().Sub(st.at); age > s.o.MaxAge {
 		return nil, fmt.Errorf("region %s: the last complete scan is %v old, beyond max_age %v (rescan failing or pending)", s.o.Region, age.Round(time.Second), s.o.MaxAge)
 	}
+	st.wg.Add(1) // under the lock: Rescan swaps s.cur under it, then waits
 	return st, nil
 }
 

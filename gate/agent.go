@@ -38,13 +38,16 @@ func AgentClient(r *config.Region, counter *agent.Counter) (*agent.Client, error
 func agentKeys(r *config.Region) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
 	for i, spec := range r.Agent.PublicKeys {
-		data := []byte(spec)
-		if b, err := os.ReadFile(spec); err == nil {
-			data = b
+		b, rerr := os.ReadFile(spec)
+		if rerr != nil {
+			b = []byte(spec)
 		}
-		k, err := ParsePublicKey(data)
+		k, err := ParsePublicKey(b)
 		if err != nil {
-			return nil, fmt.Errorf("region %s: agent.public_keys[%d]: %w (want a PEM file or base64 of the 32-byte key)", r.Name, i, err)
+			if rerr != nil {
+				err = fmt.Errorf("neither a readable file (%v) nor a PEM or base64 32-byte public key", pathErr(rerr))
+			}
+			return nil, fmt.Errorf("region %s: agent.public_keys[%d]: %w", r.Name, i, err)
 		}
 		keys = append(keys, k)
 	}
