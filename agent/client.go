@@ -24,6 +24,10 @@ type Client struct {
 	// URL is the agent's base URL (scheme://host:port, no path).
 	URL   string
 	Token string
+	// Region, when set, is the region the answers must be about (an
+	// answer of another region's agent signed with a shared key is
+	// refused).
+	Region string
 	// Trusted are the only keys whose signatures are accepted.
 	Trusted []ed25519.PublicKey
 	// MaxAge: an answer about a scan older than this is refused.
@@ -110,6 +114,9 @@ func (c *Client) get(ctx context.Context, uri string) (*Answer, error) {
 	}
 	if a.Format != Format {
 		return nil, fmt.Errorf("answer format %q (want %q)", a.Format, Format)
+	}
+	if c.Region != "" && a.Region != c.Region {
+		return nil, fmt.Errorf("the answer is about region %q, not %q (the agent's config names its region as the gate's does)", a.Region, c.Region)
 	}
 	age := c.now().Sub(a.ScannedAt)
 	if c.MaxAge > 0 && age > c.MaxAge {

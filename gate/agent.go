@@ -30,7 +30,7 @@ func AgentClient(r *config.Region, counter *agent.Counter) (*agent.Client, error
 	if err != nil {
 		return nil, fmt.Errorf("region %s: agent: %w", r.Name, err)
 	}
-	return &agent.Client{URL: a.URL, Token: a.Token, Trusted: keys, MaxAge: a.MaxAge, HTTP: hc}, nil
+	return &agent.Client{URL: a.URL, Token: a.Token, Region: r.Name, Trusted: keys, MaxAge: a.MaxAge, HTTP: hc}, nil
 }
 
 // agentKeys loads regions[].agent.public_keys: each a PEM file, or the key

@@ -159,8 +159,8 @@ func TestAgentMatchesDirectScan(t *testing.T) {
 			changed = append(changed, vectortest.Points(kind, 401, 7)[400]) // one extra
 			ua := loadStore(t, backend, pts, kind)
 			ub := loadStore(t, backend, changed, kind)
-			aa := startAgent(t, "a", ua, nil, nil)
-			ab := startAgent(t, "b", ub, nil, nil)
+			aa := startAgent(t, "a_agent", ua, nil, nil)
+			ab := startAgent(t, "b_agent", ub, nil, nil)
 			cfg := parseConfig(t, fmt.Sprintf("release: r1\nsettings: {model_tag: m1}\nregions:\n  - name: a\n    vectors: %q\n  - name: b\n    vectors: %q\n  - name: a_agent\n%s  - name: b_agent\n%s",
 				ua, ub, aa.yaml(""), ab.yaml("")))
 			regions, _ := gate.SelectRegions(cfg, nil)
@@ -255,11 +255,13 @@ func TestAgentAnswersThatCannotBeVerified(t *testing.T) {
 		}
 	}
 	cases := []struct {
-		name  string
-		wrap  func(key ed25519.PrivateKey, h http.Handler) http.Handler
-		now   func() time.Time
-		yaml  func(a *testAgent) string
-		error string
+		name string
+		wrap func(key ed25519.PrivateKey, h http.Handler) http.Handler
+		now  func() time.Time
+		yaml func(a *testAgent) string
+		// region is the agent's own region name (default ap).
+		region string
+		error  string
 	}{
 		{name: "Good", error: ""},
 		{name: "UnknownKey", yaml: func(a *testAgent) string {
@@ -289,13 +291,18 @@ func TestAgentAnswersThatCannotBeVerified(t *testing.T) {
 				}
 			})
 		}, error: "do not hash to the signed content root"},
+		{name: "OtherRegionsAgent", region: "eu", error: `about region "eu", not "ap"`},
 		{name: "NoToken", yaml: func(a *testAgent) string {
 			return strings.Replace(a.yaml(""), agentToken, "wrong-token", 1)
 		}, error: "401"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a := startAgent(t, "ap", f.vectors["ap"], c.wrap, c.now)
+			name := "ap"
+			if c.region != "" {
+				name = c.region
+			}
+			a := startAgent(t, name, f.vectors["ap"], c.wrap, c.now)
 			y := a.yaml("")
 			if c.yaml != nil {
 				y = c.yaml(a)
@@ -433,7 +440,7 @@ func TestAgentBlobManifest(t *testing.T) {
 	other := mk(files)
 	vec := newFixture(t, "us").vectors["us"]
 	good := startAgentBlobs(t, "eu", vec, other, nil)
-	lying := startAgentBlobs(t, "eu", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+	lying := startAgentBlobs(t, "liar", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
 		return resign(key, h, func(a *agent.Answer) {
 			if a.Manifest != nil && len(a.Manifest.Entries) > 0 {
 				a.Manifest.Entries[len(a.Manifest.Entries)-1] ^= 1
