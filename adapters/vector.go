@@ -182,6 +182,15 @@ type SnapshotMarker interface {
 	SnapshotMarker(ctx context.Context) (storeID, snapshot string, err error)
 }
 
+// ChangeMarker is an optional ability: a cheap marker that changes
+// whenever the store's content may have changed (pgvector: the table's
+// identity, its file node and its insert/update/delete counters), so that
+// a regional agent rescans when it moves. Narrower than SnapshotMarker's
+// snapshot, which moves with any write to the cluster.
+type ChangeMarker interface {
+	ChangeMarker(ctx context.Context) (string, error)
+}
+
 // RegisterVector registers an opener for a URL scheme. Backends call it from
 // init().
 func RegisterVector(scheme string, o Opener) { vectorOpeners.Register(scheme, o) }

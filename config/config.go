@@ -54,6 +54,9 @@ type Config struct {
 	Gate Gate `yaml:"gate"`
 	// Blobs configures the blob manifest check.
 	Blobs Blobs `yaml:"blobs"`
+	// Agent configures `ragparity agent`, the regional agent that scans
+	// one region next to its stores and serves signed leaves.
+	Agent AgentServer `yaml:"agent"`
 	// CacheDir holds the embedding cache, fallback fence files and rebuild
 	// checkpoints (default ~/.cache/ragparity).
 	CacheDir string `yaml:"cache_dir"`
@@ -203,6 +206,56 @@ type Region struct {
 	// points; without it an empty region fails (two empty regions are
 	// equal, but an empty copy is rarely the intended one).
 	AllowEmpty bool `yaml:"allow_empty"`
+	// Agent, when set, is the region's regional agent: hash, diff, verify
+	// and serve read the region's leaves from it instead of scanning
+	// vectors (which, when also set, probes still search).
+	Agent *RegionAgent `yaml:"agent"`
+}
+
+// RegionAgent is how the gate reaches a region's agent.
+type RegionAgent struct {
+	// URL is the agent's base URL (https://host:8443; http:// only for
+	// tests on one host).
+	URL string `yaml:"url"`
+	// Token is the bearer token the agent requires (use ${ENV}).
+	Token string `yaml:"token"`
+	// PublicKeys are the agent's Ed25519 public keys the gate trusts: file
+	// paths (PEM PKIX) or the base64 of the 32 raw bytes. Answers signed
+	// by any other key make the region inconclusive.
+	PublicKeys []string `yaml:"public_keys"`
+	// MaxAge is the oldest scan the gate accepts (default 30m).
+	MaxAge time.Duration `yaml:"max_age"`
+	// CA is a PEM file of the CA that signed the agent's certificate
+	// (default: the system roots).
+	CA string `yaml:"ca"`
+	// Cert and Key are the gate's client certificate for mTLS.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// AgentServer configures `ragparity agent`.
+type AgentServer struct {
+	// Region is the region the agent scans (default: the only one).
+	Region string `yaml:"region"`
+	// SigningKey is the agent's Ed25519 private key: env:NAME, file:PATH,
+	// ${NAME} or a path (as gate.signing_key).
+	SigningKey string `yaml:"signing_key"`
+	// Token is the bearer token every request must carry (use ${ENV}).
+	Token string `yaml:"token"`
+	// Interval rescans at least this often (default 10m).
+	Interval time.Duration `yaml:"interval"`
+	// CheckEvery is how often the store's change marker is read (pgvector
+	// relation identity and WAL position, Qdrant counts); a change
+	// rescans (default 15s; stores without a marker rescan on Interval).
+	CheckEvery time.Duration `yaml:"check_every"`
+	// MaxAge: a scan older than this is never served (503 instead;
+	// default 30m).
+	MaxAge time.Duration `yaml:"max_age"`
+	// TLSCert and TLSKey enable TLS; ClientCA additionally requires a
+	// client certificate signed by it (mTLS).
+	TLSCert  string `yaml:"tls_cert"`
+	TLSKey   string `yaml:"tls_key"`
+	ClientCA string `yaml:"client_ca"`
 }
 
 // Error is a config error naming the file, line and field. It is an alias of
@@ -537,6 +590,72 @@ func (c *Config) Validate() error {
 				return c.errAt(p+".blobs", err)
 			}
 		}
+		if r.Agent != nil {
+			if err := c.validateRegionAgent(p+".agent", r.Agent); err != nil {
+				return err
+			}
+		}
+	}
+	return c.validateAgentServer()
+}
+
+func (c *Config) validateRegionAgent(p string, a *RegionAgent) error {
+	u, err := urlsafe.Parse(a.URL)
+	if err != nil {
+		return c.errAt(p+".url", err)
+	}
+	if a.URL == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return c.errAt(p+".url", errors.New("want the agent's https://host:port"))
+	}
+	if u.User != nil || u.RawQuery != "" {
+		return c.errAt(p+".url", errors.New("the agent URL takes no user, password or query (put the token in token:)"))
+	}
+	if len(a.PublicKeys) == 0 {
+		return c.errAt(p+".public_keys", errors.New("at least one trusted agent public key is required (ragparity agent keygen writes one)"))
+	}
+	if a.MaxAge < 0 {
+		return c.errAt(p+".max_age", errors.New("must be positive"))
+	}
+	if a.MaxAge == 0 {
+		a.MaxAge = 30 * time.Minute
+	}
+	if (a.Cert == "") != (a.Key == "") {
+		return c.errAt(p+".cert", errors.New("cert and key go together (the gate's client certificate for mTLS)"))
+	}
+	return nil
+}
+
+func (c *Config) validateAgentServer() error {
+	a := &c.Agent
+	if a.Region != "" {
+		found := false
+		for _, r := range c.Regions {
+			found = found || r.Name == a.Region
+		}
+		if !found {
+			return c.errAt("$.agent.region", fmt.Errorf("unknown region %q", a.Region))
+		}
+	}
+	if a.Interval < 0 || a.CheckEvery < 0 || a.MaxAge < 0 {
+		return c.errAt("$.agent", errors.New("durations must be positive"))
+	}
+	if a.Interval == 0 {
+		a.Interval = 10 * time.Minute
+	}
+	if a.CheckEvery == 0 {
+		a.CheckEvery = 15 * time.Second
+	}
+	if a.MaxAge == 0 {
+		a.MaxAge = max(30*time.Minute, 3*a.Interval)
+	}
+	if a.MaxAge < a.Interval {
+		return c.errAt("$.agent.max_age", fmt.Errorf("%v is shorter than interval %v: every scan would expire before the next", a.MaxAge, a.Interval))
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		return c.errAt("$.agent.tls_cert", errors.New("tls_cert and tls_key go together"))
+	}
+	if a.ClientCA != "" && a.TLSCert == "" {
+		return c.errAt("$.agent.client_ca", errors.New("client certificates (mTLS) need TLS: set tls_cert and tls_key"))
 	}
 	return nil
 }

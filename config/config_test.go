@@ -62,6 +62,14 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		{"BadGRPCAddr", "gate:\n  grpc_addr: \"9001\"\nregions:\n  - name: a\n", []string{"cfg.yaml:2", "gate.grpc_addr", "want host:port"}},
 		{"BadGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift_max: -0.1\n", []string{"cfg.yaml:5", "gate.thresholds.drift_max"}},
 		{"UnknownGateThreshold", "regions:\n  - name: a\ngate:\n  thresholds:\n    drift: 0.1\n", []string{"cfg.yaml:5", `unknown field "drift"`}},
+		{"AgentNoKeys", "regions:\n  - name: a\n    agent:\n      url: https://agent-a:8443\n", []string{"cfg.yaml:4", "regions[0].agent.public_keys", "trusted agent public key"}},
+		{"AgentBadURL", "regions:\n  - name: a\n    agent:\n      url: ftp://x\n      public_keys: [k]\n", []string{"cfg.yaml:4", "regions[0].agent.url", "https://"}},
+		{"AgentURLWithToken", "regions:\n  - name: a\n    agent:\n      url: \"https://h:1/?token=s3cr3t\"\n      public_keys: [k]\n", []string{"cfg.yaml:4", "regions[0].agent.url", "token:"}},
+		{"AgentUnknownField", "regions:\n  - name: a\n    agent:\n      uri: https://h\n", []string{"cfg.yaml:4", `unknown field "uri"`}},
+		{"AgentCertWithoutKey", "regions:\n  - name: a\n    agent:\n      url: https://h:1\n      public_keys: [k]\n      cert: c.pem\n", []string{"cfg.yaml:6", "regions[0].agent.cert", "go together"}},
+		{"AgentServerUnknownRegion", "regions:\n  - name: a\nagent:\n  region: b\n", []string{"cfg.yaml:4", "agent.region", `"b"`}},
+		{"AgentServerMaxAgeBelowInterval", "regions:\n  - name: a\nagent:\n  interval: 1h\n  max_age: 10m\n", []string{"cfg.yaml:5", "agent.max_age", "shorter than interval"}},
+		{"AgentServerClientCAWithoutTLS", "regions:\n  - name: a\nagent:\n  client_ca: ca.pem\n", []string{"cfg.yaml:4", "agent.client_ca", "need TLS"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

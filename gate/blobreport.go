@@ -108,7 +108,7 @@ func SummarizeBlobDiff(d *blob.BlobDiff) string {
 // CheckBlobURLs requires a blobs URL in every region given.
 func CheckBlobURLs(cfg *config.Config, regions []*config.Region) error {
 	for _, r := range regions {
-		if strings.TrimSpace(r.Blobs) == "" {
+		if strings.TrimSpace(r.Blobs) == "" && r.Agent == nil {
 			return fmt.Errorf("%s: region %s: regions[].blobs is not set (want s3://bucket/prefix?endpoint=... or file:///path)", cfg.File, r.Name)
 		}
 	}

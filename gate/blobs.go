@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/agent"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/verifier/blob"
@@ -26,6 +27,9 @@ type RegionManifest struct {
 	store  adapters.BlobStore
 	cache  *blob.BlobCache
 	opts   blob.ManifestOptions
+	// viaAgent: the manifest came from the region's agent (regions[].agent
+	// without regions[].blobs); M.Location names the agent.
+	viaAgent bool
 }
 
 // BlobOptions tune BuildManifests.
@@ -42,6 +46,8 @@ type BlobOptions struct {
 	RehashEvery time.Duration
 	// Progress, when set, returns a per-region callback.
 	Progress func(region string) func(objects, bytes int64)
+	// AgentCounter, when set, counts the bytes moved to and from agents.
+	AgentCounter *agent.Counter
 }
 
 func (r *RegionManifest) fail(cfg *config.Config, err error) {
@@ -53,7 +59,8 @@ func (r *RegionManifest) fail(cfg *config.Config, err error) {
 
 // BuildManifests lists every region at once, plans checksum mode's trust
 // across them, then hashes what is left, each region under the config's
-// timeout.
+// timeout. A region with an agent and no blobs URL gets the manifest its
+// agent built (content mode), checked against the agent's signed hash.
 func BuildManifests(ctx context.Context, cfg *config.Config, regions []*config.Region, o BlobOptions) []RegionManifest {
 	out := make([]RegionManifest, len(regions))
 	each := func(fn func(r *RegionManifest)) {
@@ -83,6 +90,22 @@ func BuildManifests(ctx context.Context, cfg *config.Config, regions []*config.R
 		}
 	}()
 	each(func(r *RegionManifest) {
+		if r.Region.Blobs == "" && r.Region.Agent != nil {
+			r.viaAgent = true
+			if o.Mode != blob.ModeContent {
+				r.fail(cfg, fmt.Errorf("its agent serves content-mode manifests only (run with --mode content)"))
+				return
+			}
+			c, err := AgentClient(r.Region, o.AgentCounter)
+			if err != nil {
+				r.fail(cfg, err)
+				return
+			}
+			if r.M, err = c.FetchManifest(r.ctx); err != nil {
+				r.fail(cfg, fmt.Errorf("%s: %w", c.Name(), err))
+			}
+			return
+		}
 		store, err := adapters.OpenBlob(r.ctx, r.Region.Blobs)
 		if err != nil {
 			r.fail(cfg, err)
@@ -123,13 +146,16 @@ func BuildManifests(ctx context.Context, cfg *config.Config, regions []*config.R
 	if o.Mode == blob.ModeChecksum {
 		var ms []*blob.BlobManifest
 		for i := range out {
-			if out[i].Err == nil {
+			if out[i].Err == nil && !out[i].viaAgent {
 				ms = append(ms, out[i].M)
 			}
 		}
 		blob.PlanBlobChecksums(ms)
 	}
 	each(func(r *RegionManifest) {
+		if r.viaAgent {
+			return // built and checked by the agent's answer
+		}
 		err := r.M.HashPending(r.ctx, r.store, r.opts)
 		if err == nil {
 			err = r.M.Finish()
@@ -165,8 +191,8 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 	var with []*config.Region
 	for i := range cfg.Regions {
 		r := &cfg.Regions[i]
-		if r.Blobs == "" {
-			res.inconclusive(r.Name, "no blobs URL (configure regions[].blobs, or gate.skip: [blobs])")
+		if r.Blobs == "" && r.Agent == nil {
+			res.inconclusive(r.Name, "no blobs URL (configure regions[].blobs or regions[].agent, or gate.skip: [blobs])")
 			continue
 		}
 		with = append(with, r)

@@ -28,7 +28,9 @@ type RegionHashJSON struct {
 	ElapsedMS           int64          `json:"elapsed_ms"`
 	// Duplicates are ids the store holds more than once, with their count.
 	Duplicates map[string]int `json:"duplicates,omitempty"`
-	Error      string         `json:"error,omitempty"`
+	// Via is how the region was read: "direct" or "agent <url>".
+	Via   string `json:"via,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // HashJSON is the `hash --json` (and `merge --json`) document.
@@ -47,7 +49,7 @@ func RegionHashOf(name string, s *verifier.Scan) RegionHashJSON {
 		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
 		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
 		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
-		Duplicates: s.Duplicates,
+		Duplicates: s.Duplicates, Via: s.Via,
 	}
 }
 
@@ -247,6 +249,7 @@ func (h *HashJSON) WriteText(stdout, stderr io.Writer) {
 			continue
 		}
 		fmt.Fprintf(stdout, "%s  points=%d  elapsed=%dms\n", r.Name, r.Points, r.ElapsedMS)
+		fmt.Fprintf(stdout, "  via                    %s\n", r.Via)
 		fmt.Fprintf(stdout, "  index_hash             %s\n", r.IndexHash)
 		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
 		fmt.Fprintf(stdout, "  engine_digest          %s  (not part of INDEX_HASH)\n", r.EngineDigest)

@@ -174,6 +174,15 @@ func indexCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail)
 	}
 	res.apply(&c)
 	c.Figure = fmt.Sprintf("%d of %d regions equal the reference (INDEX_HASH %s)", len(ix.faithful), len(cfg.Regions), parity.ShortHex(ix.ref))
+	var via []string
+	for _, r := range out {
+		if r.Region.Agent != nil {
+			via = append(via, fmt.Sprintf("%s via agent %s", r.Region.Name, r.Region.Agent.URL))
+		}
+	}
+	if len(via) > 0 {
+		c.Figure += "; read through regional agents: " + strings.Join(via, ", ") + " (the others directly)"
+	}
 	return c, ix
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -283,10 +284,17 @@ func InputsDigest(cfg *config.Config, b *Baseline, goldPath string) (string, err
 func inputsDigest(cfg *config.Config, b *Baseline, gold *goldset.Set) (string, error) {
 	type in struct {
 		Name, Vectors, Blobs, Health, DedupeKV string
+		// Agent is the region's agent URL and trusted keys (absent
+		// without one, so digests of configs without agents are as before).
+		Agent string `json:",omitempty"`
 	}
 	var ins []in
 	for _, r := range cfg.Regions {
-		ins = append(ins, in{r.Name, adapters.Redact(r.Vectors), adapters.Redact(r.Blobs), adapters.Redact(r.Health), adapters.Redact(r.DedupeKV)})
+		i := in{r.Name, adapters.Redact(r.Vectors), adapters.Redact(r.Blobs), adapters.Redact(r.Health), adapters.Redact(r.DedupeKV), ""}
+		if a := r.Agent; a != nil {
+			i.Agent = adapters.Redact(a.URL) + " " + strings.Join(a.PublicKeys, ",")
+		}
+		ins = append(ins, i)
 	}
 	doc := map[string]any{"release": cfg.Release, "config": cfg.SourceDigest(), "regions": ins}
 	if b != nil {

@@ -35,6 +35,8 @@ type fixture struct {
 	fences  map[string]string
 	health  map[string]http.HandlerFunc
 	extra   string
+	// agents holds YAML lines added to a region (its agent: block).
+	agents map[string]string
 }
 
 func newFixture(t *testing.T, regions ...string) *fixture {
@@ -103,6 +105,7 @@ func (f *fixture) config(extra string) *config.Config {
 		srv := httptest.NewServer(h)
 		f.t.Cleanup(srv.Close)
 		fmt.Fprintf(&b, "  - name: %s\n    vectors: %q\n    health: %q\n    dedupe_kv: %q\n", r, f.vectors[r], srv.URL, f.fences[r])
+		b.WriteString(f.agents[r])
 	}
 	c, err := config.Parse("gate.yaml", []byte(b.String()))
 	if err != nil {

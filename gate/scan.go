@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ragparity/ragparity/adapters"
+	"github.com/ragparity/ragparity/agent"
 	"github.com/ragparity/ragparity/config"
 	"github.com/ragparity/ragparity/verifier"
 )
@@ -15,10 +16,13 @@ import (
 type RegionScan struct {
 	Region *config.Region
 	Scan   *verifier.Scan
-	// Spill holds the per-point digests for a diff (ScanOptions.Spill);
-	// Close releases it.
-	Spill *verifier.Spill
+	// Spill holds the per-point digests for a diff (ScanOptions.Spill):
+	// a local spill, or the region's agent serving them; Close releases
+	// it.
+	Spill verifier.BucketRecords
 	Err   error
+
+	remote *agent.Remote
 }
 
 // Close releases the region's spill.
@@ -36,11 +40,17 @@ type ScanOptions struct {
 	Spill bool
 	// Progress, when set, returns a per-region callback for points read.
 	Progress func(region string) func(points int64)
+	// AgentCounter, when set, counts the bytes moved to and from regional
+	// agents.
+	AgentCounter *agent.Counter
 }
 
 // ScanRegions hashes the regions concurrently, each under the config's
 // per-region timeout, with the settings DeclaredSettings adds. It is the
-// one place every command and the gate hash regions.
+// one place every command and the gate hash regions. A region with an
+// agent (regions[].agent) is read from its agent's signed answers, checked
+// before they become a Scan (Scan.Via says which path was used); an agent
+// that cannot be verified is that region's Err alone.
 func ScanRegions(ctx context.Context, cfg *config.Config, regions []*config.Region, o ScanOptions) []RegionScan {
 	out := make([]RegionScan, len(regions))
 	var wg sync.WaitGroup
@@ -53,16 +63,33 @@ func ScanRegions(ctx context.Context, cfg *config.Config, regions []*config.Regi
 			if o.Progress != nil {
 				prog = o.Progress(rs.Region.Name)
 			}
-			rs.Scan, rs.Spill, rs.Err = scanRegion(ctx, cfg, rs.Region, o, prog)
+			if rs.Region.Agent != nil {
+				rs.remote, rs.Err = scanAgent(ctx, cfg, rs.Region, o)
+				if rs.Err == nil {
+					rs.Scan = rs.remote.Scan
+					if rs.Scan.Leaves != nil && o.Spill {
+						rs.Spill = rs.remote
+					}
+				}
+				return
+			}
+			var sp *verifier.Spill
+			rs.Scan, sp, rs.Err = scanRegion(ctx, cfg, rs.Region, o, prog)
+			if sp != nil {
+				rs.Spill = sp
+			}
 		}(&out[i])
 	}
 	wg.Wait()
+	if o.Spill {
+		completeAgents(ctx, cfg, out)
+	}
 	return out
 }
 
 func scanRegion(ctx context.Context, cfg *config.Config, r *config.Region, o ScanOptions, prog func(int64)) (*verifier.Scan, *verifier.Spill, error) {
 	if r.Vectors == "" {
-		return nil, nil, fmt.Errorf("region %s: no vectors URL in %s", r.Name, cfg.File)
+		return nil, nil, fmt.Errorf("region %s: no vectors URL (nor agent) in %s", r.Name, cfg.File)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

@@ -94,3 +94,55 @@ func IndexHash(settings, content Digest) Digest {
 
 // String returns the hex form.
 func (d Digest) String() string { return d.Hex() }
+
+// Node is an inner node of the tree: SHA-256("ragparity/node/v1" || left
+// || right).
+func Node(left, right Digest) Digest {
+	var b [128]byte
+	buf := append(b[:0], tagNode...)
+	buf = append(buf, left[:]...)
+	buf = append(buf, right[:]...)
+	return sha256.Sum256(buf)
+}
+
+// Levels returns every level of the tree over leaves (len a power of two):
+// Levels(l)[0] is the root alone, Levels(l)[d] the 2^d nodes at depth d,
+// the last level the leaves' hashes.
+func Levels(leaves []Leaf) [][]Digest {
+	if len(leaves) == 0 {
+		return nil
+	}
+	level := make([]Digest, len(leaves))
+	for i := range leaves {
+		level[i] = leaves[i].Hash()
+	}
+	out := [][]Digest{level}
+	for len(level) > 1 {
+		next := make([]Digest, len(level)/2)
+		for i := range next {
+			next[i] = Node(level[2*i], level[2*i+1])
+		}
+		out = append(out, next)
+		level = next
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// RootOfNodes is the root over the nodes of one level (len a power of
+// two): Root(leaves) == RootOfNodes(Levels(leaves)[d]) for every depth d.
+func RootOfNodes(nodes []Digest) Digest {
+	if len(nodes) == 0 {
+		return Digest{}
+	}
+	level := append([]Digest(nil), nodes...)
+	for len(level) > 1 {
+		for i := 0; i < len(level)/2; i++ {
+			level[i] = Node(level[2*i], level[2*i+1])
+		}
+		level = level[:len(level)/2]
+	}
+	return level[0]
+}

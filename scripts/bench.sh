@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: prints every figure the issues ask for, measured in one run.
-# BENCH_ONLY=hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify limits what runs. Every section
+# BENCH_ONLY=hash,agent,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify limits what runs. Every section
 # runs even when an earlier one misses its target or fails; the last line
 # names those, and the exit status is non-zero if there are any.
 set -euo pipefail
@@ -10,7 +10,7 @@ bash scripts/services.sh bench-tools >/dev/null
 set -a; . "${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ragparity/services.env"; set +a
 go build -o bin/ragparity ./cmd/ragparity
 go build -o bin/ragparity-bench ./cmd/ragparity-bench
-only="${BENCH_ONLY:-hash,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify}"
+only="${BENCH_ONLY:-hash,agent,rebuild,rebuild-rss,fence,probe,probe-exact,blobs,admit,authz,admit-verify}"
 want() { [[ ",$only," == *",$1,"* ]]; }
 missed=()
 section() {
@@ -22,6 +22,7 @@ section() {
 }
 echo "# ragparity benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3), $(date -u +%F))"
 section hash bin/ragparity-bench hash --points "${BENCH_HASH_POINTS:-100000,1000000}" --runs "${BENCH_RUNS:-3}"
+section agent bin/ragparity-bench agent --points "${BENCH_AGENT_POINTS:-1000000}"
 section rebuild bin/ragparity-bench rebuild
 section rebuild-rss bin/ragparity-bench rebuild-rss --mb "${BENCH_RSS_MB:-100}"
 section fence bin/ragparity-bench fence

@@ -41,17 +41,28 @@ type DiffResult struct {
 	// PointsExamined counts the point records compared (both sides): only
 	// those of differing buckets.
 	PointsExamined int64 `json:"points_examined"`
+	// ViaFrom and ViaTo say how each region was read: "direct" or
+	// "agent <url>" (Scan.Via).
+	ViaFrom string `json:"via_from,omitempty"`
+	ViaTo   string `json:"via_to,omitempty"`
+}
+
+// BucketRecords reads back the per-point digests of chosen buckets: a
+// Spill, or a regional agent's signed records (agent.Client).
+type BucketRecords interface {
+	ReadBuckets(want map[int]bool, fn func(r *SpillRecord)) error
+	Close() error
 }
 
 // Diff compares two scans leaf by leaf and, for differing buckets only,
-// point by point from their spills.
-func Diff(from, to string, a, b *Scan, sa, sb *Spill) (*DiffResult, error) {
+// point by point from their spills (or an agent's records).
+func Diff(from, to string, a, b *Scan, sa, sb BucketRecords) (*DiffResult, error) {
 	if a.Buckets != b.Buckets {
 		return nil, fmt.Errorf("diff: bucket counts differ (%d vs %d)", a.Buckets, b.Buckets)
 	}
 	r := &DiffResult{From: from, To: to, OnlyInFrom: []string{}, OnlyInTo: []string{}, Changed: []Changed{},
 		SettingsDiff: []parity.SettingDiff{}, EngineDiff: []parity.SettingDiff{}, EngineEqual: a.EngineDigest == b.EngineDigest,
-		DuplicatesFrom: a.Duplicates, DuplicatesTo: b.Duplicates}
+		DuplicatesFrom: a.Duplicates, DuplicatesTo: b.Duplicates, ViaFrom: a.Via, ViaTo: b.Via}
 	for _, d := range parity.DiffSettings(a.Settings, b.Settings) {
 		if d.Engine {
 			r.EngineDiff = append(r.EngineDiff, d)

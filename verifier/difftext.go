@@ -14,6 +14,11 @@ func (d *DiffResult) WriteText(w io.Writer, tol float64) {
 		state = "EQUAL"
 	}
 	fmt.Fprintf(w, "%s -> %s: %s (%d of %d buckets differ; %d point records examined)\n", d.From, d.To, state, d.BucketsDiffering, d.BucketsCompared, d.PointsExamined)
+	for _, v := range [][2]string{{d.From, d.ViaFrom}, {d.To, d.ViaTo}} {
+		if v[1] != "" && v[1] != "direct" {
+			fmt.Fprintf(w, "%s read via %s\n", v[0], v[1])
+		}
+	}
 	list := func(title string, ids []string) {
 		if len(ids) == 0 {
 			return

@@ -81,6 +81,12 @@ type Scan struct {
 	// StoreID and Snapshot are the store's SnapshotMarker at the start of
 	// the scan ("" when it has none).
 	StoreID, Snapshot string
+	// RootTolerant is the tolerant root when LeavesTolerant is nil: a
+	// regional agent signs it and serves only the exact leaves.
+	RootTolerant parity.Digest
+	// Via says how the scan was made: "direct" (this process read the
+	// store) or "agent <url>" (a regional agent's signed answer).
+	Via string
 }
 
 // DuplicateRows is how many rows beyond the first the duplicated ids
@@ -97,7 +103,12 @@ func (s *Scan) DuplicateRows() int {
 func (s *Scan) ContentRoot() parity.Digest { return parity.Root(s.Leaves) }
 
 // ContentRootTolerant is the root over the tolerant leaves.
-func (s *Scan) ContentRootTolerant() parity.Digest { return parity.Root(s.LeavesTolerant) }
+func (s *Scan) ContentRootTolerant() parity.Digest {
+	if s.LeavesTolerant == nil {
+		return s.RootTolerant
+	}
+	return parity.Root(s.LeavesTolerant)
+}
 
 // IndexHash is INDEX_HASH (meaningful only for a whole, unsharded scan).
 func (s *Scan) IndexHash() parity.Digest { return parity.IndexHash(s.SettingsDigest, s.ContentRoot()) }
@@ -138,7 +149,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard, StoreID: storeID, Snapshot: snap,
+	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard, StoreID: storeID, Snapshot: snap, Via: "direct",
 		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
 	lo, hi := o.Shard.Range(o.Buckets)
 

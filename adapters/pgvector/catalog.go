@@ -349,3 +349,22 @@ func (s *Store) SnapshotMarker(ctx context.Context) (storeID, snapshot string, e
 	}
 	return fmt.Sprintf("pgvector %s db=%s table=%s oid=%s", s.where, db, s.qualified(), oid), "lsn " + lsn, nil
 }
+
+var _ adapters.ChangeMarker = (*Store)(nil)
+
+// ChangeMarker is the table's oid and file node (a re-created or truncated
+// table changes them) and its insert, update and delete counters
+// (pg_stat_all_tables; a transaction's counts arrive within about a second
+// of its commit). A standby does not count replayed writes, so there the
+// replay LSN is added: any write to the cluster moves it.
+func (s *Store) ChangeMarker(ctx context.Context) (string, error) {
+	var m string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(r.oid::text, '-') || ' ' || coalesce(pg_relation_filenode(r.oid)::text, '-') || ' ' ||
+		coalesce(st.n_tup_ins, 0) || ' ' || coalesce(st.n_tup_upd, 0) || ' ' || coalesce(st.n_tup_del, 0) ||
+		CASE WHEN pg_is_in_recovery() THEN ' replay ' || pg_last_wal_replay_lsn()::text ELSE '' END
+		FROM (SELECT to_regclass($1)::oid AS oid) r LEFT JOIN pg_stat_all_tables st ON st.relid = r.oid`, s.qualified()).Scan(&m)
+	if err != nil {
+		return "", s.wrap("change marker", err)
+	}
+	return m, nil
+}

@@ -24,13 +24,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server|authz|admit-verify-setup [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ragparity-bench hash|agent|rebuild|rebuild-rss|fence|probe|probe-exact|admit-server|authz|admit-verify-setup [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "hash":
 		err = benchHash(os.Args[2:])
+	case "agent":
+		err = benchAgent(os.Args[2:])
 	case "rebuild":
 		err = benchRebuild(os.Args[2:])
 	case "admit-server":

@@ -8,6 +8,7 @@
 //	demo                          `ragparity demo`, driven through the CLI
 //	reports                       renders a verdict and its detail
 //	gate (gate/...)               the five checks, verdicts, serve
+//	agent                         the regional agent and its client
 //	config                        the application config
 //	probe, replicate, storetest   gold-set probes; rebuild and blob copy; conformance suites
 //	verifier (verifier/...)       HashStore, merkle, shard, diff; blob manifests

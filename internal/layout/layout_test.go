@@ -19,10 +19,11 @@ var layers = map[string]int{
 	"verifier": 2,
 	"probe":    3, "replicate": 3, "storetest": 3,
 	"config":  4,
-	"gate":    5,
-	"reports": 6,
-	"demo":    7,
-	"cmd":     8,
+	"agent":   5,
+	"gate":    6,
+	"reports": 7,
+	"demo":    8,
+	"cmd":     9,
 }
 
 type pkg struct {
