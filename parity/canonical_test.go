@@ -323,3 +323,29 @@ func TestSparseAndMultiEncoding(t *testing.T) {
 		t.Errorf("multivector of 3 vectors over 2 values accepted")
 	}
 }
+
+// DigestsExact gives the same field digests as Digests, the tolerant
+// vectors digest left zero, for dense, sparse and multivectors alike.
+func TestDigestsExactMatchesDigests(t *testing.T) {
+	p := Point{ID: ID{S: "7"}, Vectors: []NamedVector{
+		{Name: "", Values: []float32{0.25, -1.5, 3}},
+		{Name: "colbert", Values: []float32{1, 2, 3, 4}, Multi: 2},
+		{Name: "sparse", Values: []float32{0.5, 0.75}, Indices: []uint32{3, 9}, Sparse: true},
+	}, Payload: []byte(`{"b":1,"a":2}`), Text: "t", HasText: true}
+	var h, h2 Hasher
+	full, err := h.Digests(&p, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, err := h2.DigestsExact(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exact.VectorsTolerant != (Digest{}) {
+		t.Errorf("DigestsExact computed a tolerant digest")
+	}
+	exact.VectorsTolerant = full.VectorsTolerant
+	if exact != full {
+		t.Errorf("DigestsExact = %+v, Digests = %+v", exact, full)
+	}
+}

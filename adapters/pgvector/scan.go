@@ -54,6 +54,21 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 	return s.scan(ctx, cond, fn)
 }
 
+var _ adapters.UniqueIDs = (*Store)(nil)
+
+// IDsUnique reports whether a valid, non-partial unique index (or the
+// primary key) covers the id column alone: then no id can be read twice.
+func (s *Store) IDsUnique(ctx context.Context) (bool, error) {
+	var unique bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+		WHERE x.indrelid = to_regclass($1) AND x.indisunique AND x.indisvalid AND x.indnkeyatts = 1 AND x.indpred IS NULL AND x.indexprs IS NULL AND a.attname = $2)`,
+		s.qualified(), s.idCol).Scan(&unique)
+	if err != nil {
+		return false, s.wrap("inspect", err)
+	}
+	return unique, nil
+}
+
 func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 	cols := []string{q(s.idCol) + "::text", q(s.vecCol) + "::vector"}
 	if s.payloadCol != "" {

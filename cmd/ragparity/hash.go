@@ -46,7 +46,7 @@ type HashJSON struct {
 func regionHashJSON(name string, s *verifier.Scan) RegionHashJSON {
 	return RegionHashJSON{
 		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
-		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
+		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: verifier.TolerantRootHex(s),
 		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
 		Duplicates: s.Duplicates,
 	}
@@ -59,8 +59,9 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var regions listFlag
 	fs.Var(&regions, "region", "only these regions (repeatable or comma-separated)")
 	shardFlag := fs.String("shard", "", "hash only shard i of N (i/N); combine the outputs with 'ragparity merge'")
+	tolerant := fs.Bool("tolerant", false, "also compute content_root_tolerant (a second SHA-256 over every vector; config hash.tolerant)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: ragparity hash --config FILE [--json] [--region R] [--shard i/N] [--timeout D]\n\nPrints each region's INDEX_HASH and whether all regions agree.\nExit 0 when equal, 1 when they differ, 2 when it could not tell.\n\n")
+		fmt.Fprint(stderr, "Usage: ragparity hash --config FILE [--json] [--region R] [--shard i/N] [--tolerant] [--timeout D]\n\nPrints each region's INDEX_HASH and whether all regions agree.\nExit 0 when equal, 1 when they differ, 2 when it could not tell.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -79,7 +80,9 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	prog := newProgress(stderr, cf.json)
-	res := gate.ScanRegions(ctx, cfg, sel, prog.scanOptions(shard, false))
+	so := prog.scanOptions(shard, false)
+	so.Tolerant = *tolerant
+	res := gate.ScanRegions(ctx, cfg, sel, so)
 	prog.done()
 	if shard.N > 0 {
 		return printShard(cfg.Release, verifierTol(cfg.Hash.Tolerance), shard, res, cf.json, stdout, stderr)
@@ -157,7 +160,9 @@ func printHash(out HashJSON, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  settings_digest        %s\n", r.SettingsDigest)
 		fmt.Fprintf(stdout, "  engine_digest          %s  (not part of INDEX_HASH)\n", r.EngineDigest)
 		fmt.Fprintf(stdout, "  content_root           %s\n", r.ContentRoot)
-		fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
+		if r.ContentRootTolerant != "" {
+			fmt.Fprintf(stdout, "  content_root_tolerant  %s\n", r.ContentRootTolerant)
+		}
 		fmt.Fprintf(stdout, "  settings              ")
 		for _, k := range sortedKeys(r.Settings) {
 			fmt.Fprintf(stdout, " %s=%v", k, r.Settings[k])
@@ -203,7 +208,7 @@ func describeDifference(rs []RegionHashJSON, w io.Writer) {
 		}
 		switch {
 		case r.ContentRoot == base.ContentRoot:
-		case r.ContentRootTolerant == base.ContentRootTolerant:
+		case r.ContentRootTolerant != "" && r.ContentRootTolerant == base.ContentRootTolerant:
 			what = append(what, "content (numerically equivalent within the tolerance)")
 		default:
 			what = append(what, "content")
