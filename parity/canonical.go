@@ -42,11 +42,17 @@ type PointDigests struct {
 // or empty payload and JSON null all canonicalise to "{}", since stores such
 // as Qdrant cannot tell them apart.
 func CanonicalPayload(raw []byte) ([]byte, error) {
+	var p fastParser
+	return p.canonicalPayload(nil, raw)
+}
+
+// canonicalPayload is CanonicalPayload appending to dst with p's buffers.
+func (p *fastParser) canonicalPayload(dst, raw []byte) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return []byte("{}"), nil
+		return append(dst, "{}"...), nil
 	}
-	if out, ok := fastCanonical(make([]byte, 0, len(raw)), raw); ok {
+	if out, ok := p.canonical(dst, raw); ok {
 		return out, nil
 	}
 	out, err := jcs.Transform(raw)
@@ -58,8 +64,9 @@ func CanonicalPayload(raw []byte) ([]byte, error) {
 
 // Hasher is a reusable per-goroutine hashing state.
 type Hasher struct {
-	buf []byte
-	h   hash.Hash
+	buf, payload []byte
+	json         fastParser
+	h            hash.Hash
 }
 
 func AppendLP(b []byte, s string) []byte {
@@ -115,7 +122,8 @@ func (h *Hasher) digests(p *Point, tol float64, tolerant bool) (PointDigests, er
 	}
 	h.buf = b
 
-	cp, err := CanonicalPayload(p.Payload)
+	cp, err := h.json.canonicalPayload(h.payload[:0], p.Payload)
+	h.payload = cp
 	if err != nil {
 		return d, fmt.Errorf("point %s: %w", p.ID.S, err)
 	}

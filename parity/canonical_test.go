@@ -233,8 +233,16 @@ func FuzzFastCanonical(f *testing.F) {
 		`{"a":1,"a":2}`, `[-0.0, 0e0, 1.0e+2, 100000000000000000000000]`, `{"k":"x\ny"}`, `"str"`, `{"z":{}, "y":[], "x":""}`} {
 		f.Add([]byte(s))
 	}
+	// One parser for every input, as a Hasher reuses it: what an earlier
+	// payload left in its buffers must never reach a later answer.
+	var shared fastParser
+	shared.canonical(nil, []byte(`{"q":{"r":{"s":[1,{"t":"u","v":[{"w":2}]}]}},"a":"zzzzzzzzzzzzzzzz"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fast, ok := fastCanonical(nil, in)
+		reused, rok := shared.canonical(nil, in)
+		if rok != ok || !bytes.Equal(reused, fast) {
+			t.Fatalf("reused parser %q (%v), fresh %q (%v) for %q", reused, rok, fast, ok, in)
+		}
 		if !ok {
 			return
 		}
