@@ -23,11 +23,24 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 // ScanBuckets pushes the bucket filter down: the bucket of a row is computed
 // in SQL from the same SHA-256 the verifier uses, so only those rows travel.
 func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *parity.Point) error) error {
-	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
-		return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
-	}
 	if len(f.Keep) == 0 {
+		if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
+			return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
+		}
 		return nil
+	}
+	cond, err := s.bucketCond(f)
+	if err != nil {
+		return err
+	}
+	return s.scan(ctx, cond, fn)
+}
+
+// bucketCond is the SQL predicate selecting f's buckets, over the d that
+// selectSQL computes per row.
+func (s *Store) bucketCond(f adapters.BucketFilter) (string, error) {
+	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
+		return "", fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
 	}
 	k := 0
 	for 1<<k < f.Buckets {
@@ -36,20 +49,17 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 	// Top k bits of the first two bytes of sha256('ragparity/bucket/v1' || id).
 	expr := fmt.Sprintf(`((get_byte(h.d, 0) << 8 | get_byte(h.d, 1)) >> %d)`, 16-k)
 	contiguous := f.Keep[len(f.Keep)-1]-f.Keep[0] == len(f.Keep)-1
-	var cond string
 	if contiguous {
-		cond = fmt.Sprintf("%s BETWEEN %d AND %d", expr, f.Keep[0], f.Keep[len(f.Keep)-1])
-	} else {
-		var b strings.Builder
-		for i, v := range f.Keep {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprint(&b, v)
-		}
-		cond = fmt.Sprintf("%s = ANY('{%s}'::int[])", expr, b.String())
+		return fmt.Sprintf("%s BETWEEN %d AND %d", expr, f.Keep[0], f.Keep[len(f.Keep)-1]), nil
 	}
-	return s.scan(ctx, cond, fn)
+	var b strings.Builder
+	for i, v := range f.Keep {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, v)
+	}
+	return fmt.Sprintf("%s = ANY('{%s}'::int[])", expr, b.String()), nil
 }
 
 var _ adapters.UniqueIDs = (*Store)(nil)
@@ -78,7 +88,10 @@ func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + s.qualified()
 	var where []string
 	if cond != "" {
-		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d) h", q(s.idCol))
+		// OFFSET 0 keeps the planner from inlining d into the predicate,
+		// which would compute the SHA-256 once per reference to d (four
+		// times a row for a BETWEEN over two bytes).
+		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d OFFSET 0) h", q(s.idCol))
 		where = append(where, cond)
 	}
 	if s.filter != "" {
