@@ -55,6 +55,14 @@ type BucketScanner interface {
 	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *parity.Point) error) error
 }
 
+// UniqueIDs is an optional ability: a reader whose store guarantees that no
+// id is held twice (a unique index or primary key on the id) says so, and
+// the verifier then skips its duplicate-id check, whose memory grows with
+// the collection. A store that cannot tell returns false.
+type UniqueIDs interface {
+	IDsUnique(ctx context.Context) (bool, error)
+}
+
 // Hit is one search result.
 type Hit struct {
 	ID parity.ID

@@ -151,7 +151,7 @@ func (s *Server) Rescan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	scan, err := verifier.HashStore(ctx, store, verifier.Options{Buckets: s.o.Buckets, Tolerance: s.o.Tolerance, Spill: sp})
+	scan, err := verifier.HashStore(ctx, store, verifier.Options{Buckets: s.o.Buckets, Tolerance: s.o.Tolerance, Spill: sp, Tolerant: true})
 	if err != nil {
 		sp.Close()
 		return fmt.Errorf("region %s: %w", s.o.Region, err)

@@ -183,6 +183,8 @@ func (c *Config) GateProbe() probe.Config {
 type Hash struct {
 	Buckets   int     `yaml:"buckets"`
 	Tolerance float64 `yaml:"tolerance"`
+	// Tolerant makes hash report content_root_tolerant (as --tolerant does).
+	Tolerant bool `yaml:"tolerant"`
 }
 
 // Region is one region's stores.

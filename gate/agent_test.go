@@ -165,7 +165,7 @@ func TestAgentMatchesDirectScan(t *testing.T) {
 				ua, ub, aa.yaml(""), ab.yaml("")))
 			regions, _ := gate.SelectRegions(cfg, nil)
 			for _, spill := range []bool{false, true} {
-				out := gate.ScanRegions(context.Background(), cfg, regions, gate.ScanOptions{Spill: spill})
+				out := gate.ScanRegions(context.Background(), cfg, regions, gate.ScanOptions{Spill: spill, Tolerant: true})
 				defer func() {
 					for i := range out {
 						out[i].Close()
@@ -182,7 +182,7 @@ func TestAgentMatchesDirectScan(t *testing.T) {
 					if d.IndexHash() != g.IndexHash() || d.SettingsDigest != g.SettingsDigest || d.EngineDigest != g.EngineDigest {
 						t.Errorf("%s: INDEX_HASH %s settings %s engine %s, direct %s %s %s", name, g.IndexHash(), g.SettingsDigest, g.EngineDigest, d.IndexHash(), d.SettingsDigest, d.EngineDigest)
 					}
-					if !slices.Equal(d.Leaves, g.Leaves) || d.Points != g.Points || d.ContentRootTolerant() != g.ContentRootTolerant() {
+					if !slices.Equal(d.Leaves, g.Leaves) || d.Points != g.Points || !d.HasTolerant() || d.ContentRootTolerant() != g.ContentRootTolerant() {
 						t.Errorf("%s: leaves, points (%d vs %d) or tolerant root differ from the direct scan's", name, g.Points, d.Points)
 					}
 					if d.Via != "direct" || g.Via != "agent "+[]*testAgent{aa, ab}[p[0]].URL {

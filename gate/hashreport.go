@@ -47,7 +47,7 @@ type HashJSON struct {
 func RegionHashOf(name string, s *verifier.Scan) RegionHashJSON {
 	return RegionHashJSON{
 		Name: name, IndexHash: s.IndexHash().Hex(), SettingsDigest: s.SettingsDigest.Hex(), EngineDigest: s.EngineDigest.Hex(),
-		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: s.ContentRootTolerant().Hex(),
+		ContentRoot: s.ContentRoot().Hex(), ContentRootTolerant: verifier.TolerantRootHex(s),
 		Points: s.Points, Settings: s.Settings.Hashed, SettingsEngine: s.Settings.Engine, SettingsInfo: s.Settings.Info, ElapsedMS: s.Elapsed.Milliseconds(),
 		Duplicates: s.Duplicates, Via: s.Via,
 	}

@@ -38,6 +38,9 @@ type ScanOptions struct {
 	Shard verifier.Shard
 	// Spill keeps per-point digests so the scans can be diffed.
 	Spill bool
+	// Tolerant asks for the tolerant content root (also config
+	// hash.tolerant).
+	Tolerant bool
 	// Progress, when set, returns a per-region callback for points read.
 	Progress func(region string) func(points int64)
 	// AgentCounter, when set, counts the bytes moved to and from regional
@@ -102,8 +105,8 @@ func scanRegion(ctx context.Context, cfg *config.Config, r *config.Region, o Sca
 		return nil, nil, fmt.Errorf("region %s: %w", r.Name, err)
 	}
 	defer store.Close()
-	opts := verifier.Options{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Shard: o.Shard,
-		Declared: declared, Progress: prog}
+	opts := verifier.Options{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Tolerant: o.Tolerant || cfg.Hash.Tolerant,
+		Shard: o.Shard, Declared: declared, Progress: prog}
 	var sp *verifier.Spill
 	if o.Spill {
 		sp, err = verifier.NewSpill("", cfg.Hash.Buckets)

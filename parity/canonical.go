@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/gowebpki/jcs"
 )
@@ -41,11 +42,17 @@ type PointDigests struct {
 // or empty payload and JSON null all canonicalise to "{}", since stores such
 // as Qdrant cannot tell them apart.
 func CanonicalPayload(raw []byte) ([]byte, error) {
+	var p fastParser
+	return p.canonicalPayload(nil, raw)
+}
+
+// canonicalPayload is CanonicalPayload appending to dst with p's buffers.
+func (p *fastParser) canonicalPayload(dst, raw []byte) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return []byte("{}"), nil
+		return append(dst, "{}"...), nil
 	}
-	if out, ok := fastCanonical(make([]byte, 0, len(raw)), raw); ok {
+	if out, ok := p.canonical(dst, raw); ok {
 		return out, nil
 	}
 	out, err := jcs.Transform(raw)
@@ -57,8 +64,9 @@ func CanonicalPayload(raw []byte) ([]byte, error) {
 
 // Hasher is a reusable per-goroutine hashing state.
 type Hasher struct {
-	buf []byte
-	h   hash.Hash
+	buf, payload []byte
+	json         fastParser
+	h            hash.Hash
 }
 
 func AppendLP(b []byte, s string) []byte {
@@ -69,6 +77,17 @@ func AppendLP(b []byte, s string) []byte {
 // Digests computes the field digests of p. tol is the tolerant digest's grid
 // (e.g. 1e-6): each component is rounded to the nearest multiple of tol.
 func (h *Hasher) Digests(p *Point, tol float64) (PointDigests, error) {
+	return h.digests(p, tol, true)
+}
+
+// DigestsExact computes the field digests of p except the tolerant vectors
+// digest, which it leaves zero: a third less hashing, for scans that need
+// no tolerant root.
+func (h *Hasher) DigestsExact(p *Point) (PointDigests, error) {
+	return h.digests(p, 0, false)
+}
+
+func (h *Hasher) digests(p *Point, tol float64, tolerant bool) (PointDigests, error) {
 	var d PointDigests
 	// Vectors, exact: float32 little-endian bytes, vectors sorted by name.
 	b := append(h.buf[:0], tagVec...)
@@ -80,28 +99,31 @@ func (h *Hasher) Digests(p *Point, tol float64) (PointDigests, error) {
 		}
 		b = AppendLP(b, v.Name)
 		var err error
-		if b, err = appendVector(b, v, p.ID.S, func(x float32) float32 { return x }); err != nil {
+		if b, err = appendVector(b, v, p.ID.S, nil); err != nil {
 			return d, err
 		}
 	}
 	d.Vectors = sha256.Sum256(b)
-	// Vectors, tolerant: each component rounded to the nearest multiple of
-	// tol (in float64), then stored as float32 little-endian bytes.
-	b = append(b[:0], tagVecTol...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Vectors)))
-	inv := 1 / tol
-	for i := range p.Vectors {
-		v := &p.Vectors[i]
-		b = AppendLP(b, v.Name)
-		var err error
-		if b, err = appendVector(b, v, p.ID.S, func(x float32) float32 { return roundTo(x, inv, tol) }); err != nil {
-			return d, err
+	if tolerant {
+		// Vectors, tolerant: each component rounded to the nearest multiple
+		// of tol (in float64), then stored as float32 little-endian bytes.
+		b = append(b[:0], tagVecTol...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p.Vectors)))
+		inv := 1 / tol
+		for i := range p.Vectors {
+			v := &p.Vectors[i]
+			b = AppendLP(b, v.Name)
+			var err error
+			if b, err = appendVector(b, v, p.ID.S, func(x float32) float32 { return roundTo(x, inv, tol) }); err != nil {
+				return d, err
+			}
 		}
+		d.VectorsTolerant = sha256.Sum256(b)
 	}
-	d.VectorsTolerant = sha256.Sum256(b)
 	h.buf = b
 
-	cp, err := CanonicalPayload(p.Payload)
+	cp, err := h.json.canonicalPayload(h.payload[:0], p.Payload)
+	h.payload = cp
 	if err != nil {
 		return d, fmt.Errorf("point %s: %w", p.ID.S, err)
 	}
@@ -137,7 +159,7 @@ const kindMarker = 0xFFFFFFFF
 //	sparse:       u32be(0xFFFFFFFF) || "s" || u32be(nnz) || u32be(indices ascending) || f32le(values)
 //	multivector:  u32be(0xFFFFFFFF) || "m" || u32be(count) || u32be(dim) || f32le(vectors in stored order)
 //
-// with conv applied to every value (identity, or the tolerant rounding).
+// with conv applied to every value (nil: the values as they are).
 func appendVector(b []byte, v *NamedVector, id string, conv func(float32) float32) ([]byte, error) {
 	switch {
 	case v.Sparse:
@@ -163,6 +185,17 @@ func appendVector(b []byte, v *NamedVector, id string, conv func(float32) float3
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)/v.Multi))
 	default:
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v.Values)))
+	}
+	if conv == nil {
+		// The exact encoding, the hot path: grow once, then store each
+		// value's bits in place.
+		n := len(b)
+		b = slices.Grow(b, 4*len(v.Values))[:n+4*len(v.Values)]
+		out := b[n:]
+		for i, x := range v.Values {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(x))
+		}
+		return b, nil
 	}
 	for _, x := range v.Values {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(conv(x)))

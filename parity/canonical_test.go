@@ -233,8 +233,16 @@ func FuzzFastCanonical(f *testing.F) {
 		`{"a":1,"a":2}`, `[-0.0, 0e0, 1.0e+2, 100000000000000000000000]`, `{"k":"x\ny"}`, `"str"`, `{"z":{}, "y":[], "x":""}`} {
 		f.Add([]byte(s))
 	}
+	// One parser for every input, as a Hasher reuses it: what an earlier
+	// payload left in its buffers must never reach a later answer.
+	var shared fastParser
+	shared.canonical(nil, []byte(`{"q":{"r":{"s":[1,{"t":"u","v":[{"w":2}]}]}},"a":"zzzzzzzzzzzzzzzz"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fast, ok := fastCanonical(nil, in)
+		reused, rok := shared.canonical(nil, in)
+		if rok != ok || !bytes.Equal(reused, fast) {
+			t.Fatalf("reused parser %q (%v), fresh %q (%v) for %q", reused, rok, fast, ok, in)
+		}
 		if !ok {
 			return
 		}
@@ -321,5 +329,31 @@ func TestSparseAndMultiEncoding(t *testing.T) {
 	}
 	if _, err := digest(NamedVector{Name: "v", Multi: 3, Values: []float32{1, 2}}); err == nil {
 		t.Errorf("multivector of 3 vectors over 2 values accepted")
+	}
+}
+
+// DigestsExact gives the same field digests as Digests, the tolerant
+// vectors digest left zero, for dense, sparse and multivectors alike.
+func TestDigestsExactMatchesDigests(t *testing.T) {
+	p := Point{ID: ID{S: "7"}, Vectors: []NamedVector{
+		{Name: "", Values: []float32{0.25, -1.5, 3}},
+		{Name: "colbert", Values: []float32{1, 2, 3, 4}, Multi: 2},
+		{Name: "sparse", Values: []float32{0.5, 0.75}, Indices: []uint32{3, 9}, Sparse: true},
+	}, Payload: []byte(`{"b":1,"a":2}`), Text: "t", HasText: true}
+	var h, h2 Hasher
+	full, err := h.Digests(&p, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, err := h2.DigestsExact(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exact.VectorsTolerant != (Digest{}) {
+		t.Errorf("DigestsExact computed a tolerant digest")
+	}
+	exact.VectorsTolerant = full.VectorsTolerant
+	if exact != full {
+		t.Errorf("DigestsExact = %+v, Digests = %+v", exact, full)
 	}
 }

@@ -16,7 +16,14 @@ import (
 // then uses the RFC 8785 library. FuzzFastCanonical checks that whenever
 // this path answers, it answers exactly what the library does.
 func fastCanonical(dst, in []byte) (out []byte, ok bool) {
-	p := fastParser{in: in}
+	var p fastParser
+	return p.canonical(dst, in)
+}
+
+// canonical is fastCanonical reusing p's scratch buffers (a Hasher keeps
+// one parser, so a payload costs no allocation once they have grown).
+func (p *fastParser) canonical(dst, in []byte) (out []byte, ok bool) {
+	p.in, p.i, p.depth = in, 0, 0
 	p.ws()
 	out, ok = p.value(dst)
 	if !ok {
@@ -29,6 +36,12 @@ func fastCanonical(dst, in []byte) (out []byte, ok bool) {
 type fastParser struct {
 	in []byte
 	i  int
+	// Per object nesting depth: the members being sorted and the bytes of
+	// their canonical values (a nested object uses the next depth's, so
+	// nothing it writes overlaps its parent's).
+	depth int
+	ms    [][]member
+	vals  [][]byte
 }
 
 func (p *fastParser) ws() {
@@ -208,7 +221,17 @@ func validJSONNumber(t []byte) bool {
 
 func (p *fastParser) object(dst []byte) ([]byte, bool) {
 	p.i++
-	var ms []member
+	d := p.depth
+	if d == len(p.ms) {
+		p.ms = append(p.ms, nil)
+		p.vals = append(p.vals, nil)
+	}
+	p.depth++
+	defer func() { p.depth-- }()
+	ms := p.ms[d][:0]
+	defer func() { p.ms[d] = ms[:0] }()
+	vals := p.vals[d][:0]
+	defer func() { p.vals[d] = vals[:0] }()
 	p.ws()
 	if p.i < len(p.in) && p.in[p.i] == '}' {
 		p.i++
@@ -234,11 +257,14 @@ func (p *fastParser) object(dst []byte) ([]byte, bool) {
 		}
 		p.i++
 		p.ws()
-		v, ok := p.value(nil)
+		// Values are appended to this depth's buffer; earlier members'
+		// slices stay valid when it grows (the old array is not written).
+		start := len(vals)
+		vals, ok = p.value(vals)
 		if !ok {
 			return dst, false
 		}
-		ms = append(ms, member{k, v})
+		ms = append(ms, member{k, vals[start:len(vals):len(vals)]})
 		p.ws()
 		if p.i >= len(p.in) {
 			return dst, false

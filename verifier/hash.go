@@ -27,6 +27,11 @@ type Options struct {
 	Buckets int
 	// Tolerance is the grid of the tolerant digest (default 1e-6).
 	Tolerance float64
+	// Tolerant asks for the tolerant leaves and root (Scan.LeavesTolerant):
+	// a second SHA-256 over every vector, so off unless asked. A Spill
+	// always records each point's tolerant vectors digest, which Diff
+	// needs to say whether a changed vector is within tolerance.
+	Tolerant bool
 	// Shard restricts the scan to one shard's buckets.
 	Shard Shard
 	// Declared settings from config, merged into the store's.
@@ -69,10 +74,14 @@ type Scan struct {
 	Points       int64
 	Buckets      int
 	Shard        Shard
-	// Leaves and LeavesTolerant have Buckets entries; outside the shard's
-	// range they are zero.
+	// Leaves has Buckets entries; outside the shard's range they are zero.
+	// LeavesTolerant is the same over the tolerant point digests, nil
+	// unless Options.Tolerant asked for it.
 	Leaves, LeavesTolerant []parity.Leaf
-	Elapsed                time.Duration
+	// RowsRead is how many points the store handed over: Points plus those
+	// outside the shard that a store unable to filter by bucket returned.
+	RowsRead int64
+	Elapsed  time.Duration
 	// Duplicates are the ids the store returned more than once (a store
 	// that inserts instead of upserting, LlamaIndex's PGVectorStore on a
 	// re-ingest), with how many times; every copy is in the leaves, so a
@@ -102,12 +111,28 @@ func (s *Scan) DuplicateRows() int {
 // ContentRoot is the Merkle root over the exact leaves.
 func (s *Scan) ContentRoot() parity.Digest { return parity.Root(s.Leaves) }
 
-// ContentRootTolerant is the root over the tolerant leaves.
+// HasTolerant reports whether the scan has a tolerant root: its tolerant
+// leaves (hash --tolerant, diff), or the tolerant root an agent signed.
+func (s *Scan) HasTolerant() bool {
+	return s.LeavesTolerant != nil || s.RootTolerant != (parity.Digest{})
+}
+
+// ContentRootTolerant is the root over the tolerant leaves, or the one an
+// agent signed (zero when the scan has none: HasTolerant).
 func (s *Scan) ContentRootTolerant() parity.Digest {
 	if s.LeavesTolerant == nil {
 		return s.RootTolerant
 	}
 	return parity.Root(s.LeavesTolerant)
+}
+
+// TolerantRootHex is the tolerant content root in hex, "" when the scan
+// has none (hash without --tolerant).
+func TolerantRootHex(s *Scan) string {
+	if !s.HasTolerant() {
+		return ""
+	}
+	return s.ContentRootTolerant().Hex()
 }
 
 // IndexHash is INDEX_HASH (meaningful only for a whole, unsharded scan).
@@ -150,8 +175,23 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil, err
 	}
 	s := &Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Buckets: o.Buckets, Shard: o.Shard, StoreID: storeID, Snapshot: snap, Via: "direct",
-		Leaves: make([]parity.Leaf, o.Buckets), LeavesTolerant: make([]parity.Leaf, o.Buckets)}
+		Leaves: make([]parity.Leaf, o.Buckets)}
+	if o.Tolerant {
+		s.LeavesTolerant = make([]parity.Leaf, o.Buckets)
+	}
 	lo, hi := o.Shard.Range(o.Buckets)
+	// The tolerant vectors digest is computed when a root or a spill needs it.
+	tolerant := o.Tolerant || o.Spill != nil
+	// Duplicate ids cannot occur in a store that enforces unique ids; the
+	// check's memory would grow with the collection for nothing.
+	checkDups := true
+	if u, ok := r.(adapters.UniqueIDs); ok {
+		unique, err := u.IDsUnique(ctx)
+		if err != nil {
+			return nil, err
+		}
+		checkDups = !unique
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -171,7 +211,10 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		errOnce.Do(func() { workErr = err; cancel(err) })
 	}
 	for w := 0; w < o.Workers; w++ {
-		parts[w] = part{make([]parity.Leaf, o.Buckets), make([]parity.Leaf, o.Buckets)}
+		parts[w] = part{exact: make([]parity.Leaf, o.Buckets)}
+		if o.Tolerant {
+			parts[w].tol = make([]parity.Leaf, o.Buckets)
+		}
 		wg.Add(1)
 		go func(p part) {
 			defer wg.Done()
@@ -184,13 +227,21 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 					if bk < lo || bk >= hi {
 						continue
 					}
-					d, err := h.Digests(pt, o.Tolerance)
+					var d parity.PointDigests
+					var err error
+					if tolerant {
+						d, err = h.Digests(pt, o.Tolerance)
+					} else {
+						d, err = h.DigestsExact(pt)
+					}
 					if err != nil {
 						fail(err)
 						break
 					}
 					p.exact[bk].Add(parity.PointDigest(pt.ID.S, &d, false))
-					p.tol[bk].Add(parity.PointDigest(pt.ID.S, &d, true))
+					if p.tol != nil {
+						p.tol[bk].Add(parity.PointDigest(pt.ID.S, &d, true))
+					}
 					if o.Spill != nil {
 						rec, err = o.Spill.write(rec, bk, pt.ID, &d)
 						if err != nil {
@@ -230,11 +281,18 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	seed := maphash.MakeSeed()
 	dups := map[string]int{}
 	var cur *batch
+	var rows int64
+	bs, pushDown := r.(adapters.BucketScanner)
+	pushDown = pushDown && o.Shard.N > 1
 	var emitPoint func(p *parity.Point) error
 	emit := func(p *parity.Point) error {
-		if o.Shard.N > 1 {
+		rows++
+		if !checkDups {
+			return emitPoint(p)
+		}
+		if o.Shard.N > 1 && !pushDown {
 			if bk := parity.BucketOf(p.ID.S, o.Buckets); bk < lo || bk >= hi {
-				return emitPoint(p)
+				return emitPoint(p) // not this shard's: the worker drops it
 			}
 		}
 		h := maphash.String(seed, p.ID.S)
@@ -273,7 +331,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil
 	}
 	var scanErr error
-	if bs, ok := r.(adapters.BucketScanner); ok && o.Shard.N > 1 {
+	if pushDown {
 		keep := make([]int, 0, hi-lo)
 		for b := lo; b < hi; b++ {
 			keep = append(keep, b)
@@ -301,12 +359,15 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	for _, p := range parts {
 		for b := lo; b < hi; b++ {
 			s.Leaves[b].Merge(p.exact[b])
-			s.LeavesTolerant[b].Merge(p.tol[b])
+			if p.tol != nil {
+				s.LeavesTolerant[b].Merge(p.tol[b])
+			}
 		}
 	}
 	for b := lo; b < hi; b++ {
 		s.Points += int64(s.Leaves[b].Count)
 	}
+	s.RowsRead = rows
 	if len(dups) > 0 {
 		s.Duplicates = dups
 	}

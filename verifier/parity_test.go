@@ -248,7 +248,8 @@ func TestToleranceReport(t *testing.T) {
 	// A one-ulp change: exact digests differ, tolerant ones agree.
 	pts := vectortest.Points(parity.IDInt, 50, 8)
 	dir := t.TempDir()
-	var scans []*verifier.Scan
+	var scans, exact []*verifier.Scan
+	var spills []*verifier.Spill
 	for i, mutate := range []bool{false, true} {
 		s, _ := adapters.OpenVector(context.Background(), fmt.Sprintf("embedded://%s?collection=c%d", dir, i))
 		p := clonePoints(pts)
@@ -256,14 +257,52 @@ func TestToleranceReport(t *testing.T) {
 			v := &p[4].Vectors[0].Values[0]
 			*v = math.Nextafter32(*v, 1)
 		}
+		if mutate && i > 0 {
+			p[7].Vectors[0].Values[1] += 0.25 // far beyond the tolerance
+		}
 		vectortest.Load(t, s, vectortest.Spec(parity.IDInt), p)
-		scans = append(scans, scan(t, s, nil))
+		tol, err := verifier.HashStore(context.Background(), s, verifier.Options{Tolerant: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans = append(scans, tol)
+		sp, err := verifier.NewSpill(t.TempDir(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		spills = append(spills, sp)
+		exact = append(exact, scan(t, s, sp))
 	}
 	if scans[0].ContentRoot() == scans[1].ContentRoot() {
 		t.Errorf("exact content root unchanged by a one-ulp change")
 	}
-	if scans[0].ContentRootTolerant() != scans[1].ContentRootTolerant() {
-		t.Errorf("tolerant content root changed by a one-ulp change")
+	if !scans[0].HasTolerant() || scans[0].ContentRootTolerant() == scans[1].ContentRootTolerant() {
+		t.Errorf("tolerant content root missing (%v) or unchanged by a change beyond the tolerance", scans[0].HasTolerant())
+	}
+	// Without Options.Tolerant: no tolerant leaves, the same exact root.
+	for i, s := range exact {
+		if s.HasTolerant() || verifier.TolerantRootHex(s) != "" {
+			t.Errorf("scan %d without Tolerant has tolerant leaves", i)
+		}
+		if s.IndexHash() != scans[i].IndexHash() {
+			t.Errorf("scan %d: INDEX_HASH %s without Tolerant, %s with", i, s.IndexHash(), scans[i].IndexHash())
+		}
+	}
+	// Diff still says the changed vector is within tolerance: the spill
+	// records tolerant vector digests whatever Options.Tolerant says.
+	d, err := verifier.Diff("a", "b", exact[0], exact[1], spills[0], spills[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := map[string]bool{}
+	for _, c := range d.Changed {
+		if c.VectorWithinTolerance != nil {
+			within[c.ID] = *c.VectorWithinTolerance
+		}
+	}
+	if len(d.Changed) != 2 || !within[pts[4].ID.S] || within[pts[7].ID.S] {
+		t.Errorf("diff changed = %+v, want %s within tolerance and %s not", d.Changed, pts[4].ID.S, pts[7].ID.S)
 	}
 }
 

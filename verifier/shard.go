@@ -33,7 +33,10 @@ type ShardRegion struct {
 	Points         int64          `json:"points"`
 	ElapsedMS      int64          `json:"elapsed_ms"`
 	Leaves         []LeafJSON     `json:"leaves"`
-	LeavesTolerant []LeafJSON     `json:"leaves_tolerant"`
+	// LeavesTolerant is present only when the shard was hashed with
+	// --tolerant (hash.tolerant); merge gives a tolerant root only when
+	// every shard holding points has them.
+	LeavesTolerant []LeafJSON `json:"leaves_tolerant,omitempty"`
 	// StoreID and Snapshot: the store's identity and snapshot marker when
 	// the shard's scan started (adapters.SnapshotMarker), "" when it has none.
 	StoreID  string `json:"store_id,omitempty"`
@@ -67,7 +70,14 @@ func ShardOf(name string, s *Scan) ShardRegion {
 	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi},
 		SettingsDigest: s.SettingsDigest.Hex(), Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info,
 		EngineDigest: s.EngineDigest.Hex(), SettingsEngine: s.Settings.Engine, Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(), StoreID: s.StoreID, Snapshot: s.Snapshot,
-		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: leavesJSON(s.LeavesTolerant, lo, hi)}
+		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: tolerantJSON(s, lo, hi)}
+}
+
+func tolerantJSON(s *Scan, lo, hi int) []LeafJSON {
+	if !s.HasTolerant() {
+		return nil
+	}
+	return leavesJSON(s.LeavesTolerant, lo, hi)
 }
 
 // MergeShards combines one region's shard outputs into the scan a whole run
@@ -108,6 +118,9 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	var n int
 	seen := map[int]bool{}
 	s := &Scan{Buckets: buckets, Leaves: make([]parity.Leaf, buckets), LeavesTolerant: make([]parity.Leaf, buckets)}
+	// The merged scan has a tolerant root only when some shard carries
+	// tolerant leaves and every shard with points does.
+	tolerant, anyTolerant := true, false
 	for _, p := range parts {
 		if p.Error != "" {
 			return nil, fmt.Errorf("merge: region %s shard %s failed: %s", name, p.Shard, p.Error)
@@ -149,6 +162,11 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 		} else if ed != s.EngineDigest {
 			return nil, fmt.Errorf("merge: region %s: shard %s has a different engine digest (the index changed between shard runs?)", name, p.Shard)
 		}
+		if len(p.LeavesTolerant) > 0 {
+			anyTolerant = true
+		} else if len(p.Leaves) > 0 {
+			tolerant = false
+		}
 		for _, set := range []struct {
 			in  []LeafJSON
 			out []parity.Leaf
@@ -176,6 +194,9 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	if len(missing) > 0 {
 		sort.Ints(missing)
 		return nil, fmt.Errorf("merge: region %s: missing shards %v of %d", name, missing, n)
+	}
+	if !tolerant || !anyTolerant {
+		s.LeavesTolerant = nil
 	}
 	return s, nil
 }

@@ -1,13 +1,11 @@
 package pgvector
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 
@@ -25,11 +23,24 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 // ScanBuckets pushes the bucket filter down: the bucket of a row is computed
 // in SQL from the same SHA-256 the verifier uses, so only those rows travel.
 func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *parity.Point) error) error {
-	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
-		return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
-	}
 	if len(f.Keep) == 0 {
+		if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
+			return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
+		}
 		return nil
+	}
+	cond, err := s.bucketCond(f)
+	if err != nil {
+		return err
+	}
+	return s.scan(ctx, cond, fn)
+}
+
+// bucketCond is the SQL predicate selecting f's buckets, over the d that
+// selectSQL computes per row.
+func (s *Store) bucketCond(f adapters.BucketFilter) (string, error) {
+	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
+		return "", fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
 	}
 	k := 0
 	for 1<<k < f.Buckets {
@@ -38,20 +49,32 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 	// Top k bits of the first two bytes of sha256('ragparity/bucket/v1' || id).
 	expr := fmt.Sprintf(`((get_byte(h.d, 0) << 8 | get_byte(h.d, 1)) >> %d)`, 16-k)
 	contiguous := f.Keep[len(f.Keep)-1]-f.Keep[0] == len(f.Keep)-1
-	var cond string
 	if contiguous {
-		cond = fmt.Sprintf("%s BETWEEN %d AND %d", expr, f.Keep[0], f.Keep[len(f.Keep)-1])
-	} else {
-		var b strings.Builder
-		for i, v := range f.Keep {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprint(&b, v)
-		}
-		cond = fmt.Sprintf("%s = ANY('{%s}'::int[])", expr, b.String())
+		return fmt.Sprintf("%s BETWEEN %d AND %d", expr, f.Keep[0], f.Keep[len(f.Keep)-1]), nil
 	}
-	return s.scan(ctx, cond, fn)
+	var b strings.Builder
+	for i, v := range f.Keep {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, v)
+	}
+	return fmt.Sprintf("%s = ANY('{%s}'::int[])", expr, b.String()), nil
+}
+
+var _ adapters.UniqueIDs = (*Store)(nil)
+
+// IDsUnique reports whether a valid, non-partial unique index (or the
+// primary key) covers the id column alone: then no id can be read twice.
+func (s *Store) IDsUnique(ctx context.Context) (bool, error) {
+	var unique bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+		WHERE x.indrelid = to_regclass($1) AND x.indisunique AND x.indisvalid AND x.indnkeyatts = 1 AND x.indpred IS NULL AND x.indexprs IS NULL AND a.attname = $2)`,
+		s.qualified(), s.idCol).Scan(&unique)
+	if err != nil {
+		return false, s.wrap("inspect", err)
+	}
+	return unique, nil
 }
 
 func (s *Store) selectSQL(ti *tableInfo, cond string) string {
@@ -65,7 +88,10 @@ func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + s.qualified()
 	var where []string
 	if cond != "" {
-		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d) h", q(s.idCol))
+		// OFFSET 0 keeps the planner from inlining d into the predicate,
+		// which would compute the SHA-256 once per reference to d (four
+		// times a row for a BETWEEN over two bytes).
+		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d OFFSET 0) h", q(s.idCol))
 		where = append(where, cond)
 	}
 	if s.filter != "" {
@@ -108,160 +134,196 @@ func (s *Store) scan(ctx context.Context, cond string, fn func(p *parity.Point) 
 		}
 		conn.Release()
 	}()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	cp := newCopyParser(idKind(ti.id.typ), s.payloadCol != "", s.textCol != "", fn)
 	sql := "COPY (" + s.selectSQL(ti, cond) + ") TO STDOUT (FORMAT binary)"
-	go func() {
-		_, err := conn.Conn().PgConn().CopyTo(ctx, pw, sql)
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	perr := parseCopy(bufio.NewReaderSize(pr, 256<<10), idKind(ti.id.typ), s.payloadCol != "", s.textCol != "", fn)
-	pr.CloseWithError(errStopped)
-	cerr := <-done
-	if perr != nil && !errors.Is(perr, errStopped) {
-		if ctx.Err() != nil {
-			return fmt.Errorf("pgvector: scan %s: %w", s.name(), ctx.Err())
-		}
-		if cerr != nil && !errors.Is(cerr, errStopped) && !errors.Is(perr, errCallback) {
-			return s.wrap("scan", cerr)
-		}
-		return unwrapCallback(perr)
+	// The rows are parsed as pgconn hands over each CopyData message, in
+	// this goroutine: no pipe, no second goroutine, no copy of the stream.
+	_, cerr := conn.Conn().PgConn().CopyTo(ctx, cp, sql)
+	if cerr == nil {
+		cerr = cp.finish()
 	}
 	if cerr != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pgvector: scan %s: %w", s.name(), ctx.Err())
+		}
+		var ce callbackErr
+		if errors.As(cerr, &ce) {
+			return ce.err
+		}
+		var pe parseErr
+		if errors.As(cerr, &pe) {
+			return pe.err
 		}
 		return s.wrap("scan", cerr)
 	}
 	return nil
 }
 
-var errStopped = errors.New("scan stopped")
-
-// errCallback marks errors returned by the caller's fn.
-var errCallback = errors.New("callback")
-
+// callbackErr carries an error returned by the caller's fn.
 type callbackErr struct{ err error }
 
-func (c callbackErr) Error() string   { return c.err.Error() }
-func (c callbackErr) Unwrap() []error { return []error{c.err, errCallback} }
+func (c callbackErr) Error() string { return c.err.Error() }
 
-func unwrapCallback(err error) error {
-	var c callbackErr
-	if errors.As(err, &c) {
-		return c.err
-	}
-	return err
+// parseErr is a malformed COPY stream.
+type parseErr struct{ err error }
+
+func (p parseErr) Error() string { return p.err.Error() }
+
+// copyParser parses PostgreSQL's binary COPY stream as it is written to it:
+// a header, then per row an int16 field count and per field an int32 length
+// (-1 for NULL) and the bytes; -1 as the field count ends the stream.
+// Vectors arrive in pgvector's binary form: int16 dim, int16 unused, dim
+// big-endian float4. PostgreSQL sends a row per CopyData message, so a
+// Write usually holds whole rows, parsed in place; a row split across
+// writes is gathered in pending first.
+type copyParser struct {
+	kind                parity.IDKind
+	hasPayload, hasText bool
+	want                int
+	fn                  func(p *parity.Point) error
+	header, ended       bool
+	pending             []byte
+	p                   parity.Point
+	vals                []float32
 }
 
-// parseCopy parses PostgreSQL's binary COPY stream: a header, then per row
-// an int16 field count and per field an int32 length (-1 for NULL) and the
-// bytes. Vectors arrive in pgvector's binary form: int16 dim, int16 unused,
-// dim big-endian float4.
-func parseCopy(r *bufio.Reader, kind parity.IDKind, hasPayload, hasText bool, fn func(p *parity.Point) error) error {
-	hdr := make([]byte, 19)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return fmt.Errorf("copy header: %w", err)
-	}
-	if !bytes.Equal(hdr[:11], copySignature) {
-		return errors.New("copy header: bad signature")
-	}
-	if ext := binary.BigEndian.Uint32(hdr[15:19]); ext > 0 {
-		if _, err := r.Discard(int(ext)); err != nil {
-			return fmt.Errorf("copy header: %w", err)
-		}
-	}
-	want := 2
+func newCopyParser(kind parity.IDKind, hasPayload, hasText bool, fn func(p *parity.Point) error) *copyParser {
+	c := &copyParser{kind: kind, hasPayload: hasPayload, hasText: hasText, want: 2, fn: fn}
 	if hasPayload {
-		want++
+		c.want++
 	}
 	if hasText {
-		want++
+		c.want++
 	}
-	var p parity.Point
-	p.Vectors = make([]parity.NamedVector, 1)
-	var vals []float32
-	var idBuf, payload, text, field []byte
-	var b4 [4]byte
-	readField := func(dst []byte) ([]byte, bool, error) {
-		if _, err := io.ReadFull(r, b4[:]); err != nil {
-			return dst, false, err
-		}
-		n := int32(binary.BigEndian.Uint32(b4[:]))
-		if n < 0 {
-			return dst[:0], false, nil
-		}
-		if cap(dst) < int(n) {
-			dst = make([]byte, n)
-		}
-		dst = dst[:n]
-		_, err := io.ReadFull(r, dst)
-		return dst, true, err
+	c.p.Vectors = make([]parity.NamedVector, 1)
+	return c
+}
+
+func (c *copyParser) Write(b []byte) (int, error) {
+	n := len(b)
+	data := b
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, b...)
+		data = c.pending
 	}
-	for {
-		var b2 [2]byte
-		if _, err := io.ReadFull(r, b2[:]); err != nil {
-			return fmt.Errorf("copy row: %w", err)
+	for len(data) > 0 {
+		used, err := c.next(data)
+		if err != nil {
+			return 0, err
 		}
-		nf := int16(binary.BigEndian.Uint16(b2[:]))
-		if nf == -1 {
-			return nil
+		if used == 0 {
+			break // an incomplete row: wait for more
 		}
-		if int(nf) != want {
-			return fmt.Errorf("copy row: %d fields, want %d", nf, want)
-		}
-		var ok bool
-		var err error
-		if idBuf, ok, err = readField(idBuf); err != nil {
-			return fmt.Errorf("copy row: %w", err)
-		} else if !ok {
-			return errors.New("a row has a NULL id")
-		}
-		if field, ok, err = readField(field); err != nil {
-			return fmt.Errorf("copy row: %w", err)
-		}
-		p.ID = parity.ID{Kind: kind, S: string(idBuf)}
-		if !ok {
-			p.Vectors = p.Vectors[:0]
-		} else {
-			if len(field) < 4 {
-				return fmt.Errorf("id %s: short vector", p.ID.S)
-			}
-			dim := int(binary.BigEndian.Uint16(field[:2]))
-			if len(field) != 4+4*dim {
-				return fmt.Errorf("id %s: vector length %d does not match dim %d", p.ID.S, len(field), dim)
-			}
-			if cap(vals) < dim {
-				vals = make([]float32, dim)
-			}
-			vals = vals[:dim]
-			for i := range vals {
-				vals[i] = math.Float32frombits(binary.BigEndian.Uint32(field[4+4*i:]))
-			}
-			p.Vectors = p.Vectors[:1]
-			p.Vectors[0] = parity.NamedVector{Values: vals}
-		}
-		p.Payload = nil
-		if hasPayload {
-			if payload, ok, err = readField(payload); err != nil {
-				return fmt.Errorf("copy row: %w", err)
-			}
-			if ok {
-				p.Payload = payload
-			}
-		}
-		p.Text, p.HasText = "", false
-		if hasText {
-			if text, ok, err = readField(text); err != nil {
-				return fmt.Errorf("copy row: %w", err)
-			}
-			if ok {
-				p.Text, p.HasText = string(text), true
-			}
-		}
-		if err := fn(&p); err != nil {
-			return callbackErr{err}
-		}
+		data = data[used:]
 	}
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending[:0], data...) // memmove: data is inside pending
+	} else if len(data) > 0 {
+		c.pending = append(c.pending, data...)
+	}
+	return n, nil
+}
+
+// finish checks the stream ended properly.
+func (c *copyParser) finish() error {
+	if !c.ended || len(c.pending) > 0 {
+		return parseErr{errors.New("copy: stream ended before its trailer")}
+	}
+	return nil
+}
+
+// next parses one unit (the header, a row or the trailer) at the start of
+// d and returns the bytes it used, 0 when d holds only part of it.
+func (c *copyParser) next(d []byte) (int, error) {
+	if c.ended {
+		return 0, parseErr{errors.New("copy: data after the trailer")}
+	}
+	if !c.header {
+		if len(d) < 19 {
+			return 0, nil
+		}
+		if !bytes.Equal(d[:11], copySignature) {
+			return 0, parseErr{errors.New("copy header: bad signature")}
+		}
+		ext := int(binary.BigEndian.Uint32(d[15:19]))
+		if ext < 0 || len(d) < 19+ext {
+			return 0, nil
+		}
+		c.header = true
+		return 19 + ext, nil
+	}
+	if len(d) < 2 {
+		return 0, nil
+	}
+	nf := int16(binary.BigEndian.Uint16(d))
+	if nf == -1 {
+		c.ended = true
+		return 2, nil
+	}
+	if int(nf) != c.want {
+		return 0, parseErr{fmt.Errorf("copy row: %d fields, want %d", nf, c.want)}
+	}
+	// Field boundaries first: a row is parsed only once it is whole.
+	var f [4][]byte
+	var null [4]bool
+	off := 2
+	for i := 0; i < c.want; i++ {
+		if len(d) < off+4 {
+			return 0, nil
+		}
+		l := int32(binary.BigEndian.Uint32(d[off:]))
+		off += 4
+		if l < 0 {
+			null[i] = true
+			continue
+		}
+		if len(d) < off+int(l) {
+			return 0, nil
+		}
+		f[i] = d[off : off+int(l)]
+		off += int(l)
+	}
+	p := &c.p
+	if null[0] {
+		return 0, parseErr{errors.New("a row has a NULL id")}
+	}
+	p.ID = parity.ID{Kind: c.kind, S: string(f[0])}
+	if null[1] {
+		p.Vectors = p.Vectors[:0]
+	} else {
+		field := f[1]
+		if len(field) < 4 {
+			return 0, parseErr{fmt.Errorf("id %s: short vector", p.ID.S)}
+		}
+		dim := int(binary.BigEndian.Uint16(field[:2]))
+		if len(field) != 4+4*dim {
+			return 0, parseErr{fmt.Errorf("id %s: vector length %d does not match dim %d", p.ID.S, len(field), dim)}
+		}
+		if cap(c.vals) < dim {
+			c.vals = make([]float32, dim)
+		}
+		vals := c.vals[:dim]
+		src := field[4:]
+		for i := range vals {
+			vals[i] = math.Float32frombits(binary.BigEndian.Uint32(src[4*i:]))
+		}
+		p.Vectors = p.Vectors[:1]
+		p.Vectors[0] = parity.NamedVector{Values: vals}
+	}
+	i := 2
+	p.Payload = nil
+	if c.hasPayload {
+		if !null[i] {
+			p.Payload = f[i]
+		}
+		i++
+	}
+	p.Text, p.HasText = "", false
+	if c.hasText && !null[i] {
+		p.Text, p.HasText = string(f[i]), true
+	}
+	if err := c.fn(p); err != nil {
+		return 0, callbackErr{err}
+	}
+	return off, nil
 }

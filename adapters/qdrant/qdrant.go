@@ -226,6 +226,14 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 // cannot mix two collections' pages: the scan reads the old collection to
 // its end, or, when Promote deletes it first, fails with an error wrapping
 // ErrReplaced. (A server that will not list aliases is scrolled by name.)
+//
+// The store has no ScanBuckets: a Qdrant filter can match ids only by
+// listing them (has_id) or payload fields, never by a hash of the id, so
+// `hash --shard i/N` scrolls the whole collection in every shard and keeps
+// its own buckets (the conformance suite checks exactly that). Splitting
+// the scroll by id range instead would read each point once, but those
+// shards are not bucket-aligned: it needs a shard format whose leaves may
+// fall anywhere (leaves are sums, so they would still merge).
 func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
 	var (
 		offset  *qdrant.PointId

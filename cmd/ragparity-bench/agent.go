@@ -8,15 +8,11 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -197,68 +193,3 @@ func benchAgent(args []string) error {
 	}
 	return nil
 }
-
-// countingProxy forwards TCP connections to target and counts the bytes
-// both ways.
-type countingProxy struct {
-	ln    net.Listener
-	bytes atomic.Int64
-	wg    sync.WaitGroup
-}
-
-func startCountingProxy(target string) (*countingProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &countingProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				defer c.Close()
-				s, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer s.Close()
-				done := make(chan struct{}, 2)
-				pipe := func(dst, src net.Conn) {
-					io.Copy(&countingWriter{w: dst, n: &p.bytes}, src)
-					if tc, ok := dst.(*net.TCPConn); ok {
-						tc.CloseWrite()
-					}
-					done <- struct{}{}
-				}
-				go pipe(s, c)
-				go pipe(c, s)
-				<-done
-				<-done
-			}()
-		}
-	}()
-	return p, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func (p *countingProxy) Addr() string { return p.ln.Addr().String() }
-
-// Total is the bytes forwarded so far, both ways.
-func (p *countingProxy) Total() int64 { return p.bytes.Load() }
-
-func (p *countingProxy) Close() { p.ln.Close() }

@@ -82,8 +82,13 @@ regions:
 			t.Fatalf("hash JSON = %+v", h)
 		}
 		r := h.Regions[0]
-		if len(r.IndexHash) != 64 || len(r.SettingsDigest) != 64 || len(r.ContentRoot) != 64 || len(r.ContentRootTolerant) != 64 {
-			t.Errorf("digests not 64 hex digits: %+v", r)
+		if len(r.IndexHash) != 64 || len(r.SettingsDigest) != 64 || len(r.ContentRoot) != 64 || r.ContentRootTolerant != "" {
+			t.Errorf("digests not 64 hex digits, or a tolerant root nobody asked for: %+v", r)
+		}
+		_, tout, _ := runCLI(t, "hash", "--config", cfg, "--region", "a,b", "--json", "--tolerant")
+		var ht gate.HashJSON
+		if err := json.Unmarshal([]byte(tout), &ht); err != nil || len(ht.Regions) != 2 || len(ht.Regions[0].ContentRootTolerant) != 64 || ht.Regions[0].IndexHash != r.IndexHash {
+			t.Errorf("hash --tolerant: want content_root_tolerant and the same INDEX_HASH %s: %v %s", r.IndexHash, err, tout)
 		}
 		if r.Settings["model_tag"] != "test-model" {
 			t.Errorf("declared setting missing from settings: %v", r.Settings)

@@ -22,8 +22,9 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var regions listFlag
 	fs.Var(&regions, "region", "only these regions (repeatable or comma-separated)")
 	shardFlag := fs.String("shard", "", "hash only shard i of N (i/N); combine the outputs with 'ragparity merge'")
+	tolerant := fs.Bool("tolerant", false, "also compute content_root_tolerant (a second SHA-256 over every vector; config hash.tolerant)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: ragparity hash --config FILE [--json] [--region R] [--shard i/N] [--timeout D]\n\nPrints each region's INDEX_HASH and whether all regions agree.\nExit 0 when equal, 1 when they differ, 2 when it could not tell.\n\n")
+		fmt.Fprint(stderr, "Usage: ragparity hash --config FILE [--json] [--region R] [--shard i/N] [--tolerant] [--timeout D]\n\nPrints each region's INDEX_HASH and whether all regions agree.\nExit 0 when equal, 1 when they differ, 2 when it could not tell.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -42,7 +43,9 @@ func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	prog := scanProgress(stderr, cf.json)
-	res := gate.ScanRegions(ctx, cfg, sel, scanOptions(prog, shard, false))
+	so := scanOptions(prog, shard, false)
+	so.Tolerant = *tolerant
+	res := gate.ScanRegions(ctx, cfg, sel, so)
 	prog.Done()
 	if shard.N > 0 {
 		out, err := gate.ShardReport(cfg, shard, res)

@@ -30,6 +30,12 @@ type Harness struct {
 	// a scan and then stops answering (blocks until the request context is
 	// done). The suite checks a scan then fails within the context deadline.
 	Hang func(t *testing.T) adapters.VectorReader
+	// ShardsReadAll documents a backend that cannot filter a scan by
+	// Merkle bucket (no adapters.BucketScanner): each `hash --shard i/N`
+	// then reads the whole collection and keeps its own buckets. The suite
+	// checks that this is what happens; without it, that each shard reads
+	// only its own rows.
+	ShardsReadAll bool
 }
 
 // ctx returns a test context.

@@ -235,6 +235,7 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("content roots differ for payloads that differ only in key order, spacing and number form")
 		}
 	})
+	t.Run("ShardsReadTheirOwnRows", func(t *testing.T) { runShards(t, h) })
 	if h.Hang != nil {
 		t.Run("StoreStopsAnsweringMidScan", func(t *testing.T) {
 			r := h.Hang(t)
