@@ -200,15 +200,7 @@ func (c *Client) Fetch(ctx context.Context, o FetchOptions) (*Remote, error) {
 			p.dst[k] = v
 		}
 	}
-	st, err = parity.MergeSettings(st, o.Declared)
-	if err != nil {
-		return nil, err
-	}
-	sd, err := parity.SettingsDigest(st.Hashed)
-	if err != nil {
-		return nil, err
-	}
-	ed, err := parity.EngineDigest(st.Engine)
+	st, sd, ed, err := verifier.DigestSettings(st, o.Declared)
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,22 @@ func TolerantRootHex(s *Scan) string {
 // IndexHash is INDEX_HASH (meaningful only for a whole, unsharded scan).
 func (s *Scan) IndexHash() parity.Digest { return parity.IndexHash(s.SettingsDigest, s.ContentRoot()) }
 
+// DigestSettings merges the declared settings into a store's and returns
+// them with the settings digest (part of INDEX_HASH) and the engine digest:
+// what every scan, direct or through an agent, starts from.
+func DigestSettings(st parity.Settings, declared map[string]any) (parity.Settings, parity.Digest, parity.Digest, error) {
+	st, err := parity.MergeSettings(st, declared)
+	if err != nil {
+		return st, parity.Digest{}, parity.Digest{}, err
+	}
+	sd, err := parity.SettingsDigest(st.Hashed)
+	if err != nil {
+		return st, parity.Digest{}, parity.Digest{}, err
+	}
+	ed, err := parity.EngineDigest(st.Engine)
+	return st, sd, ed, err
+}
+
 type batch struct {
 	pts []parity.Point
 	n   int
@@ -162,15 +178,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err != nil {
 		return nil, err
 	}
-	st, err = parity.MergeSettings(st, o.Declared)
-	if err != nil {
-		return nil, err
-	}
-	sd, err := parity.SettingsDigest(st.Hashed)
-	if err != nil {
-		return nil, err
-	}
-	ed, err := parity.EngineDigest(st.Engine)
+	st, sd, ed, err := DigestSettings(st, o.Declared)
 	if err != nil {
 		return nil, err
 	}
