@@ -131,3 +131,38 @@ func (c *countingConn) Write(b []byte) (int, error) {
 	c.n.written.Add(int64(n))
 	return n, err
 }
+
+// ListenAndServe scans (Run) and answers on addr, over TLS when tc is set,
+// until ctx ends; then it stops gracefully. ready, when set, is called with
+// the listening address. The error is the listener's (nil after ctx ends).
+func ListenAndServe(ctx context.Context, s *Server, addr string, tc *tls.Config, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s, TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go s.Run(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		if tc != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

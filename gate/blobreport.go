@@ -178,3 +178,30 @@ func (m *ManifestJSON) WriteText(stdout, stderr io.Writer) {
 		}
 	}
 }
+
+// DiffBlobs builds two regions' manifests (BuildManifests with o) and
+// diffs them; warnings are the build's (a region's cache, say), err the
+// regions' that could not be listed or read.
+func DiffBlobs(ctx context.Context, cfg *config.Config, from, to string, o BlobOptions) (d *blob.BlobDiff, warnings []string, err error) {
+	sel, err := SelectRegions(cfg, []string{from, to})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckBlobURLs(cfg, sel); err != nil {
+		return nil, nil, err
+	}
+	res := BuildManifests(ctx, cfg, sel, o)
+	var errs []error
+	for _, r := range res {
+		if r.Warning != "" {
+			warnings = append(warnings, r.Warning)
+		}
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, warnings, errors.Join(errs...)
+	}
+	return blob.DiffManifests(from, to, res[0].M, res[1].M), warnings, nil
+}

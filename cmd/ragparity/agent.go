@@ -6,30 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
+	"github.com/ragparity/ragparity/agent"
 	"github.com/ragparity/ragparity/gate"
 )
 
-func init() {
-	register("agent", "run a region's agent: scan next to its stores, serve signed leaves to the gate (agent keygen: a key pair)", runAgent)
-}
-
-const agentHelp = `Usage: ragparity agent --config region.yaml --addr :8443 [--region NAME]
-       ragparity agent keygen --out DIR
-
-Scans one region next to its stores, keeps the scan fresh (agent.interval,
-the store's change marker every agent.check_every) and serves its settings,
-Merkle leaves and bucket records to the gate, signed with agent.signing_key,
-to requests carrying agent.token (and a client certificate signed by
-agent.client_ca when set). See README "Regional agents".
-
-keygen writes an Ed25519 pair to DIR (verdict-signing.key, .pub): the .key
-is agent.signing_key, the .pub goes in the gate's regions[].agent.public_keys.
-
-`
+var agentHelp = help("agent")
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
@@ -56,33 +39,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(stderr, err)
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", *addr)
+	err = agent.ListenAndServe(ctx, srv, *addr, tc, func(addr string) {
+		logf("agent: key %s, listening on %s (tls %v, mTLS %v)", srv.KeyID(), addr, tc != nil, cfg.Agent.ClientCA != "")
+	})
 	if err != nil {
 		return fail(stderr, err)
 	}
-	hs := &http.Server{Handler: srv, TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go srv.Run(ctx)
-	errc := make(chan error, 1)
-	go func() {
-		if tc != nil {
-			errc <- hs.ServeTLS(ln, "", "")
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
-	logf("agent: key %s, listening on %s (tls %v, mTLS %v)", srv.KeyID(), ln.Addr(), tc != nil, cfg.Agent.ClientCA != "")
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		return 0
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return 0
-		}
-		return fail(stderr, err)
-	}
+	return 0
 }
 
 func runAgentKeygen(args []string, stdout, stderr io.Writer) int {

@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/gate/server"
 )
 
-func init() {
-	register("baseline", "make, show, export or import the signed release baseline every region is verified against", runBaseline)
-}
-
 var baselineHelp = help("baseline")
 
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {

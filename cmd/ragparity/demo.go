@@ -8,10 +8,6 @@ import (
 	"github.com/ragparity/ragparity/demo"
 )
 
-func init() {
-	register("demo", "the whole gate on the embedded default: build, verify, drift, catch, repair, report", runDemo)
-}
-
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var o demo.Options

@@ -10,10 +10,6 @@ import (
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
 )
 
-func init() {
-	register("dev", "development helpers: 'dev qdrant' runs the in-process Qdrant test server", runDev)
-}
-
 var devHelp = help("dev")
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -12,10 +12,6 @@ import (
 	"github.com/ragparity/ragparity/verifier"
 )
 
-func init() {
-	register("diff", "list the ids and settings that differ between two regions", runDiff)
-}
-
 func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
 	var cf commonFlags

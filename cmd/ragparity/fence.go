@@ -13,10 +13,6 @@ import (
 	"github.com/ragparity/ragparity/gate"
 )
 
-func init() {
-	register("fence", "claim, complete and inspect writes on a region's idempotency fence (for scripts)", runFence)
-}
-
 var fenceUsage = help("fence")
 
 func runFence(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -10,10 +10,6 @@ import (
 	"github.com/ragparity/ragparity/goldset"
 )
 
-func init() {
-	register("goldset", "validate a gold set, or write a fixed sample of one for nightly probes", runGoldset)
-}
-
 var goldsetHelp = help("goldset")
 
 func runGoldset(ctx context.Context, args []string, stdout, stderr io.Writer) int {

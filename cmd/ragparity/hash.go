@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/verifier"
 )
 
-func init() {
-	register("hash", "print each region's INDEX_HASH, settings digest, content root and point count", runHash)
-}
-
 func runHash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hash", flag.ContinueOnError)
 	var cf commonFlags

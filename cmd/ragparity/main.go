@@ -49,6 +49,29 @@ type command struct {
 
 var commands = map[string]command{}
 
+// The commands, a file each (an init, not a map literal: demo runs the
+// CLI, so the table would refer to itself).
+func init() {
+	register("agent", "run a region's agent: scan next to its stores, serve signed leaves to the gate (agent keygen: a key pair)", runAgent)
+	register("baseline", "make, show, export or import the signed release baseline every region is verified against", runBaseline)
+	register("demo", "the whole gate on the embedded default: build, verify, drift, catch, repair, report", runDemo)
+	register("dev", "development helpers: 'dev qdrant' runs the in-process Qdrant test server", runDev)
+	register("diff", "list the ids and settings that differ between two regions", runDiff)
+	register("fence", "claim, complete and inspect writes on a region's idempotency fence (for scripts)", runFence)
+	register("goldset", "validate a gold set, or write a fixed sample of one for nightly probes", runGoldset)
+	register("hash", "print each region's INDEX_HASH, settings digest, content root and point count", runHash)
+	register("manifest", "print each region's blob manifest hash and object count", runManifest)
+	register("merge", "combine 'hash --shard i/N --json' outputs into the whole run's INDEX_HASH", runMerge)
+	register("probe", "ask every region the gold questions: ΔS drift, retrieval quality, λ on two seeds", runProbe)
+	register("rebuild", "rebuild regions from source texts behind the idempotency fence", runRebuild)
+	register("replicate", "copy missing or differing blobs from one region to another (replicate blobs)", runReplicate)
+	register("report", "render a stored verdict as HTML (with charts), Markdown, JSON and JUnit XML", runReport)
+	register("serve", "serve router admission (/v1/admit) from a verdict kept fresh on a schedule", runServe)
+	register("stages", "list or drop the staged indexes rebuilds left behind", runStages)
+	register("verdict", "check a verdict's signature (verdict verify), make a signing key pair (verdict keygen)", runVerdict)
+	register("verify", "run every check of the failover gate and print one signed verdict", runVerify)
+}
+
 func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
 	commands[name] = command{summary, run}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,10 +12,6 @@ import (
 	"github.com/ragparity/ragparity/internal/termui"
 	"github.com/ragparity/ragparity/verifier/blob"
 )
-
-func init() {
-	register("manifest", "print each region's blob manifest hash and object count", runManifest)
-}
 
 var manifestHelp = help("manifest")
 
@@ -77,7 +72,9 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := gate.CheckBlobURLs(cfg, sel); err != nil {
 		return fail(stderr, err)
 	}
-	res := bf.build(ctx, cfg, sel, mode, stderr, cf.json)
+	prog := termui.NewLine(stderr, "blobs: ", "; ", cf.json)
+	res := gate.BuildManifests(ctx, cfg, sel, bf.options(cfg, mode, prog))
+	prog.Done()
 	out := gate.CompareManifests(cfg.Release, mode, res)
 	return printManifest(out, cf.json, stdout, stderr)
 }
@@ -123,27 +120,15 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	if err != nil {
 		return failJSON(err)
 	}
-	sel, err := gate.SelectRegions(cfg, []string{from, to})
+	prog := termui.NewLine(stderr, "blobs: ", "; ", cf.json)
+	d, warnings, err := gate.DiffBlobs(ctx, cfg, from, to, bf.options(cfg, mode, prog))
+	prog.Done()
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	if err != nil {
 		return failJSON(err)
 	}
-	if err := gate.CheckBlobURLs(cfg, sel); err != nil {
-		return failJSON(err)
-	}
-	res := bf.build(ctx, cfg, sel, mode, stderr, cf.json)
-	var errs []error
-	for _, r := range res {
-		if r.Warning != "" {
-			fmt.Fprintf(stderr, "warning: %s\n", r.Warning)
-		}
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-		}
-	}
-	if len(errs) > 0 {
-		return failJSON(errors.Join(errs...))
-	}
-	d := blob.DiffManifests(from, to, res[0].M, res[1].M)
 	code := verdictExit(d.Verdict)
 	if cf.json {
 		if err := printJSON(stdout, d); err != nil {
@@ -155,13 +140,11 @@ func runBlobDiff(ctx context.Context, cf *commonFlags, bf *blobFlags, from, to s
 	return code
 }
 
-// build builds the regions' manifests with these flags and a progress line.
-func (bf *blobFlags) build(ctx context.Context, cfg *config.Config, sel []*config.Region, mode blob.BlobMode, stderr io.Writer, quiet bool) []gate.RegionManifest {
-	prog := termui.NewLine(stderr, "blobs: ", "; ", quiet)
-	defer prog.Done()
+// options are gate.BlobOptions from these flags, with a progress line.
+func (bf *blobFlags) options(cfg *config.Config, mode blob.BlobMode, prog *termui.Line) gate.BlobOptions {
 	o := gate.BlobOptions{Mode: mode, Workers: bf.workers, NoCache: bf.noCache, CacheDir: bf.cacheDir, RehashEvery: cfg.Blobs.RehashEvery}
 	if prog.On() {
 		o.Progress = prog.Objects
 	}
-	return gate.BuildManifests(ctx, cfg, sel, o)
+	return o
 }

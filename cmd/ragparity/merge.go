@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/verifier"
 )
 
-func init() {
-	register("merge", "combine 'hash --shard i/N --json' outputs into the whole run's INDEX_HASH", runMerge)
-}
-
 // printShard prints a shard's scans (JSON for 'ragparity merge'); err
 // is the regions' that could not be scanned.
 func printShard(out verifier.ShardJSON, err error, asJSON bool, stdout, stderr io.Writer) int {

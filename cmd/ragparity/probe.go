@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/probe"
 )
 
-func init() {
-	register("probe", "ask every region the gold questions: ΔS drift, retrieval quality, λ on two seeds", runProbe)
-}
-
 // probeFlags binds the probe settings a flag can override to c.
 func probeFlags(fs *flag.FlagSet, c *probe.Config) {
 	fs.IntVar(&c.K, "k", c.K, "hits retrieved per probe (probe.k)")

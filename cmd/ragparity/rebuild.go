@@ -13,10 +13,6 @@ import (
 	"github.com/ragparity/ragparity/gate/server"
 )
 
-func init() {
-	register("rebuild", "rebuild regions from source texts behind the idempotency fence", runRebuild)
-}
-
 func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	var cf commonFlags

@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/replicate"
 )
 
-func init() {
-	register("replicate", "copy missing or differing blobs from one region to another (replicate blobs)", runReplicate)
-}
-
 func runReplicate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := pickVerb("replicate", args, []string{"blobs"}, "Usage: ragparity replicate blobs --config FILE --from R1 --to R2 [--delete [--allow-empty-source]] [--json]\n", stdout, stderr); !ok {
 		return code

@@ -13,10 +13,6 @@ import (
 	"github.com/ragparity/ragparity/reports"
 )
 
-func init() {
-	register("report", "render a stored verdict as HTML (with charts), Markdown, JSON and JUnit XML", runReport)
-}
-
 var reportHelp = help("report")
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {

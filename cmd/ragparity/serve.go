@@ -17,10 +17,6 @@ import (
 	"github.com/ragparity/ragparity/reports"
 )
 
-func init() {
-	register("serve", "serve router admission (/v1/admit) from a verdict kept fresh on a schedule", runServe)
-}
-
 // newVerifier builds the function verify and serve call to compute a
 // verdict: gate.Run bound to the config. Tests replace it with a fake.
 var newVerifier = server.NewVerifier

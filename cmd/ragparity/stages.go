@@ -11,10 +11,6 @@ import (
 	"github.com/ragparity/ragparity/replicate"
 )
 
-func init() {
-	register("stages", "list or drop the staged indexes rebuilds left behind", runStages)
-}
-
 func runStages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := "Usage: ragparity stages list|drop --config FILE [--region R1,R2] [--run-id ID] [--json]\n\n" +
 		"list shows every region's staged indexes: the rebuild run they belong to,\n" +

@@ -13,10 +13,6 @@ import (
 	"github.com/ragparity/ragparity/gate"
 )
 
-func init() {
-	register("verdict", "check a verdict's signature (verdict verify), make a signing key pair (verdict keygen)", runVerdict)
-}
-
 var verdictHelp = help("verdict")
 
 func runVerdict(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -13,10 +13,6 @@ import (
 	"github.com/ragparity/ragparity/reports"
 )
 
-func init() {
-	register("verify", "run every check of the failover gate and print one signed verdict", runVerify)
-}
-
 // gateFlags are shared by verify and serve.
 type gateFlags struct {
 	commonFlags
