@@ -55,6 +55,22 @@ type BucketScanner interface {
 	ScanBuckets(ctx context.Context, f BucketFilter, fn func(p *parity.Point) error) error
 }
 
+// RangeSharder is an optional ability: a reader that can split its store
+// into N parts by physical position (pgvector: heap block ranges read by a
+// TID Range Scan), so N shards together read each row once. A shard's
+// points then fall in any bucket: its leaves are partial leaves of every
+// bucket, and merging adds them (verifier.SplitRows). The verifier uses it
+// only when the store also reports unique ids (UniqueIDs): two copies of an
+// id in different parts would escape the per-shard duplicate check.
+type RangeSharder interface {
+	// RowShards reports whether ScanShard can split this store now (for
+	// pgvector: a plain table on PostgreSQL 14 or later).
+	RowShards(ctx context.Context) (bool, error)
+	// ScanShard streams part i of n (0 <= i < n); the n parts together
+	// hold every row exactly once.
+	ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error
+}
+
 // UniqueIDs is an optional ability: a reader whose store guarantees that no
 // id is held twice (a unique index or primary key on the id) says so, and
 // the verifier then skips its duplicate-id check, whose memory grows with

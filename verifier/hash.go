@@ -74,6 +74,11 @@ type Scan struct {
 	Points       int64
 	Buckets      int
 	Shard        Shard
+	// Split says how a shard's points were chosen: SplitBuckets (the
+	// shard's bucket range; leaves outside it are zero) or SplitRows (a
+	// physical row range of the store, adapters.RangeSharder: leaves of
+	// every bucket, partial, added up by MergeShards).
+	Split string
 	// Leaves has Buckets entries; outside the shard's range they are zero.
 	// LeavesTolerant is the same over the tolerant point digests, nil
 	// unless Options.Tolerant asked for it.
@@ -187,9 +192,6 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if o.Tolerant {
 		s.LeavesTolerant = make([]parity.Leaf, o.Buckets)
 	}
-	lo, hi := o.Shard.Range(o.Buckets)
-	// The tolerant vectors digest is computed when a root or a spill needs it.
-	tolerant := o.Tolerant || o.Spill != nil
 	// Duplicate ids cannot occur in a store that enforces unique ids; the
 	// check's memory would grow with the collection for nothing.
 	checkDups := true
@@ -200,6 +202,24 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		}
 		checkDups = !unique
 	}
+	// Row-range shards need unique ids: two copies of an id in different
+	// row ranges would escape each shard's duplicate check.
+	rs, byRows := r.(adapters.RangeSharder)
+	if byRows = byRows && o.Shard.N > 1 && !checkDups; byRows {
+		if byRows, err = rs.RowShards(ctx); err != nil {
+			return nil, err
+		}
+	}
+	lo, hi := o.Shard.Range(o.Buckets)
+	if o.Shard.N > 1 {
+		s.Split = SplitBuckets
+	}
+	if byRows {
+		lo, hi, s.Split = 0, o.Buckets, SplitRows
+	}
+
+	// The tolerant vectors digest is computed when a root or a spill needs it.
+	tolerant := o.Tolerant || o.Spill != nil
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -291,14 +311,14 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	var cur *batch
 	var rows int64
 	bs, pushDown := r.(adapters.BucketScanner)
-	pushDown = pushDown && o.Shard.N > 1
+	pushDown = pushDown && o.Shard.N > 1 && !byRows
 	var emitPoint func(p *parity.Point) error
 	emit := func(p *parity.Point) error {
 		rows++
 		if !checkDups {
 			return emitPoint(p)
 		}
-		if o.Shard.N > 1 && !pushDown {
+		if o.Shard.N > 1 && !pushDown && !byRows {
 			if bk := parity.BucketOf(p.ID.S, o.Buckets); bk < lo || bk >= hi {
 				return emitPoint(p) // not this shard's: the worker drops it
 			}
@@ -339,7 +359,9 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil
 	}
 	var scanErr error
-	if pushDown {
+	if byRows {
+		scanErr = rs.ScanShard(ctx, o.Shard.I, o.Shard.N, emit)
+	} else if pushDown {
 		keep := make([]int, 0, hi-lo)
 		for b := lo; b < hi; b++ {
 			keep = append(keep, b)

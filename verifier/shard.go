@@ -13,6 +13,18 @@ import (
 // ShardFormat names the shard output format.
 const ShardFormat = "ragparity-shard/v2" // v2: settings digest v2, engine_digest
 
+// How a shard's points were chosen (Scan.Split, ShardRegion.Split).
+const (
+	// SplitBuckets: shard i of N holds the points of its bucket range
+	// (Shard.Range); merge takes each shard's leaves for its range. A
+	// ragparity-shard/v2 file without "split" is of this kind.
+	SplitBuckets = "buckets"
+	// SplitRows: shard i of N holds the points of a physical row range of
+	// the store (adapters.RangeSharder), in any bucket: its range is the
+	// whole [0, buckets) and merge adds the N shards' leaves.
+	SplitRows = "rows"
+)
+
 // LeafJSON is a non-empty leaf in a shard output.
 type LeafJSON struct {
 	Bucket int    `json:"b"`
@@ -22,9 +34,12 @@ type LeafJSON struct {
 
 // ShardRegion is one region's part of a shard run.
 type ShardRegion struct {
-	Name           string         `json:"name"`
-	Shard          string         `json:"shard"`
-	Range          [2]int         `json:"range"`
+	Name  string `json:"name"`
+	Shard string `json:"shard"`
+	Range [2]int `json:"range"`
+	// Split is SplitRows for a row-range shard, absent for a bucket-range
+	// one (SplitBuckets).
+	Split          string         `json:"split,omitempty"`
 	SettingsDigest string         `json:"settings_digest"`
 	Settings       map[string]any `json:"settings"`
 	SettingsInfo   map[string]any `json:"settings_info,omitempty"`
@@ -67,7 +82,11 @@ func leavesJSON(ls []parity.Leaf, lo, hi int) []LeafJSON {
 // ShardOf exports a scan's shard leaves.
 func ShardOf(name string, s *Scan) ShardRegion {
 	lo, hi := s.Shard.Range(s.Buckets)
-	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi},
+	split := ""
+	if s.Split == SplitRows {
+		lo, hi, split = 0, s.Buckets, SplitRows
+	}
+	return ShardRegion{Name: name, Shard: s.Shard.String(), Range: [2]int{lo, hi}, Split: split,
 		SettingsDigest: s.SettingsDigest.Hex(), Settings: s.Settings.Hashed, SettingsInfo: s.Settings.Info,
 		EngineDigest: s.EngineDigest.Hex(), SettingsEngine: s.Settings.Engine, Points: s.Points, ElapsedMS: s.Elapsed.Milliseconds(), StoreID: s.StoreID, Snapshot: s.Snapshot,
 		Leaves: leavesJSON(s.Leaves, lo, hi), LeavesTolerant: tolerantJSON(s, lo, hi)}
@@ -84,7 +103,10 @@ func tolerantJSON(s *Scan, lo, hi int) []LeafJSON {
 // would give. Every shard i of N must be present exactly once, with the
 // same settings digest, store identity and snapshot marker. Shards of
 // different stores or snapshots are refused unless allowSkew; then they are
-// merged and each difference is returned in skew.
+// merged and each difference is returned in skew. Bucket-range shards
+// each give the leaves of their range; row-range shards (Split SplitRows)
+// each give partial leaves of every bucket, which are added; a region's
+// shards must all be of one kind.
 func MergeShards(buckets int, parts []ShardRegion, allowSkew bool) (s *Scan, skew []string, err error) {
 	if len(parts) > 0 {
 		p0 := parts[0]
@@ -116,6 +138,7 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 	}
 	name := parts[0].Name
 	var n int
+	split := splitOf(parts[0])
 	seen := map[int]bool{}
 	s := &Scan{Buckets: buckets, Leaves: make([]parity.Leaf, buckets), LeavesTolerant: make([]parity.Leaf, buckets)}
 	// The merged scan has a tolerant root only when some shard carries
@@ -139,7 +162,13 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 			return nil, fmt.Errorf("merge: region %s: shard %s given twice", name, p.Shard)
 		}
 		seen[sh.I] = true
+		if k := splitOf(p); k != split {
+			return nil, fmt.Errorf("merge: region %s: shard %s split by %s, shard %s by %s: shards of one run split one way", name, parts[0].Shard, split, p.Shard, k)
+		}
 		lo, hi := sh.Range(buckets)
+		if split == SplitRows {
+			lo, hi = 0, buckets
+		}
 		if p.Range != [2]int{lo, hi} {
 			return nil, fmt.Errorf("merge: region %s shard %s: bucket range %v, want [%d %d] (different bucket count?)", name, p.Shard, p.Range, lo, hi)
 		}
@@ -179,7 +208,7 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 				if err != nil {
 					return nil, fmt.Errorf("merge: region %s shard %s bucket %d: %w", name, p.Shard, l.Bucket, err)
 				}
-				set.out[l.Bucket] = parity.Leaf{Count: l.Count, Sum: sum}
+				set.out[l.Bucket].Merge(parity.Leaf{Count: l.Count, Sum: sum})
 			}
 		}
 		s.Points += p.Points
@@ -230,6 +259,15 @@ func ParseShard(v string) (Shard, error) {
 		return Shard{}, fmt.Errorf("--shard %q: want i/N with 0 <= i < N, e.g. 0/4", v)
 	}
 	return s, nil
+}
+
+// splitOf is how a shard region was split; "" (a v2 file from before
+// row-range shards) is SplitBuckets.
+func splitOf(p ShardRegion) string {
+	if p.Split == "" {
+		return SplitBuckets
+	}
+	return p.Split
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -55,3 +55,98 @@ func TestMergeShardsRefusesSkew(t *testing.T) {
 		})
 	}
 }
+
+// rowParts splits leaves over n row-range shards: every shard holds a
+// share of every bucket, as a TID range shard of a table does.
+func rowParts(t *testing.T, whole []parity.Leaf, pts [][]parity.Digest, n int) []ShardRegion {
+	t.Helper()
+	var parts []ShardRegion
+	for i := 0; i < n; i++ {
+		ls := make([]parity.Leaf, len(whole))
+		for b := range pts {
+			for j, d := range pts[b] {
+				if j%n == i {
+					ls[b].Add(d)
+				}
+			}
+		}
+		sh := Shard{I: i, N: n}
+		parts = append(parts, ShardRegion{Name: "a", Shard: sh.String(), Range: [2]int{0, len(whole)}, Split: SplitRows,
+			SettingsDigest: parity.Digest{1}.Hex(), EngineDigest: parity.Digest{2}.Hex(), Settings: map[string]any{"dim": 3},
+			Leaves: leavesJSON(ls, 0, len(ls)), Points: int64(countOf(ls))})
+	}
+	return parts
+}
+
+func countOf(ls []parity.Leaf) (n uint64) {
+	for _, l := range ls {
+		n += l.Count
+	}
+	return n
+}
+
+// Row-range shards carry partial leaves of every bucket: merge adds them
+// (count and sum mod 2^256) into the whole run's leaves, and refuses a
+// missing shard, shards of different N, and a region whose shards were
+// split different ways.
+func TestMergeRowShards(t *testing.T) {
+	const buckets, n = 64, 4
+	whole := make([]parity.Leaf, buckets)
+	pts := make([][]parity.Digest, buckets)
+	for k := 0; k < 1000; k++ {
+		var d parity.Digest
+		for j := range d {
+			d[j] = byte(k*31 + j*7 + k>>3)
+		}
+		d[0] = 0xff // sums overflow 2^256
+		b := k % buckets
+		pts[b] = append(pts[b], d)
+		whole[b].Add(d)
+	}
+	parts := rowParts(t, whole, pts, n)
+	m, _, err := MergeShards(buckets, parts, false)
+	if err != nil {
+		t.Fatalf("MergeShards: %v", err)
+	}
+	for b := range whole {
+		if m.Leaves[b] != whole[b] {
+			t.Fatalf("bucket %d: merged leaf %+v, whole %+v", b, m.Leaves[b], whole[b])
+		}
+	}
+	if m.Points != 1000 || m.ContentRoot() != parity.Root(whole) {
+		t.Fatalf("merged %d points, root %s; want 1000, %s", m.Points, m.ContentRoot(), parity.Root(whole))
+	}
+	bucketPart := func(i, n int) ShardRegion {
+		sh := Shard{I: i, N: n}
+		lo, hi := sh.Range(buckets)
+		return ShardRegion{Name: "a", Shard: sh.String(), Range: [2]int{lo, hi}, SettingsDigest: parity.Digest{1}.Hex(), EngineDigest: parity.Digest{2}.Hex(),
+			Settings: map[string]any{"dim": 3}, Leaves: leavesJSON(whole, lo, hi)}
+	}
+	other := rowParts(t, whole, pts, 2)
+	for name, c := range map[string]struct {
+		parts []ShardRegion
+		want  string
+	}{
+		"Missing":     {parts[:3], "missing shards [3]"},
+		"Twice":       {[]ShardRegion{parts[0], parts[1], parts[2], parts[2]}, "given twice"},
+		"OtherN":      {[]ShardRegion{parts[0], parts[1], other[1], parts[3]}, "different splits"},
+		"Mixed":       {[]ShardRegion{parts[0], parts[1], parts[2], bucketPart(3, 4)}, "split by rows"},
+		"MixedFirst":  {[]ShardRegion{bucketPart(0, 4), parts[1], parts[2], parts[3]}, "split by buckets"},
+		"RowsRange":   {[]ShardRegion{parts[0], parts[1], parts[2], func() ShardRegion { p := parts[3]; p.Range = [2]int{48, 64}; return p }()}, "bucket range"},
+		"BucketsNoOK": {[]ShardRegion{bucketPart(0, 4), bucketPart(1, 4), bucketPart(2, 4)}, "missing shards [3]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := MergeShards(buckets, c.parts, false); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("merged: err %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+	// Bucket shards as before, and a v2 file without "split" is one.
+	var bs []ShardRegion
+	for i := 0; i < n; i++ {
+		bs = append(bs, bucketPart(i, n))
+	}
+	if m, _, err := MergeShards(buckets, bs, false); err != nil || m.ContentRoot() != parity.Root(whole) {
+		t.Fatalf("bucket shards: %v", err)
+	}
+}

@@ -49,7 +49,7 @@ func TestBucketPredicateHashesOncePerRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		var plan []string
-		rows, err := s.pool.Query(ctx, "EXPLAIN (VERBOSE) "+s.selectSQL(ti, cond))
+		rows, err := s.pool.Query(ctx, "EXPLAIN (VERBOSE) "+s.selectSQL(ti, cond, ""))
 		if err != nil {
 			t.Fatal(err)
 		}

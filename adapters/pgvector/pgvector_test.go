@@ -70,6 +70,9 @@ func harness(t *testing.T) vectortest.Harness {
 		},
 		Missing: func(t *testing.T) adapters.VectorReader { return open(t, tableURL(PGURL(), "rp_does_not_exist")) },
 		IDKinds: []parity.IDKind{parity.IDInt, parity.IDString, parity.IDUUID},
+		// Collections it creates have a primary key on the id: shards split
+		// by heap block range (ScanShard).
+		ShardsByRows: true,
 		Hang: func(t *testing.T) adapters.VectorReader {
 			table := uniqueTable()
 			s := open(t, tableURL(PGURL(), table))

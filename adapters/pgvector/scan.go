@@ -17,7 +17,7 @@ import (
 // fastest way PostgreSQL has to hand rows to a client, parsed here without
 // per-row allocation.
 func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
-	return s.scan(ctx, "", fn)
+	return s.scan(ctx, "", "", fn)
 }
 
 // ScanBuckets pushes the bucket filter down: the bucket of a row is computed
@@ -33,7 +33,47 @@ func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn fun
 	if err != nil {
 		return err
 	}
-	return s.scan(ctx, cond, fn)
+	return s.scan(ctx, cond, "", fn)
+}
+
+var _ adapters.RangeSharder = (*Store)(nil)
+
+// RowShards reports whether ScanShard can split the table by heap block
+// range: a plain table (not a view or a partitioned table, which have no
+// blocks of their own) on PostgreSQL 14 or later (TID Range Scan).
+func (s *Store) RowShards(ctx context.Context) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT c.relkind = 'r' FROM pg_class c WHERE c.oid = to_regclass($1)), false)
+		AND current_setting('server_version_num')::int >= 140000`, s.qualified()).Scan(&ok)
+	if err != nil {
+		return false, s.wrap("inspect", err)
+	}
+	return ok, nil
+}
+
+// ScanShard streams the rows of heap blocks [i*B/n, (i+1)*B/n) through a
+// TID Range Scan, B being the table's block count when the shard starts:
+// each shard reads only its own pages. The last shard's range is open
+// ended, so rows on pages added after another shard counted B are not lost.
+func (s *Store) ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error {
+	if n < 1 || i < 0 || i >= n {
+		return fmt.Errorf("pgvector: shard %d/%d: want 0 <= i < n", i, n)
+	}
+	var blocks int64
+	if err := s.pool.QueryRow(ctx, `SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint`, s.qualified()).Scan(&blocks); err != nil {
+		return s.wrap("scan", err)
+	}
+	return s.scan(ctx, "", tidCond(blocks, i, n), fn)
+}
+
+// tidCond is the ctid predicate of shard i of n over a table of blocks
+// heap blocks.
+func tidCond(blocks int64, i, n int) string {
+	lo, hi := blocks*int64(i)/int64(n), blocks*int64(i+1)/int64(n)
+	if i == n-1 {
+		return fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
+	}
+	return fmt.Sprintf("ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid", lo, hi)
 }
 
 // bucketCond is the SQL predicate selecting f's buckets, over the d that
@@ -77,7 +117,10 @@ func (s *Store) IDsUnique(ctx context.Context) (bool, error) {
 	return unique, nil
 }
 
-func (s *Store) selectSQL(ti *tableInfo, cond string) string {
+// selectSQL selects the rows of the table matching cond, a predicate over
+// the per-row bucket digest d (bucketCond), and tid, a predicate on ctid
+// (tidCond); either may be "".
+func (s *Store) selectSQL(ti *tableInfo, cond, tid string) string {
 	cols := []string{q(s.idCol) + "::text", q(s.vecCol) + "::vector"}
 	if s.payloadCol != "" {
 		cols = append(cols, q(s.payloadCol)+"::text")
@@ -93,6 +136,9 @@ func (s *Store) selectSQL(ti *tableInfo, cond string) string {
 		// times a row for a BETWEEN over two bytes).
 		sql += fmt.Sprintf(" CROSS JOIN LATERAL (SELECT sha256(convert_to('ragparity/bucket/v1' || %s::text, 'UTF8')) AS d OFFSET 0) h", q(s.idCol))
 		where = append(where, cond)
+	}
+	if tid != "" {
+		where = append(where, tid)
 	}
 	if s.filter != "" {
 		where = append(where, s.filter)
@@ -115,7 +161,7 @@ func idKind(typ string) parity.IDKind {
 
 var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
 
-func (s *Store) scan(ctx context.Context, cond string, fn func(p *parity.Point) error) error {
+func (s *Store) scan(ctx context.Context, cond, tid string, fn func(p *parity.Point) error) error {
 	// Re-read the catalog: the table may have changed since Settings.
 	ti, err := s.inspect(ctx)
 	if err != nil {
@@ -135,7 +181,7 @@ func (s *Store) scan(ctx context.Context, cond string, fn func(p *parity.Point) 
 		conn.Release()
 	}()
 	cp := newCopyParser(idKind(ti.id.typ), s.payloadCol != "", s.textCol != "", fn)
-	sql := "COPY (" + s.selectSQL(ti, cond) + ") TO STDOUT (FORMAT binary)"
+	sql := "COPY (" + s.selectSQL(ti, cond, tid) + ") TO STDOUT (FORMAT binary)"
 	// The rows are parsed as pgconn hands over each CopyData message, in
 	// this goroutine: no pipe, no second goroutine, no copy of the stream.
 	_, cerr := conn.Conn().PgConn().CopyTo(ctx, cp, sql)

@@ -22,8 +22,10 @@ const shardN = 4
 // benchShards measures N shards run in parallel against one whole run of
 // the same table: wall time (target <= 1.2x), the bytes the server sent
 // to all shards against the whole run's (through a counting proxy, in a
-// separate untimed round), the rows the server's sequential scans read,
-// and that the shards merge to the whole run's INDEX_HASH.
+// separate untimed round), the table pages the server read (heap and
+// TOAST blocks, pg_statio_user_tables; target 1.00x: N shards together
+// read the table once), the rows its scans counted (seq_tup_read), and
+// that the shards merge to the whole run's INDEX_HASH.
 func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n, runs int, missed *[]string) error {
 	dir, err := os.MkdirTemp("", "rp-bench-shards-")
 	if err != nil {
@@ -82,18 +84,19 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 		return err
 	}
 	table := tableOf(rawURL)
-	tup0 := seqTupRead(ctx, conn, table)
+	tup0, pg0 := seqTupRead(ctx, conn, table)
 	if _, _, _, err := runHash(bin, pcfg, n); err != nil {
 		return err
 	}
 	wholeBytes := px.received.Swap(0)
-	tup1 := seqTupRead(ctx, conn, table)
+	tup1, pg1 := seqTupRead(ctx, conn, table)
 	if _, err := runShards(bin, pcfg, dir); err != nil {
 		return err
 	}
 	shardBytes := px.received.Swap(0)
-	tup2 := seqTupRead(ctx, conn, table)
+	tup2, pg2 := seqTupRead(ctx, conn, table)
 	var points int64
+	split := map[string]int{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -101,22 +104,31 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 		}
 		var sj struct {
 			Regions []struct {
-				Points int64 `json:"points"`
+				Points int64  `json:"points"`
+				Split  string `json:"split"`
 			} `json:"regions"`
 		}
 		if err := json.Unmarshal(b, &sj); err != nil || len(sj.Regions) != 1 {
 			return fmt.Errorf("%s: unexpected shard output", f)
 		}
 		points += sj.Regions[0].Points
+		if sj.Regions[0].Split == "" {
+			sj.Regions[0].Split = "buckets"
+		}
+		split[sj.Regions[0].Split]++
 	}
 	w, sh := median(wholes), median(shardeds)
 	ratio := sh.Seconds() / w.Seconds()
 	bytesRatio := float64(shardBytes) / float64(wholeBytes)
-	fmt.Printf("\n## hash --shard i/%d, all %d in parallel, vs one whole run (%d points, median of %d rounds)\n\n", shardN, shardN, n, runs)
-	fmt.Printf("| whole run s | %d shards in parallel s | ratio (target <= 1.2) | rows hashed by the shards | bytes the server sent: shards / whole run (target 1.00x) | server seq-scan rows: shards / whole run | merged INDEX_HASH = whole run's |\n|---|---|---|---|---|---|---|\n", shardN)
-	fmt.Printf("| %.3f | %.3f | %.2f | %d of %d (%.2fx the table) | %.1f MB / %.1f MB = %.2fx | %s | %v |\n", w.Seconds(), sh.Seconds(), ratio,
-		points, n, float64(points)/float64(n), float64(shardBytes)/1e6, float64(wholeBytes)/1e6, bytesRatio, tupRatio(tup0, tup1, tup2), sameHash)
-	fmt.Println("\nbytes: every byte PostgreSQL sent the hash processes (catalog reads included), counted by a proxy in a separate untimed round; seq-scan rows: pg_stat_user_tables.seq_tup_read (the server still reads every heap row to evaluate the bucket predicate).")
+	var splits []string
+	for k, v := range split {
+		splits = append(splits, fmt.Sprintf("%d by %s", v, k))
+	}
+	fmt.Printf("\n## hash --shard i/%d, all %d in parallel, vs one whole run (%d points, median of %d rounds; shards split %s)\n\n", shardN, shardN, n, runs, strings.Join(splits, ", "))
+	fmt.Printf("| whole run s | %d shards in parallel s | ratio (target <= 1.2) | rows hashed by the shards | bytes the server sent: shards / whole run (target 1.00x) | table pages the server read: shards / whole run (target 1.00x) | rows the server's scans counted: shards / whole run | merged INDEX_HASH = whole run's |\n|---|---|---|---|---|---|---|---|\n", shardN)
+	fmt.Printf("| %.3f | %.3f | %.2f | %d of %d (%.2fx the table) | %.1f MB / %.1f MB = %.2fx | %s | %s | %v |\n", w.Seconds(), sh.Seconds(), ratio,
+		points, n, float64(points)/float64(n), float64(shardBytes)/1e6, float64(wholeBytes)/1e6, bytesRatio, tupRatio(pg0, pg1, pg2), tupRatio(tup0, tup1, tup2), sameHash)
+	fmt.Println("\nbytes: every byte PostgreSQL sent the hash processes (catalog reads included), counted by a proxy in a separate untimed round; pages: heap + TOAST blocks of the table the server read or found in its buffers (pg_statio_user_tables heap_blks_read + heap_blks_hit + toast_blks_read + toast_blks_hit), same round; rows counted: pg_stat_user_tables.seq_tup_read (sequential and TID range scans both count the rows they return).")
 	if !sameHash {
 		return fmt.Errorf("merged shards' INDEX_HASH %s differs from the whole run's %s", merged.Regions[0].IndexHash, whole.Regions[0].IndexHash)
 	}
@@ -125,6 +137,9 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 	}
 	if points != int64(n) || bytesRatio > 1.05 {
 		*missed = append(*missed, fmt.Sprintf("%d shards read %.2fx the whole run's bytes", shardN, bytesRatio))
+	}
+	if pr := pageRatio(pg0, pg1, pg2); pr < 0 || pr > 1.05 {
+		*missed = append(*missed, fmt.Sprintf("%d shards read %s the whole run's table pages", shardN, tupRatio(pg0, pg1, pg2)))
 	}
 	return nil
 }
@@ -161,16 +176,26 @@ func tableOf(raw string) string {
 	return u.Query().Get("table")
 }
 
-// seqTupRead is the table's pg_stat_user_tables.seq_tup_read once the
+// seqTupRead is the table's pg_stat_user_tables.seq_tup_read and its
+// heap + TOAST blocks read or hit (pg_statio_user_tables) once the
 // finished backends' statistics have been flushed; -1 if unknown.
-func seqTupRead(ctx context.Context, conn *pgx.Conn, table string) int64 {
+func seqTupRead(ctx context.Context, conn *pgx.Conn, table string) (tup, pages int64) {
 	time.Sleep(1500 * time.Millisecond) // backends flush their counts on exit, at most once a second
 	conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()")
-	var v int64
-	if err := conn.QueryRow(ctx, "SELECT coalesce(seq_tup_read, -1) FROM pg_stat_user_tables WHERE relname = $1", table).Scan(&v); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT coalesce(t.seq_tup_read, -1),
+		coalesce(s.heap_blks_read + s.heap_blks_hit + coalesce(s.toast_blks_read, 0) + coalesce(s.toast_blks_hit, 0), -1)
+		FROM pg_stat_user_tables t JOIN pg_statio_user_tables s USING (relid) WHERE t.relname = $1`, table).Scan(&tup, &pages); err != nil {
+		return -1, -1
+	}
+	return tup, pages
+}
+
+// pageRatio is (t2-t1)/(t1-t0), -1 when unknown.
+func pageRatio(t0, t1, t2 int64) float64 {
+	if t0 < 0 || t1 <= t0 || t2 < t1 {
 		return -1
 	}
-	return v
+	return float64(t2-t1) / float64(t1-t0)
 }
 
 func tupRatio(t0, t1, t2 int64) string {

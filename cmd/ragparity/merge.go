@@ -25,7 +25,9 @@ func printShard(out verifier.ShardJSON, err error, asJSON bool, stdout, stderr i
 	}
 	if !asJSON {
 		for _, r := range out.Regions {
-			if r.Error == "" {
+			if r.Error == "" && r.Split == verifier.SplitRows {
+				fmt.Fprintf(stdout, "%s shard %s: rows part %s of the table, every bucket points=%d settings_digest=%s\n", r.Name, r.Shard, r.Shard, r.Points, r.SettingsDigest)
+			} else if r.Error == "" {
 				fmt.Fprintf(stdout, "%s shard %s: buckets [%d, %d) points=%d settings_digest=%s\n", r.Name, r.Shard, r.Range[0], r.Range[1], r.Points, r.SettingsDigest)
 			}
 		}

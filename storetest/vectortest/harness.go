@@ -36,6 +36,12 @@ type Harness struct {
 	// checks that this is what happens; without it, that each shard reads
 	// only its own rows.
 	ShardsReadAll bool
+	// ShardsByRows documents a backend that splits `hash --shard i/N` of
+	// a collection with unique ids by physical row range
+	// (adapters.RangeSharder): each shard reads its own rows, which fall
+	// in every bucket, and merge adds the shards' leaves. The suite checks
+	// the shards' split kind is SplitRows with it, SplitBuckets without.
+	ShardsByRows bool
 }
 
 // ctx returns a test context.

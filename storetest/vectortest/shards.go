@@ -28,9 +28,34 @@ func (c countingBucketReader) ScanBuckets(ctx context.Context, f adapters.Bucket
 	return c.VectorReader.(adapters.BucketScanner).ScanBuckets(ctx, f, func(p *parity.Point) error { c.rows++; return fn(p) })
 }
 
+// countingRowReader is a countingBucketReader over a store that can also
+// split itself by row range.
+type countingRowReader struct{ countingBucketReader }
+
+func (c countingRowReader) RowShards(ctx context.Context) (bool, error) {
+	return c.VectorReader.(adapters.RangeSharder).RowShards(ctx)
+}
+
+// IDsUnique passes the store's answer on: row-range shards need it.
+func (c countingRowReader) IDsUnique(ctx context.Context) (bool, error) {
+	if u, ok := c.VectorReader.(adapters.UniqueIDs); ok {
+		return u.IDsUnique(ctx)
+	}
+	return false, nil
+}
+
+func (c countingRowReader) ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error {
+	return c.VectorReader.(adapters.RangeSharder).ScanShard(ctx, i, n, func(p *parity.Point) error { c.rows++; return fn(p) })
+}
+
 func counting(r adapters.VectorReader) (adapters.VectorReader, *countingReader) {
 	c := &countingReader{VectorReader: r}
-	if _, ok := r.(adapters.BucketScanner); ok {
+	_, rows := r.(adapters.RangeSharder)
+	_, buckets := r.(adapters.BucketScanner)
+	switch {
+	case rows && buckets:
+		return countingRowReader{countingBucketReader{c}}, c
+	case buckets:
 		return countingBucketReader{c}, c
 	}
 	return c, c
@@ -39,7 +64,9 @@ func counting(r adapters.VectorReader) (adapters.VectorReader, *countingReader) 
 // runShards checks `hash --shard i/N`: the shards merge to exactly the
 // whole run's INDEX_HASH and tolerant root, and each shard reads only its
 // own rows, unless the harness documents that the backend cannot filter by
-// bucket (ShardsReadAll): then each shard reads the whole collection.
+// bucket (ShardsReadAll): then each shard reads the whole collection. A
+// backend that splits by row range (ShardsByRows) must say so in the
+// shards' Split.
 func runShards(t *testing.T, h Harness) {
 	s := h.New(t)
 	const n, shards = 600, 4
@@ -55,6 +82,13 @@ func runShards(t *testing.T, h Harness) {
 		sc, err := verifier.HashStore(ctx(t), r, verifier.Options{Tolerant: true, Shard: verifier.Shard{I: i, N: shards}})
 		if err != nil {
 			t.Fatalf("shard %d: %v", i, err)
+		}
+		wantSplit := verifier.SplitBuckets
+		if h.ShardsByRows {
+			wantSplit = verifier.SplitRows
+		}
+		if sc.Split != wantSplit {
+			t.Errorf("shard %d: split %q, the harness documents %q", i, sc.Split, wantSplit)
 		}
 		if sc.RowsRead != c.rows {
 			t.Errorf("shard %d: Scan.RowsRead = %d, the store handed over %d", i, sc.RowsRead, c.rows)
