@@ -2,10 +2,6 @@ package pgvector
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 )
@@ -14,33 +10,10 @@ import (
 // a sequential scan of the whole table filtered afterwards; and the
 // shards' block ranges cover the table once, the last one open ended.
 func TestShardScanIsTidRangeScan(t *testing.T) {
-	base := os.Getenv("RAGPARITY_PG_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	s, ti := planTable(t, "ctid")
 	ctx := context.Background()
-	table := fmt.Sprintf("ctid_%08x", rand.Uint32())
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("table", table)
-	q.Set("id", "id")
-	q.Set("vector", "embedding")
-	u.RawQuery = q.Encode()
-	vs, err := Open(ctx, u)
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
-	s := vs.(*Store)
-	defer s.Close()
-	if _, err := s.pool.Exec(ctx, "CREATE TABLE "+table+" (id bigint PRIMARY KEY, embedding vector(2))"); err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
-	defer s.pool.Exec(context.Background(), "DROP TABLE "+table)
+	table := s.table
 	if _, err := s.pool.Exec(ctx, "INSERT INTO "+table+" SELECT g, '[1,2]' FROM generate_series(1, 5000) g; ANALYZE "+table); err != nil {
-		t.Fatal(err)
-	}
-	ti, err := s.inspect(ctx)
-	if err != nil {
 		t.Fatal(err)
 	}
 	var blocks int64
@@ -54,20 +27,7 @@ func TestShardScanIsTidRangeScan(t *testing.T) {
 	var total int64
 	for i := 0; i < n; i++ {
 		cond := tidCond(blocks, i, n)
-		var plan []string
-		rows, err := s.pool.Query(ctx, "EXPLAIN "+s.selectSQL(ti, "", cond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var line string
-			rows.Scan(&line)
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		p := strings.Join(plan, "\n")
+		p := explain(t, s, s.selectSQL(ti, "", cond))
 		if !strings.Contains(p, "Tid Range Scan") || strings.Contains(p, "Seq Scan") {
 			t.Errorf("shard %d/%d (%s): want a Tid Range Scan, plan:\n%s", i, n, cond, p)
 		}
