@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,21 +220,7 @@ func pgURL() string {
 // exit 2 within the configured timeout, naming the region.
 func TestStoreStopsAnswering(t *testing.T) {
 	table := fmt.Sprintf("rp_cli_%d", time.Now().UnixNano())
-	base, _ := url.Parse(pgURL())
-	q := base.Query()
-	q.Set("table", table)
-	q.Set("payload", "metadata")
-	q.Set("text", "content")
-	base.RawQuery = q.Encode()
-	s, err := adapters.OpenVector(context.Background(), base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Settings(context.Background()); err != nil && !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("PostgreSQL with pgvector is not reachable: %v\nstart it with `make services`", err)
-	}
-	t.Cleanup(func() { s.Drop(context.Background()) })
+	s, base := openPGTable(t, table)
 	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 1))
 	stalled := *base
 	stalled.Host = vectortest.StallProxy(t, base.Host, 64<<10)

@@ -60,6 +60,24 @@ func pgTableURL(table string) string {
 	return u.String()
 }
 
+// openPGTable opens table (created on first write, dropped after the
+// test) in the test database, failing with how to start PostgreSQL when it
+// is unreachable; base is its URL.
+func openPGTable(t *testing.T, table string) (s adapters.VectorStore, base *url.URL) {
+	t.Helper()
+	base, _ = url.Parse(pgTableURL(table))
+	s, err := adapters.OpenVector(context.Background(), base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Settings(context.Background()); err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("PostgreSQL with pgvector is not reachable: %v\nstart it with `make services`", err)
+	}
+	t.Cleanup(func() { s.Drop(context.Background()) })
+	return s, base
+}
+
 func rebuildConfig(t *testing.T, cache string, regions map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "release: r-test\nembedder: glove\ncache_dir: %q\nanalyzer:\n  chunk_size: 40\n  overlap: 8\n  normalize: NFKC\nfence:\n  lease: 1s\nregions:\n", cache)

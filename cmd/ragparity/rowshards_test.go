@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
@@ -24,21 +21,7 @@ import (
 // refuses.
 func TestRowShardsMergeToWholeRun(t *testing.T) {
 	table := fmt.Sprintf("ctid_cli_%d", time.Now().UnixNano())
-	base, _ := url.Parse(pgURL())
-	q := base.Query()
-	q.Set("table", table)
-	q.Set("payload", "metadata")
-	q.Set("text", "content")
-	base.RawQuery = q.Encode()
-	s, err := adapters.OpenVector(context.Background(), base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Settings(context.Background()); err != nil && !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("PostgreSQL with pgvector is not reachable: %v\nstart it with `make services`", err)
-	}
-	t.Cleanup(func() { s.Drop(context.Background()) })
+	s, base := openPGTable(t, table)
 	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 2000, 5))
 	cfg := writeConfig(t, fmt.Sprintf("regions:\n  - name: pg\n    vectors: %q\n", base.String()))
 	code, whole, errOut := runCLI(t, "hash", "--config", cfg, "--json")
