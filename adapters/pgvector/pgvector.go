@@ -11,15 +11,18 @@
 package pgvector
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgxvec "github.com/pgvector/pgvector-go/pgx"
 	"github.com/ragparity/ragparity/adapters"
@@ -156,6 +159,7 @@ func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
 		return nil, fmt.Errorf("pgvector: URL %s: %w", s.where, adapters.RedactErr(err))
 	}
 	cfg.MaxConns = 4
+	cfg.ConnConfig.BuildFrontend = bufferedFrontend
 	if s.filter != "" {
 		// A filter is SQL the config supplies: whatever it calls, reads
 		// through it can write nothing.
@@ -239,4 +243,13 @@ func (s *Store) writable(op string) error {
 		return fmt.Errorf("pgvector: %s %s: the URL filters rows (%s); ragparity writes whole tables only", op, s.name(), s.filterDesc)
 	}
 	return nil
+}
+
+// bufferedFrontend reads the server's messages through a 256 KiB buffer:
+// pgx reads the socket 8 KiB at a time, so a scan of a 1.6 GB table makes
+// 200,000 read calls, and with other scans sharing the CPUs (shards run in
+// parallel) every one of them is a wake-up. A read now takes whatever the
+// socket holds, up to the buffer.
+func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return pgproto3.NewFrontend(bufio.NewReaderSize(r, 256<<10), w)
 }
