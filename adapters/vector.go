@@ -313,3 +313,13 @@ func CheckStageName(backend, name string, reserved ...string) error {
 	}
 	return errors.New(msg)
 }
+
+// ServerPaced is an optional ability: a reader whose Scan streams points
+// from a database server over one connection (PostgreSQL's COPY), so that
+// the server, not hashing, sets the pace, says so. The verifier then hashes
+// each point in the goroutine that reads it: handing points to worker
+// goroutines buys no speed there, and each hand-off is a wake-up whose CPU
+// the server needs when they share a machine.
+type ServerPaced interface {
+	ServerPaced() bool
+}

@@ -41,7 +41,9 @@ type Options struct {
 	// Progress, when set, is called about twice a second with the number of
 	// points hashed so far.
 	Progress func(points int64)
-	// Workers hashing in parallel (default GOMAXPROCS).
+	// Workers is how many goroutines hash: 1 hashes in the goroutine that
+	// reads the store, with no hand-off; 0 chooses: 1 for a store whose
+	// server paces the scan (adapters.ServerPaced), else GOMAXPROCS.
 	Workers int
 }
 
@@ -58,8 +60,8 @@ func (o *Options) norm() error {
 	if o.Tolerance < 0 {
 		return fmt.Errorf("tolerance: %g must be positive", o.Tolerance)
 	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
+	if o.Workers < 0 {
+		return fmt.Errorf("workers: %d is negative", o.Workers)
 	}
 	return nil
 }
@@ -224,64 +226,54 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	free := make(chan *batch, o.Workers*4)
-	work := make(chan *batch, o.Workers*4)
+	workers := o.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+		if sp, ok := r.(adapters.ServerPaced); ok && sp.ServerPaced() {
+			workers = 1
+		}
+	}
+	// With one worker the reading goroutine hashes each batch itself.
+	inline := workers == 1
+	if inline {
+		workers = 0
+	}
+	free := make(chan *batch, workers*4)
+	work := make(chan *batch, workers*4)
 	for i := 0; i < cap(free); i++ {
 		free <- &batch{pts: make([]parity.Point, batchSize)}
 	}
 	var done atomic.Int64
 	var wg sync.WaitGroup
-	type part struct{ exact, tol []parity.Leaf }
-	parts := make([]part, o.Workers)
 	var workErr error
 	var errOnce sync.Once
 	fail := func(err error) {
 		errOnce.Do(func() { workErr = err; cancel(err) })
 	}
-	for w := 0; w < o.Workers; w++ {
-		parts[w] = part{exact: make([]parity.Leaf, o.Buckets)}
+	newHasher := func() *batchHasher {
+		bh := &batchHasher{o: &o, lo: lo, hi: hi, tolerant: tolerant, exact: make([]parity.Leaf, o.Buckets)}
 		if o.Tolerant {
-			parts[w].tol = make([]parity.Leaf, o.Buckets)
+			bh.tol = make([]parity.Leaf, o.Buckets)
 		}
+		return bh
+	}
+	// hashers[0] is the reading goroutine's own (inline hashing), the rest
+	// the workers'.
+	hashers := make([]*batchHasher, workers+1)
+	hashers[0] = newHasher()
+	for w := 1; w <= workers; w++ {
+		hashers[w] = newHasher()
 		wg.Add(1)
-		go func(p part) {
+		go func(bh *batchHasher) {
 			defer wg.Done()
-			var h parity.Hasher
-			var rec []byte
 			for b := range work {
-				for i := 0; i < b.n; i++ {
-					pt := &b.pts[i]
-					bk := parity.BucketOf(pt.ID.S, o.Buckets)
-					if bk < lo || bk >= hi {
-						continue
-					}
-					var d parity.PointDigests
-					var err error
-					if tolerant {
-						d, err = h.Digests(pt, o.Tolerance)
-					} else {
-						d, err = h.DigestsExact(pt)
-					}
-					if err != nil {
-						fail(err)
-						break
-					}
-					p.exact[bk].Add(parity.PointDigest(pt.ID.S, &d, false))
-					if p.tol != nil {
-						p.tol[bk].Add(parity.PointDigest(pt.ID.S, &d, true))
-					}
-					if o.Spill != nil {
-						rec, err = o.Spill.write(rec, bk, pt.ID, &d)
-						if err != nil {
-							fail(err)
-							break
-						}
-					}
+				if err := bh.hash(b); err != nil {
+					fail(err)
 				}
 				done.Add(int64(b.n))
 				free <- b
 			}
-		}(parts[w])
+		}(hashers[w])
 	}
 	stopProgress := make(chan struct{})
 	var progWG sync.WaitGroup
@@ -337,7 +329,16 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		}
 		return emitPoint(p)
 	}
+	var pending int64 // points hashed inline, not yet added to done
 	emitPoint = func(p *parity.Point) error {
+		if inline {
+			// Hashed here, during the callback, so p needs no copy.
+			if pending++; pending == batchSize {
+				done.Add(pending)
+				pending = 0
+			}
+			return hashers[0].point(p)
+		}
 		if cur == nil {
 			select {
 			case cur = <-free:
@@ -348,14 +349,15 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		}
 		copyPoint(&cur.pts[cur.n], p)
 		cur.n++
-		if cur.n == batchSize {
-			select {
-			case work <- cur:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			cur = nil
+		if cur.n < batchSize {
+			return nil
 		}
+		select {
+		case work <- cur:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		cur = nil
 		return nil
 	}
 	var scanErr error
@@ -373,6 +375,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if scanErr == nil && cur != nil && cur.n > 0 {
 		work <- cur
 	}
+	done.Add(pending)
 	close(work)
 	wg.Wait()
 	close(stopProgress)
@@ -386,7 +389,7 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, p := range parts {
+	for _, p := range hashers {
 		for b := lo; b < hi; b++ {
 			s.Leaves[b].Merge(p.exact[b])
 			if p.tol != nil {
@@ -437,4 +440,51 @@ func copyPoint(dst, src *parity.Point) {
 	}
 	dst.Text = src.Text
 	dst.HasText = src.HasText
+}
+
+// batchHasher hashes batches of points into its own leaves (merged once
+// the scan ends).
+type batchHasher struct {
+	o          *Options
+	lo, hi     int
+	tolerant   bool
+	exact, tol []parity.Leaf
+	h          parity.Hasher
+	rec        []byte
+}
+
+func (bh *batchHasher) hash(b *batch) error {
+	for i := 0; i < b.n; i++ {
+		if err := bh.point(&b.pts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// point adds one point to the leaves of its bucket, if it is in range.
+func (bh *batchHasher) point(pt *parity.Point) error {
+	o := bh.o
+	bk := parity.BucketOf(pt.ID.S, o.Buckets)
+	if bk < bh.lo || bk >= bh.hi {
+		return nil
+	}
+	var d parity.PointDigests
+	var err error
+	if bh.tolerant {
+		d, err = bh.h.Digests(pt, o.Tolerance)
+	} else {
+		d, err = bh.h.DigestsExact(pt)
+	}
+	if err != nil {
+		return err
+	}
+	bh.exact[bk].Add(parity.PointDigest(pt.ID.S, &d, false))
+	if bh.tol != nil {
+		bh.tol[bk].Add(parity.PointDigest(pt.ID.S, &d, true))
+	}
+	if o.Spill != nil {
+		bh.rec, err = o.Spill.write(bh.rec, bk, pt.ID, &d)
+	}
+	return err
 }

@@ -373,3 +373,9 @@ func (c *copyParser) next(d []byte) (int, error) {
 	}
 	return off, nil
 }
+
+var _ adapters.ServerPaced = (*Store)(nil)
+
+// ServerPaced is true: one backend's COPY streams the rows, and hashing
+// them in the reading goroutine keeps up with it (README "Benchmarks").
+func (s *Store) ServerPaced() bool { return true }
