@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/gowebpki/jcs"
 )
@@ -189,6 +190,11 @@ func appendVector(b []byte, v *NamedVector, id string, conv func(float32) float3
 	if conv == nil {
 		// The exact encoding, the hot path: grow once, then store each
 		// value's bits in place.
+		if littleEndian && len(v.Values) > 0 {
+			// In memory a []float32 already is its values' bits in
+			// little-endian order: one copy.
+			return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v.Values[0])), 4*len(v.Values))...), nil
+		}
 		n := len(b)
 		b = slices.Grow(b, 4*len(v.Values))[:n+4*len(v.Values)]
 		out := b[n:]
@@ -254,3 +260,7 @@ func SHA256(b []byte) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
 }
+
+// littleEndian is whether this machine stores a float32's bits in
+// little-endian order, the exact encoding's.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

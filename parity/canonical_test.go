@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -355,5 +356,20 @@ func TestDigestsExactMatchesDigests(t *testing.T) {
 	exact.VectorsTolerant = full.VectorsTolerant
 	if exact != full {
 		t.Errorf("DigestsExact = %+v, Digests = %+v", exact, full)
+	}
+}
+
+// The exact encoding keeps every bit of a value: a NaN's payload, the sign
+// of zero, a subnormal (the little-endian fast path copies memory).
+func TestExactVectorKeepsBits(t *testing.T) {
+	var h Hasher
+	vals := []float32{math.Float32frombits(0x7fc00001), math.Float32frombits(0x80000000), math.Float32frombits(0x00000001)}
+	d, err := h.DigestsExact(point("1", vals, `{}`, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec := []byte("ragparity/vectors/v1\x00\x00\x00\x01" + "\x00\x00\x00\x00" + "\x00\x00\x00\x03" + "\x01\x00\xc0\x7f" + "\x00\x00\x00\x80" + "\x01\x00\x00\x00")
+	if got, want := d.Vectors, Digest(sha256.Sum256(vec)); got != want {
+		t.Errorf("vector digest %x, want %x", got, want)
 	}
 }
