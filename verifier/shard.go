@@ -197,18 +197,34 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 			tolerant = false
 		}
 		for _, set := range []struct {
-			in  []LeafJSON
-			out []parity.Leaf
-		}{{p.Leaves, s.Leaves}, {p.LeavesTolerant, s.LeavesTolerant}} {
+			field string
+			in    []LeafJSON
+			out   []parity.Leaf
+		}{{"leaves", p.Leaves, s.Leaves}, {"leaves_tolerant", p.LeavesTolerant, s.LeavesTolerant}} {
+			// Each bucket once per shard, and the shard's points are its
+			// leaves' counts: a file that repeats a bucket (hand-edited,
+			// two files spliced) would otherwise add its points twice.
+			listed := make(map[int]bool, len(set.in))
+			var count uint64
 			for _, l := range set.in {
 				if l.Bucket < lo || l.Bucket >= hi {
-					return nil, fmt.Errorf("merge: region %s shard %s: leaf bucket %d outside its range", name, p.Shard, l.Bucket)
+					return nil, fmt.Errorf("merge: region %s shard %s: %s: bucket %d outside its range", name, p.Shard, set.field, l.Bucket)
 				}
+				if listed[l.Bucket] {
+					return nil, fmt.Errorf("merge: region %s shard %s: %s: bucket %d listed twice", name, p.Shard, set.field, l.Bucket)
+				}
+				listed[l.Bucket] = true
 				sum, err := parity.ParseDigest(l.Sum)
 				if err != nil {
 					return nil, fmt.Errorf("merge: region %s shard %s bucket %d: %w", name, p.Shard, l.Bucket, err)
 				}
 				set.out[l.Bucket].Merge(parity.Leaf{Count: l.Count, Sum: sum})
+				count += l.Count
+			}
+			if len(set.in) > 0 || set.field == "leaves" {
+				if p.Points < 0 || uint64(p.Points) != count {
+					return nil, fmt.Errorf("merge: region %s shard %s: %d points, but its %s count %d", name, p.Shard, p.Points, set.field, count)
+				}
 			}
 		}
 		s.Points += p.Points

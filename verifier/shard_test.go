@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,20 +121,34 @@ func TestMergeRowShards(t *testing.T) {
 		sh := Shard{I: i, N: n}
 		lo, hi := sh.Range(buckets)
 		return ShardRegion{Name: "a", Shard: sh.String(), Range: [2]int{lo, hi}, SettingsDigest: parity.Digest{1}.Hex(), EngineDigest: parity.Digest{2}.Hex(),
-			Settings: map[string]any{"dim": 3}, Leaves: leavesJSON(whole, lo, hi)}
+			Settings: map[string]any{"dim": 3}, Leaves: leavesJSON(whole, lo, hi), Points: int64(countOf(whole[lo:hi]))}
 	}
+	// A shard file that lists one bucket twice (hand-edited, or two files
+	// spliced): adding both would count its points twice.
+	dupLeaf := func(p ShardRegion) ShardRegion {
+		l := p.Leaves[1]
+		l.Sum = parity.Digest{9}.Hex()
+		p.Leaves = append(append([]LeafJSON(nil), p.Leaves...), l)
+		return p
+	}
+	// A shard whose points do not add up to its leaves' counts.
+	badPoints := func(p ShardRegion) ShardRegion { p.Points++; return p }
 	other := rowParts(t, whole, pts, 2)
 	for name, c := range map[string]struct {
 		parts []ShardRegion
 		want  string
 	}{
-		"Missing":     {parts[:3], "missing shards [3]"},
-		"Twice":       {[]ShardRegion{parts[0], parts[1], parts[2], parts[2]}, "given twice"},
-		"OtherN":      {[]ShardRegion{parts[0], parts[1], other[1], parts[3]}, "different splits"},
-		"Mixed":       {[]ShardRegion{parts[0], parts[1], parts[2], bucketPart(3, 4)}, "split by rows"},
-		"MixedFirst":  {[]ShardRegion{bucketPart(0, 4), parts[1], parts[2], parts[3]}, "split by buckets"},
-		"RowsRange":   {[]ShardRegion{parts[0], parts[1], parts[2], func() ShardRegion { p := parts[3]; p.Range = [2]int{48, 64}; return p }()}, "bucket range"},
-		"BucketsNoOK": {[]ShardRegion{bucketPart(0, 4), bucketPart(1, 4), bucketPart(2, 4)}, "missing shards [3]"},
+		"Missing":          {parts[:3], "missing shards [3]"},
+		"Twice":            {[]ShardRegion{parts[0], parts[1], parts[2], parts[2]}, "given twice"},
+		"OtherN":           {[]ShardRegion{parts[0], parts[1], other[1], parts[3]}, "different splits"},
+		"Mixed":            {[]ShardRegion{parts[0], parts[1], parts[2], bucketPart(3, 4)}, "split by rows"},
+		"MixedFirst":       {[]ShardRegion{bucketPart(0, 4), parts[1], parts[2], parts[3]}, "split by buckets"},
+		"RowsRange":        {[]ShardRegion{parts[0], parts[1], parts[2], func() ShardRegion { p := parts[3]; p.Range = [2]int{48, 64}; return p }()}, "bucket range"},
+		"BucketsNoOK":      {[]ShardRegion{bucketPart(0, 4), bucketPart(1, 4), bucketPart(2, 4)}, "missing shards [3]"},
+		"RowsLeafTwice":    {[]ShardRegion{parts[0], dupLeaf(parts[1]), parts[2], parts[3]}, "shard 1/4: leaves: bucket " + fmt.Sprint(parts[1].Leaves[1].Bucket) + " listed twice"},
+		"BucketsLeafTwice": {[]ShardRegion{bucketPart(0, 4), bucketPart(1, 4), dupLeaf(bucketPart(2, 4)), bucketPart(3, 4)}, "listed twice"},
+		"RowsPoints":       {[]ShardRegion{parts[0], parts[1], badPoints(parts[2]), parts[3]}, fmt.Sprintf("shard 2/4: %d points, but its leaves count %d", parts[2].Points+1, parts[2].Points)},
+		"BucketsPoints":    {[]ShardRegion{badPoints(bucketPart(0, 4)), bucketPart(1, 4), bucketPart(2, 4), bucketPart(3, 4)}, "but its leaves count"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := MergeShards(buckets, c.parts, false); err == nil || !strings.Contains(err.Error(), c.want) {
