@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func main() {
@@ -113,7 +115,17 @@ func benchHash(args []string) error {
 	bin := fs.String("bin", "bin/ragparity", "ragparity binary")
 	fs.Parse(args)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgBase())
+	// The raw COPY anchor reads through the same 256 KiB buffer as the
+	// pgvector adapter: pgx's own 8 KiB reads would slow the anchor, not
+	// the server.
+	ccfg, err := pgx.ParseConfig(pgBase())
+	if err != nil {
+		return err
+	}
+	ccfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 256<<10), w)
+	}
+	conn, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL not reachable (start it with `make services`): %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,13 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// Four shard processes and their four backends on two cores make the
+	// parallel time vary from round to round (context-switch storms in
+	// some rounds, none in others), so the figure takes at least five
+	// rounds, alternating, and prints the range of the rounds' ratios.
+	runs = max(runs, 5)
 	var wholes, shardeds []time.Duration
+	var ratios []float64
 	var wholeOut []byte
 	for i := 0; i < runs; i++ {
 		el, _, out, err := runHash(bin, cfg, n)
@@ -45,6 +52,7 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 			return err
 		}
 		shardeds = append(shardeds, el)
+		ratios = append(ratios, el.Seconds()/wholes[i].Seconds())
 	}
 	// The shards merge to the whole run's INDEX_HASH.
 	var files []string
@@ -125,10 +133,12 @@ func benchShards(ctx context.Context, conn *pgx.Conn, bin, cfg, rawURL string, n
 		splits = append(splits, fmt.Sprintf("%d by %s", v, k))
 	}
 	fmt.Printf("\n## hash --shard i/%d, all %d in parallel, vs one whole run (%d points, median of %d rounds; shards split %s)\n\n", shardN, shardN, n, runs, strings.Join(splits, ", "))
-	fmt.Printf("| whole run s | %d shards in parallel s | ratio (target <= 1.2) | rows hashed by the shards | bytes the server sent: shards / whole run (target 1.00x) | table pages the server read: shards / whole run (target 1.00x) | rows the server's scans counted: shards / whole run | merged INDEX_HASH = whole run's |\n|---|---|---|---|---|---|---|---|\n", shardN)
-	fmt.Printf("| %.3f | %.3f | %.2f | %d of %d (%.2fx the table) | %.1f MB / %.1f MB = %.2fx | %s | %s | %v |\n", w.Seconds(), sh.Seconds(), ratio,
+	fmt.Printf("| whole run s | %d shards in parallel s | ratio (target <= 1.2) | rounds' ratios | rows hashed by the shards | bytes the server sent: shards / whole run (target 1.00x) | table pages the server read: shards / whole run (target 1.00x) | rows the server's scans counted: shards / whole run | merged INDEX_HASH = whole run's |\n|---|---|---|---|---|---|---|---|---|\n", shardN)
+	sort.Float64s(ratios)
+	fmt.Printf("| %.3f | %.3f | %.2f | %.2f-%.2f | %d of %d (%.2fx the table) | %.1f MB / %.1f MB = %.2fx | %s | %s | %v |\n", w.Seconds(), sh.Seconds(), ratio, ratios[0], ratios[len(ratios)-1],
 		points, n, float64(points)/float64(n), float64(shardBytes)/1e6, float64(wholeBytes)/1e6, bytesRatio, tupRatio(pg0, pg1, pg2), tupRatio(tup0, tup1, tup2), sameHash)
-	fmt.Println("\nbytes: every byte PostgreSQL sent the hash processes (catalog reads included), counted by a proxy in a separate untimed round; pages: heap + TOAST blocks of the table the server read or found in its buffers (pg_statio_user_tables heap_blks_read + heap_blks_hit + toast_blks_read + toast_blks_hit), same round; rows counted: pg_stat_user_tables.seq_tup_read (sequential and TID range scans both count the rows they return).")
+	fmt.Println("\nratio: median shards s / median whole run s; rounds' ratios: the lowest and highest of each round's shards s / whole run s.")
+	fmt.Println("bytes: every byte PostgreSQL sent the hash processes (catalog reads included), counted by a proxy in a separate untimed round; pages: heap + TOAST blocks of the table the server read or found in its buffers (pg_statio_user_tables heap_blks_read + heap_blks_hit + toast_blks_read + toast_blks_hit), same round; rows counted: pg_stat_user_tables.seq_tup_read (sequential and TID range scans both count the rows they return).")
 	if !sameHash {
 		return fmt.Errorf("merged shards' INDEX_HASH %s differs from the whole run's %s", merged.Regions[0].IndexHash, whole.Regions[0].IndexHash)
 	}
