@@ -19,6 +19,7 @@ import (
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/verifier"
+	"github.com/ragparity/ragparity/verifier/blob"
 )
 
 // Options configure a Server.
@@ -79,7 +80,7 @@ type state struct {
 	root   parity.Digest
 	// manifest is the blob manifest (nil with manifestErr when it could
 	// not be built, or without Options.Blobs).
-	manifest    *Manifest
+	manifest    *blob.BlobManifest
 	manifestErr error
 	// readers counts requests reading the spill; the spill of a replaced
 	// state is removed when the last one is done.
@@ -342,7 +343,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, st.manifestErr.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		a.Manifest = st.manifest
+		m, err := manifestAnswer(st.manifest, q)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		a.Manifest = m
 	default:
 		http.Error(w, "unknown endpoint (GET /v1/scan, /v1/leaves, /v1/buckets, /v1/manifest, /healthz)", http.StatusNotFound)
 		return

@@ -418,8 +418,10 @@ func TestAgentBytesMoved(t *testing.T) {
 }
 
 // TestAgentBlobManifest: a region's blob manifest through its agent has
-// the direct manifest's hash, diffs the same, and entries that do not hash
-// to the signed manifest hash are refused, naming the agent.
+// the direct manifest's hash, moving only the signed summary; a diff
+// fetches its leaves and differing buckets and names the same keys as a
+// direct diff; leaves or entries that do not match the signed hash are
+// refused, naming the agent.
 func TestAgentBlobManifest(t *testing.T) {
 	mk := func(files map[string]string) string {
 		d := t.TempDir()
@@ -433,6 +435,9 @@ func TestAgentBlobManifest(t *testing.T) {
 		return "file://" + d
 	}
 	files := map[string]string{"a.txt": "alpha", "docs/b.pdf": "bravo", "docs/c.md": "charlie"}
+	for i := 0; i < 2000; i++ { // their entries alone would be about 100 KB
+		files[fmt.Sprintf("chunks/%04d.txt", i)] = fmt.Sprint(i)
+	}
 	ref := mk(files)
 	files["docs/b.pdf"] = "BRAVO"
 	delete(files, "a.txt")
@@ -447,11 +452,19 @@ func TestAgentBlobManifest(t *testing.T) {
 			}
 		})
 	})
-	cfg := parseConfig(t, fmt.Sprintf("release: r1\nregions:\n  - name: ref\n    blobs: %q\n  - name: direct\n    blobs: %q\n  - name: eu\n%s  - name: liar\n%s",
-		ref, other, good.yaml(""), lying.yaml("")))
+	leafLiar := startAgentBlobs(t, "leafliar", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+		return resign(key, h, func(a *agent.Answer) {
+			if a.Manifest != nil && a.Manifest.Leaves != nil {
+				a.Manifest.Leaves.Sums[0] ^= 1
+			}
+		})
+	})
+	cfg := parseConfig(t, fmt.Sprintf("release: r1\nregions:\n  - name: ref\n    blobs: %q\n  - name: direct\n    blobs: %q\n  - name: eu\n%s  - name: liar\n%s  - name: leafliar\n%s",
+		ref, other, good.yaml(""), lying.yaml(""), leafLiar.yaml("")))
 	regions, _ := gate.SelectRegions(cfg, nil)
-	ms := gate.BuildManifests(context.Background(), cfg, regions, gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()})
-	for _, m := range ms[:3] {
+	var moved agent.Counter
+	ms := gate.BuildManifests(context.Background(), cfg, regions, gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir(), AgentCounter: &moved})
+	for _, m := range ms {
 		if m.Err != nil {
 			t.Fatalf("%s: %v", m.Region.Name, m.Err)
 		}
@@ -462,18 +475,67 @@ func TestAgentBlobManifest(t *testing.T) {
 	if !strings.HasPrefix(ms[2].M.Location, "agent "+good.URL) {
 		t.Errorf("location %q does not name the agent", ms[2].M.Location)
 	}
-	d1 := blob.DiffManifests("ref", "x", ms[0].M, ms[1].M)
-	d2 := blob.DiffManifests("ref", "x", ms[0].M, ms[2].M)
+	// Three agents' summaries, not their 4096 leaves (4096 x 32 bytes).
+	if n := moved.Total(); n <= 0 || n > 3*4096 {
+		t.Errorf("three agents' manifest summaries moved %d bytes", n)
+	}
+	d1, err1 := blob.Diff(t.Context(), "ref", "x", ms[0].M, ms[1].M)
+	d2, err2 := blob.Diff(t.Context(), "ref", "x", ms[0].M, ms[2].M)
 	j1, _ := json.Marshal(d1)
 	j2, _ := json.Marshal(d2)
-	if string(j1) != string(j2) || len(d1.Changed) != 1 || len(d1.OnlyInFrom) != 1 || len(d1.OnlyInTo) != 1 {
-		t.Errorf("diff through the agent %s, direct %s", j2, j1)
+	if err1 != nil || err2 != nil || string(j1) != string(j2) || len(d1.Changed) != 1 || len(d1.OnlyInFrom) != 1 || len(d1.OnlyInTo) != 1 {
+		t.Errorf("diff through the agent %s (%v), direct %s (%v)", j2, err2, j1, err1)
 	}
-	if err := ms[3].Err; err == nil || !strings.Contains(err.Error(), "agent "+lying.URL) || !strings.Contains(err.Error(), "signed manifest hash") {
-		t.Errorf("tampered manifest: %v", err)
+	// Agent against agent, and the diff command's path.
+	if d, _, err := gate.DiffBlobs(t.Context(), cfg, "ref", "eu", gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()}); err != nil || len(d.Changed) != 1 {
+		t.Errorf("DiffBlobs ref -> eu: %v, %+v", err, d)
+	}
+	if d, _, err := gate.DiffBlobs(t.Context(), cfg, "eu", "leafliar", gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()}); err == nil {
+		t.Errorf("DiffBlobs eu -> leafliar: no error, %+v", d)
+	}
+	for name, want := range map[string]string{"liar": "do not match its leaf", "leafliar": "not the manifest hash"} {
+		_, _, err := gate.DiffBlobs(t.Context(), cfg, "ref", name, gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "agent ") {
+			t.Errorf("diff against %s: %v, want an error naming the agent and saying %q", name, err, want)
+		}
 	}
 	etag := gate.BuildManifests(context.Background(), cfg, regions[2:3], gate.BlobOptions{Mode: blob.ModeETag})
 	if etag[0].Err == nil || !strings.Contains(etag[0].Err.Error(), "content-mode manifests only") {
 		t.Errorf("ETag mode through an agent: %v", etag[0].Err)
+	}
+}
+
+// TestAgentBlobCheck: the gate's blob check with a region behind its
+// agent: an equal manifest passes on the signed summary alone; a
+// different one fails only that region, naming its differing keys (its
+// leaves and differing buckets fetched for the diff).
+func TestAgentBlobCheck(t *testing.T) {
+	mk := func(files map[string]string) string {
+		d := t.TempDir()
+		for k, v := range files {
+			if err := os.WriteFile(filepath.Join(d, k), []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return "file://" + d
+	}
+	files := map[string]string{"a.txt": "alpha", "b.txt": "bravo"}
+	ref, same := mk(files), mk(files)
+	files["b.txt"] = "BRAVO"
+	other := mk(files)
+	vec := newFixture(t, "us").vectors["us"]
+	eq := startAgentBlobs(t, "eq", vec, same, nil)
+	ne := startAgentBlobs(t, "ne", vec, other, nil)
+	cfg := parseConfig(t, fmt.Sprintf("release: r1\ngate:\n  skip: [health, probes, dedupe_kv]\nregions:\n  - name: ref\n    vectors: %q\n    blobs: %q\n  - name: eq\n%s  - name: ne\n%s",
+		vec, ref, eq.yaml(""), ne.yaml("")))
+	v := run(t, cfg)
+	c := check(v, "blobs")
+	if fmt.Sprint(c.FailedRegions) != "[ne]" || !strings.Contains(strings.Join(c.Evidence, "\n"), `key "b.txt" differs`) {
+		t.Errorf("blob check: status %s, failed %v, evidence %q", c.Status, c.FailedRegions, c.Evidence)
+	}
+	for _, r := range c.Regions {
+		if want := r.Name != "ne"; (r.Status == gate.Pass) != want {
+			t.Errorf("region %s: blob check %s", r.Name, r.Status)
+		}
 	}
 }

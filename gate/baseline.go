@@ -124,6 +124,9 @@ func (ib *IndexBaseline) leaves() ([]parity.Leaf, error) {
 
 // NewBlobBaseline records a content-mode manifest.
 func NewBlobBaseline(m *blob.BlobManifest) (*BlobBaseline, error) {
+	if m.Partial() {
+		return nil, fmt.Errorf("baseline: the blob manifest of %s holds only some of its entries (a regional agent's): a baseline records every entry", m.Location)
+	}
 	bb := &BlobBaseline{ManifestHash: m.Hash().Hex(), Objects: m.Objects, Bytes: m.Bytes, Entries: []BlobEntry{}}
 	for _, e := range m.Entries {
 		if e.Basis != blob.BasisContent && e.Basis != blob.BasisChecksumSHA256 {

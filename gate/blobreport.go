@@ -51,7 +51,7 @@ type ManifestJSON struct {
 // different (some region differs from the first), or inconclusive (an
 // error, an entry that cannot be compared, or ETag mode without a
 // difference: ETags never prove equality).
-func CompareManifests(release string, mode blob.BlobMode, res []RegionManifest) ManifestJSON {
+func CompareManifests(ctx context.Context, release string, mode blob.BlobMode, res []RegionManifest) ManifestJSON {
 	out := ManifestJSON{Release: release, Mode: mode}
 	var errs []error
 	for _, r := range res {
@@ -75,7 +75,12 @@ func CompareManifests(release string, mode blob.BlobMode, res []RegionManifest) 
 	}
 	out.Verdict = blob.VerdictEqual
 	for _, r := range res[1:] {
-		d := blob.DiffManifests(res[0].Region.Name, r.Region.Name, res[0].M, r.M)
+		d, err := blob.Diff(ctx, res[0].Region.Name, r.Region.Name, res[0].M, r.M)
+		if err != nil {
+			out.Verdict = blob.VerdictInconclusive
+			out.Error = err.Error()
+			continue
+		}
 		switch d.Verdict {
 		case blob.VerdictDifferent:
 			out.Verdict = blob.VerdictDifferent
@@ -203,5 +208,6 @@ func DiffBlobs(ctx context.Context, cfg *config.Config, from, to string, o BlobO
 	if len(errs) > 0 {
 		return nil, warnings, errors.Join(errs...)
 	}
-	return blob.DiffManifests(from, to, res[0].M, res[1].M), warnings, nil
+	d, err = blob.Diff(ctx, from, to, res[0].M, res[1].M)
+	return d, warnings, err
 }

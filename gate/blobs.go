@@ -101,7 +101,7 @@ func BuildManifests(ctx context.Context, cfg *config.Config, regions []*config.R
 				r.fail(cfg, err)
 				return
 			}
-			if r.M, err = c.FetchManifest(r.ctx); err != nil {
+			if r.M, err = c.FetchManifest(r.ctx, false); err != nil {
 				r.fail(cfg, fmt.Errorf("%s: %w", c.Name(), err))
 			}
 			return
@@ -251,7 +251,13 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 			res.pass(r.Name)
 			continue
 		}
-		d := blob.DiffManifests(refName, r.Name, refM, m)
+		d, err := blob.Diff(ctx, refName, r.Name, refM, m)
+		if err != nil {
+			// The signed hashes differ: the region fails either way.
+			res.fail(r.Name, fmt.Sprintf("manifest %s, the reference is %s (the differing keys could not be listed: %v)",
+				parity.ShortHex(hashes[r.Name]), parity.ShortHex(ref), err))
+			continue
+		}
 		bd := BlobDiff{From: d.From, To: d.To, OnlyInFrom: d.OnlyInFrom, OnlyInTo: d.OnlyInTo}
 		for _, ch := range d.Changed {
 			bd.Changed = append(bd.Changed, BlobChange{Key: ch.Key, Reason: ch.Reason})

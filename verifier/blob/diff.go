@@ -45,15 +45,27 @@ type BlobDiff struct {
 const ETagNote = "ETag mode is a pre-filter: ETags are not content hashes, so it never reports equal; run --mode content to decide"
 
 // DiffManifests compares two finished manifests leaf by leaf and, for
-// differing buckets only, entry by entry.
+// differing buckets only, entry by entry. A remote manifest
+// (NewRemoteManifest) takes part only with what Diff fetched: a bucket
+// whose entries were not fetched is reported inconclusive.
 func DiffManifests(from, to string, a, b *BlobManifest) *BlobDiff {
 	d := &BlobDiff{From: from, To: to, Mode: a.Mode, OnlyInFrom: []string{}, OnlyInTo: []string{},
 		Changed: []BlobChange{}, Inconclusive: []BlobChange{}}
+	if a.Leaves == nil || b.Leaves == nil {
+		d.Verdict = VerdictInconclusive
+		d.Note = "a remote manifest's leaves were not fetched"
+		return d
+	}
 	for bk := 0; bk < ManifestBuckets; bk++ {
 		if a.Leaves[bk] == b.Leaves[bk] {
 			continue
 		}
 		d.BucketsDiffering++
+		if !a.hasBucket(bk) || !b.hasBucket(bk) {
+			d.Inconclusive = append(d.Inconclusive, BlobChange{Key: fmt.Sprintf("(bucket %d)", bk), Reason: "not-fetched",
+				Detail: "the entries of a remote manifest's bucket were not fetched"})
+			continue
+		}
 		ea, eb := a.bucket(bk), b.bucket(bk)
 		d.EntriesExamined += int64(len(ea) + len(eb))
 		i, j := 0, 0

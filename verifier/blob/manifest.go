@@ -151,6 +151,12 @@ type BlobManifest struct {
 	bucketStart []int
 	start       time.Time
 	complete    bool
+
+	// A remote manifest (NewRemoteManifest): its hash, where its leaves
+	// and entries come from, and which buckets' entries are loaded.
+	hash   parity.Digest
+	src    BucketSource
+	loaded map[int]bool
 }
 
 // Hash is the manifest hash: SHA-256("manifest/v1" || parity.Root(leaves)). It is
@@ -158,6 +164,9 @@ type BlobManifest struct {
 // SHA-256 (Exact); in checksum mode with CRC64NVME entries, or in ETag mode,
 // it is comparable only with manifests built in the same run.
 func (m *BlobManifest) Hash() parity.Digest {
+	if m.src != nil {
+		return m.hash
+	}
 	r := parity.Root(m.Leaves)
 	return sha256.Sum256(append([]byte(tagManifest), r[:]...))
 }
