@@ -31,6 +31,20 @@ import (
 
 const agentToken = "agent-test-token-not-a-secret"
 
+// blobDir writes files (path -> content) under a new directory and
+// returns its file:// URL.
+func blobDir(t *testing.T, files map[string]string) string {
+	d := t.TempDir()
+	for k, v := range files {
+		p := filepath.Join(d, k)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return "file://" + d
+}
+
 // startAgentBlobs is startAgent with a blob store.
 func startAgentBlobs(t testing.TB, region, vectors, blobs string, wrap func(key ed25519.PrivateKey, h http.Handler) http.Handler) *testAgent {
 	t.Helper()
@@ -423,26 +437,15 @@ func TestAgentBytesMoved(t *testing.T) {
 // direct diff; leaves or entries that do not match the signed hash are
 // refused, naming the agent.
 func TestAgentBlobManifest(t *testing.T) {
-	mk := func(files map[string]string) string {
-		d := t.TempDir()
-		for k, v := range files {
-			p := filepath.Join(d, k)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return "file://" + d
-	}
 	files := map[string]string{"a.txt": "alpha", "docs/b.pdf": "bravo", "docs/c.md": "charlie"}
 	for i := 0; i < 2000; i++ { // their entries alone would be about 100 KB
 		files[fmt.Sprintf("chunks/%04d.txt", i)] = fmt.Sprint(i)
 	}
-	ref := mk(files)
+	ref := blobDir(t, files)
 	files["docs/b.pdf"] = "BRAVO"
 	delete(files, "a.txt")
 	files["new.txt"] = "new"
-	other := mk(files)
+	other := blobDir(t, files)
 	vec := newFixture(t, "us").vectors["us"]
 	good := startAgentBlobs(t, "eu", vec, other, nil)
 	lying := startAgentBlobs(t, "liar", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
@@ -510,19 +513,10 @@ func TestAgentBlobManifest(t *testing.T) {
 // different one fails only that region, naming its differing keys (its
 // leaves and differing buckets fetched for the diff).
 func TestAgentBlobCheck(t *testing.T) {
-	mk := func(files map[string]string) string {
-		d := t.TempDir()
-		for k, v := range files {
-			if err := os.WriteFile(filepath.Join(d, k), []byte(v), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return "file://" + d
-	}
 	files := map[string]string{"a.txt": "alpha", "b.txt": "bravo"}
-	ref, same := mk(files), mk(files)
+	ref, same := blobDir(t, files), blobDir(t, files)
 	files["b.txt"] = "BRAVO"
-	other := mk(files)
+	other := blobDir(t, files)
 	vec := newFixture(t, "us").vectors["us"]
 	eq := startAgentBlobs(t, "eq", vec, same, nil)
 	ne := startAgentBlobs(t, "ne", vec, other, nil)

@@ -23,14 +23,8 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 // ScanBuckets pushes the bucket filter down: the bucket of a row is computed
 // in SQL from the same SHA-256 the verifier uses, so only those rows travel.
 func (s *Store) ScanBuckets(ctx context.Context, f adapters.BucketFilter, fn func(p *parity.Point) error) error {
-	if len(f.Keep) == 0 {
-		if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
-			return fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
-		}
-		return nil
-	}
 	cond, err := s.bucketCond(f)
-	if err != nil {
+	if err != nil || len(f.Keep) == 0 {
 		return err
 	}
 	return s.scan(ctx, cond, "", fn)
@@ -79,8 +73,11 @@ func tidCond(blocks int64, i, n int) string {
 // bucketCond is the SQL predicate selecting f's buckets, over the d that
 // selectSQL computes per row.
 func (s *Store) bucketCond(f adapters.BucketFilter) (string, error) {
-	if f.Buckets < 2 || f.Buckets > 1<<16 || f.Buckets&(f.Buckets-1) != 0 {
+	if !parity.ValidBuckets(f.Buckets) {
 		return "", fmt.Errorf("pgvector: bucket count %d is not a power of two in [2, 65536]", f.Buckets)
+	}
+	if len(f.Keep) == 0 {
+		return "", nil
 	}
 	k := 0
 	for 1<<k < f.Buckets {

@@ -55,7 +55,7 @@ func benchAgent(args []string) error {
 			}
 		}
 	}
-	storeURL := func(host string) string {
+	tableURL := func(table, host string) string {
 		u, _ := url.Parse(pgBase())
 		if host != "" {
 			u.Host = host
@@ -67,6 +67,7 @@ func benchAgent(args []string) error {
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
+	storeURL := func(host string) string { return tableURL(table, host) }
 	pgHost, _ := url.Parse(pgBase())
 	proxy, err := startCountingProxy(pgHost.Host)
 	if err != nil {
@@ -174,12 +175,47 @@ func benchAgent(args []string) error {
 		return fmt.Errorf("diff found %d changed ids (%v), want id %d", len(d.Changed), d.Changed, id)
 	}
 
+	// The same change between two agent regions: a second agent over the
+	// unchanged table; `diff` fetches both agents' tree nodes, one full
+	// leaf set (no region has leaves to compare against), the other's
+	// differing subtree, and both sides' records of the differing bucket.
+	srv2, err := agent.New(agent.Options{Region: "eu2", Vectors: tableURL(base, ""), Key: key, Token: token, SpillDir: mkdir(filepath.Join(dir, "eu2")), Timeout: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer srv2.Close()
+	if err := srv2.Rescan(ctx); err != nil {
+		return err
+	}
+	ts2 := httptest.NewTLSServer(srv2)
+	defer ts2.Close()
+	ca2 := filepath.Join(dir, "ca2.pem")
+	if err := os.WriteFile(ca2, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts2.Certificate().Raw}), 0o600); err != nil {
+		return err
+	}
+	cfg2, err := config.Parse("bench-agents.yaml", []byte(cfgText+fmt.Sprintf("  - name: eu2\n    agent:\n      url: %q\n      token: %q\n      public_keys: [%q]\n      ca: %q\n",
+		ts2.URL, token, base64.StdEncoding.EncodeToString(pub), ca2)))
+	if err != nil {
+		return err
+	}
+	n.Reset()
+	t0 = time.Now()
+	dd, err := gate.DiffRegions(ctx, cfg2, "eu2", "eu", gate.ScanOptions{AgentCounter: &n})
+	if err != nil {
+		return err
+	}
+	pairBytes, pairTime := n.Total(), time.Since(t0)
+	if len(dd.Changed) != 1 || dd.Changed[0].ID != fmt.Sprint(id) {
+		return fmt.Errorf("agent-to-agent diff found %d changed ids (%v), want id %d", len(dd.Changed), dd.Changed, id)
+	}
+
 	fmt.Printf("## regional agent: bytes moved between agent and gate (pgvector %s, %d points x %d dims, HTTPS, gzip)\n\n", table, *points, *dim)
 	fmt.Printf("| what | bytes on the wire | time | target |\n|---|---|---|---|\n")
 	fmt.Printf("| direct scan of the table (PostgreSQL protocol, through a counting proxy) | %d (%.1f MB) | %.2f s | |\n", directBytes, float64(directBytes)/1e6, directTime.Seconds())
 	fmt.Printf("| one verification through the agent (summary + all %d leaves, checked against the signed root) | %d (%.1f KB) | %.2f s | <= 256 KB |\n", len(out[0].Scan.Leaves), verifyBytes, float64(verifyBytes)/1024, verifyTime.Seconds())
 	fmt.Printf("| the same beside an equal direct region (summary + %d tree nodes) | %d (%.1f KB) | | |\n", 1<<6, besideBytes, float64(besideBytes)/1024)
 	fmt.Printf("| localising one changed point (nodes, one subtree's leaves, one bucket's records: %d records) | %d (%.1f KB) | %.2f s | <= 128 KB |\n", d.PointsExamined/2, localiseBytes, float64(localiseBytes)/1024, localiseTime.Seconds())
+	fmt.Printf("| diff between two agent regions, one point changed (both agents' summaries and tree nodes, one full leaf set, the other's differing subtree, both sides' records of the bucket) | %d (%.1f KB) | %.2f s | (verification + localisation; no target) |\n", pairBytes, float64(pairBytes)/1024, pairTime.Seconds())
 	fmt.Printf("\nthe agent's own scan took %.2f s (it runs next to the store; the gate never waits for it). Direct bytes / verification bytes: %.0fx.\n", agentScan.Seconds(), float64(directBytes)/float64(verifyBytes))
 	var missed []string
 	if verifyBytes > 256<<10 {
@@ -192,4 +228,11 @@ func benchAgent(args []string) error {
 		return fmt.Errorf("agent targets missed: %s", strings.Join(missed, "; "))
 	}
 	return nil
+}
+
+// mkdir creates dir (and parents) and returns it; an error surfaces where
+// the directory is used.
+func mkdir(dir string) string {
+	os.MkdirAll(dir, 0o700)
+	return dir
 }
