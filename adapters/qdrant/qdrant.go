@@ -228,26 +228,38 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 // ErrReplaced. (A server that will not list aliases is scrolled by name.)
 //
 // The store has no ScanBuckets: a Qdrant filter can match ids only by
-// listing them (has_id) or payload fields, never by a hash of the id, so
-// `hash --shard i/N` scrolls the whole collection in every shard and keeps
-// its own buckets (the conformance suite checks exactly that). Splitting
-// the scroll by id range instead would read each point once, but those
-// shards are not bucket-aligned: it needs a shard format whose leaves may
-// fall anywhere (leaves are sums, so they would still merge).
+// listing them (has_id) or payload fields, never by a hash of the id. It
+// splits `hash --shard i/N` by position in the scroll order instead
+// (ScanShard), so N shards read each point once.
 func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error {
-	var (
-		offset  *qdrant.PointId
-		p       parity.Point
-		payload []byte
-	)
 	name := s.coll
 	if t := s.aliasTarget(ctx); t != "" {
 		name = t
 	}
+	return s.scroll(ctx, name, nil, -1, fn)
+}
+
+// scroll pages through collection name from start (nil: the first point),
+// calling fn for at most max points (-1: to the end). Starting from the
+// first point, a name the alias pointed at that is gone before the first
+// page is resolved again; later, it is ErrReplaced.
+func (s *Store) scroll(ctx context.Context, name string, start *qdrant.PointId, max int64, fn func(p *parity.Point) error) error {
+	var (
+		p       parity.Point
+		payload []byte
+		emitted int64
+	)
+	offset := start
 	limit := s.pageSize
 	for retries := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("qdrant: scan collection %q: %w", s.coll, err)
+		}
+		if max >= 0 && max-emitted < int64(limit) {
+			if max == emitted {
+				return nil
+			}
+			limit = uint32(max - emitted)
 		}
 		resp, err := s.client.GetPointsClient().Scroll(ctx, &qdrant.ScrollPoints{
 			CollectionName: name,
@@ -257,7 +269,7 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 			WithVectors:    s.withVectors(),
 		})
 		if err != nil && name != s.coll && errIs(err, codes.NotFound) && ctx.Err() == nil {
-			if offset == nil && retries < 3 {
+			if start == nil && offset == nil && retries < 3 {
 				// Replaced before the first page: nothing was read yet,
 				// resolve the alias again.
 				retries++
@@ -281,6 +293,7 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 			if err := fn(&p); err != nil {
 				return err
 			}
+			emitted++
 		}
 		next := resp.GetNextPageOffset()
 		if next == nil {
@@ -291,6 +304,72 @@ func (s *Store) Scan(ctx context.Context, fn func(p *parity.Point) error) error 
 		}
 		offset = next
 	}
+}
+
+var (
+	_ adapters.UniqueIDs    = (*Store)(nil)
+	_ adapters.RangeSharder = (*Store)(nil)
+)
+
+// IDsUnique is true: a point id is the collection's key (an upsert of an
+// existing id replaces the point).
+func (s *Store) IDsUnique(context.Context) (bool, error) { return true, nil }
+
+// RowShards is true: ScanShard splits by position in the scroll order.
+func (s *Store) RowShards(context.Context) (bool, error) { return true, nil }
+
+// skipPage is how many ids one request of ScanShard's skip reads.
+var skipPage int64 = 10000
+
+// ScanShard reads the points at positions [i*C/n, (i+1)*C/n) of the scroll
+// order (ascending id), C being the exact point count when the shard
+// starts; the last shard reads to the end, so points added after another
+// shard counted are not lost. The points before its range it skips by
+// scrolling their ids only (no payload, no vectors): N shards read each
+// point's payload and vectors once. Shards of a collection written between
+// their starts may overlap or miss points; merge refuses shards whose
+// snapshot markers (counts) differ.
+func (s *Store) ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error {
+	if n < 1 || i < 0 || i >= n {
+		return fmt.Errorf("qdrant: shard %d/%d: want 0 <= i < n", i, n)
+	}
+	name := s.coll
+	if t := s.aliasTarget(ctx); t != "" {
+		name = t
+	}
+	exact := true
+	cr, err := s.client.GetPointsClient().Count(ctx, &qdrant.CountPoints{CollectionName: name, Exact: &exact})
+	if err != nil {
+		return s.fail(ctx, "count", err)
+	}
+	c := int64(cr.GetResult().GetCount())
+	lo, hi := c*int64(i)/int64(n), c*int64(i+1)/int64(n)
+	var start *qdrant.PointId
+	for skip := lo; skip > 0; {
+		limit := uint32(min(skip, skipPage))
+		resp, err := s.client.GetPointsClient().Scroll(ctx, &qdrant.ScrollPoints{
+			CollectionName: name,
+			Offset:         start,
+			Limit:          &limit,
+			WithPayload:    qdrant.NewWithPayload(false),
+			WithVectors:    qdrant.NewWithVectors(false),
+		})
+		if err != nil {
+			return s.fail(ctx, "scan", err)
+		}
+		skip -= int64(len(resp.GetResult()))
+		if start = resp.GetNextPageOffset(); start == nil {
+			return nil // fewer points than counted: this shard's are gone
+		}
+		if len(resp.GetResult()) == 0 {
+			return fmt.Errorf("qdrant: scan collection %q: server returned an empty page with a next offset", s.coll)
+		}
+	}
+	max := hi - lo
+	if i == n-1 {
+		max = -1
+	}
+	return s.scroll(ctx, name, start, max, fn)
 }
 
 // toPoint fills p from a retrieved point, reusing p's slices and buf.

@@ -113,8 +113,9 @@ func harness(t *testing.T) vectortest.Harness {
 				return open(t, collURL(t, base, "rp_does_not_exist_"+uniqueCollection(), "text", "content"))
 			},
 			IDKinds: []parity.IDKind{parity.IDInt, parity.IDUUID},
-			// Qdrant cannot filter by a hash of the point id (README, shards).
-			ShardsReadAll: true,
+			// Qdrant cannot filter by a hash of the point id; it splits
+			// by position in the scroll order (README, shards).
+			ShardsByRows: true,
 		}
 	}
 	srv := qdranttest.Start(t)
@@ -129,8 +130,9 @@ func harness(t *testing.T) vectortest.Harness {
 			return open(t, collURL(t, "qdrant://"+srv.Addr(), "rp_does_not_exist", "text", "content"))
 		},
 		IDKinds: []parity.IDKind{parity.IDInt, parity.IDUUID},
-		// Qdrant cannot filter by a hash of the point id (README, shards).
-		ShardsReadAll: true,
+		// Qdrant cannot filter by a hash of the point id; it splits by
+		// position in the scroll order (README, shards).
+		ShardsByRows: true,
 		Hang: func(t *testing.T) adapters.VectorReader {
 			hs := qdranttest.Start(t)
 			hs.ScrollHook = hangAfterFirstPage

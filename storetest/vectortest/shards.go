@@ -30,22 +30,35 @@ func (c countingBucketReader) ScanBuckets(ctx context.Context, f adapters.Bucket
 
 // countingRowReader is a countingBucketReader over a store that can also
 // split itself by row range.
-type countingRowReader struct{ countingBucketReader }
+type countingRowReader struct {
+	countingBucketReader
+	rowSplit
+}
 
-func (c countingRowReader) RowShards(ctx context.Context) (bool, error) {
-	return c.VectorReader.(adapters.RangeSharder).RowShards(ctx)
+// countingRowOnlyReader is a countingReader over a store that splits by
+// row range and cannot filter by bucket (Qdrant).
+type countingRowOnlyReader struct {
+	*countingReader
+	rowSplit
+}
+
+// rowSplit passes a RangeSharder's methods on, counting the rows.
+type rowSplit struct{ c *countingReader }
+
+func (r rowSplit) RowShards(ctx context.Context) (bool, error) {
+	return r.c.VectorReader.(adapters.RangeSharder).RowShards(ctx)
 }
 
 // IDsUnique passes the store's answer on: row-range shards need it.
-func (c countingRowReader) IDsUnique(ctx context.Context) (bool, error) {
-	if u, ok := c.VectorReader.(adapters.UniqueIDs); ok {
+func (r rowSplit) IDsUnique(ctx context.Context) (bool, error) {
+	if u, ok := r.c.VectorReader.(adapters.UniqueIDs); ok {
 		return u.IDsUnique(ctx)
 	}
 	return false, nil
 }
 
-func (c countingRowReader) ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error {
-	return c.VectorReader.(adapters.RangeSharder).ScanShard(ctx, i, n, func(p *parity.Point) error { c.rows++; return fn(p) })
+func (r rowSplit) ScanShard(ctx context.Context, i, n int, fn func(p *parity.Point) error) error {
+	return r.c.VectorReader.(adapters.RangeSharder).ScanShard(ctx, i, n, func(p *parity.Point) error { r.c.rows++; return fn(p) })
 }
 
 func counting(r adapters.VectorReader) (adapters.VectorReader, *countingReader) {
@@ -54,7 +67,9 @@ func counting(r adapters.VectorReader) (adapters.VectorReader, *countingReader) 
 	_, buckets := r.(adapters.BucketScanner)
 	switch {
 	case rows && buckets:
-		return countingRowReader{countingBucketReader{c}}, c
+		return countingRowReader{countingBucketReader{c}, rowSplit{c}}, c
+	case rows:
+		return countingRowOnlyReader{c, rowSplit{c}}, c
 	case buckets:
 		return countingBucketReader{c}, c
 	}
