@@ -205,7 +205,7 @@ func (c *Client) Fetch(ctx context.Context, o FetchOptions) (*Remote, error) {
 		return nil, err
 	}
 	s := &verifier.Scan{Settings: st, SettingsDigest: sd, EngineDigest: ed, Points: sm.Points, Buckets: o.Buckets,
-		RootTolerant: rootTol, Duplicates: sm.Duplicates, StoreID: sm.StoreID, Snapshot: sm.Snapshot, Via: c.Name()}
+		RootTolerant: rootTol, RootSigned: root, Duplicates: sm.Duplicates, StoreID: sm.StoreID, Snapshot: sm.Snapshot, Via: c.Name()}
 	r := &Remote{c: c, Scan: s, root: root, scannedAt: a.ScannedAt, depth: depth}
 	if o.Nodes {
 		n := a.Nodes
@@ -299,28 +299,77 @@ func (r *Remote) Complete(ctx context.Context, ref []parity.Leaf) error {
 		return r.setLeaves(ls)
 	}
 	ls := append([]parity.Leaf(nil), ref...)
-	w := B / len(r.nodes)
 	for _, i := range differing {
-		a, err := r.c.get(ctx, fmt.Sprintf("/v1/leaves?from=%d&to=%d", i*w, (i+1)*w))
-		if err != nil {
+		if err := r.subtree(ctx, i, ls); err != nil {
 			return err
 		}
-		if err := r.sameScan(a); err != nil {
-			return err
-		}
-		if a.Leaves == nil || a.Leaves.From != i*w || a.Leaves.N != w {
-			return errors.New("answer lacks the leaves asked for")
-		}
-		sub, err := a.Leaves.decode()
-		if err != nil {
-			return err
-		}
-		if parity.Levels(sub)[0][0] != r.nodes[i] {
-			return fmt.Errorf("leaves %d..%d do not match the signed tree node %d", i*w, (i+1)*w-1, i)
-		}
-		copy(ls[i*w:], sub)
 	}
 	return r.setLeaves(ls)
+}
+
+// subtree fetches the leaves under tree node i into ls, checked against
+// the signed node.
+func (r *Remote) subtree(ctx context.Context, i int, ls []parity.Leaf) error {
+	w := r.Scan.Buckets / len(r.nodes)
+	a, err := r.c.get(ctx, fmt.Sprintf("/v1/leaves?from=%d&to=%d", i*w, (i+1)*w))
+	if err != nil {
+		return err
+	}
+	if err := r.sameScan(a); err != nil {
+		return err
+	}
+	if a.Leaves == nil || a.Leaves.From != i*w || a.Leaves.N != w {
+		return errors.New("answer lacks the leaves asked for")
+	}
+	sub, err := a.Leaves.decode()
+	if err != nil {
+		return err
+	}
+	if parity.Levels(sub)[0][0] != r.nodes[i] {
+		return fmt.Errorf("leaves %d..%d do not match the signed tree node %d", i*w, (i+1)*w-1, i)
+	}
+	copy(ls[i*w:], sub)
+	return nil
+}
+
+// CompletePair fills the leaves of two scans fetched by tree nodes when
+// neither has leaves to compare against (a diff between two agent
+// regions): only the subtrees under the nodes where they differ are
+// fetched, from both, each checked against its signed node. The leaves
+// under equal nodes are equal in both (equal hashes) but unknown: they
+// stay zero in both and the scans are marked LeavesPartial, their
+// ContentRoot the signed root. That is all verifier.Diff needs (it
+// looks only where leaves differ); when more than a quarter of the nodes
+// differ, both are completed in full instead. errA and errB are each
+// side's.
+func CompletePair(ctx context.Context, a, b *Remote) (errA, errB error) {
+	var differing []int
+	paired := a.Scan.Leaves == nil && b.Scan.Leaves == nil && a.nodes != nil && len(a.nodes) == len(b.nodes) && a.Scan.Buckets == b.Scan.Buckets
+	if paired {
+		for i := range a.nodes {
+			if a.nodes[i] != b.nodes[i] {
+				differing = append(differing, i)
+			}
+		}
+	}
+	if !paired || len(differing) > len(a.nodes)/4 {
+		if errA = a.Complete(ctx, b.Scan.Leaves); errA != nil {
+			return errA, nil
+		}
+		return nil, b.Complete(ctx, a.Scan.Leaves)
+	}
+	la, lb := make([]parity.Leaf, a.Scan.Buckets), make([]parity.Leaf, b.Scan.Buckets)
+	for _, i := range differing {
+		if errA = a.subtree(ctx, i, la); errA != nil {
+			return errA, nil
+		}
+		if errB = b.subtree(ctx, i, lb); errB != nil {
+			return nil, errB
+		}
+	}
+	a.Scan.Leaves, b.Scan.Leaves = la, lb
+	a.Scan.LeavesPartial, b.Scan.LeavesPartial = true, true
+	return nil, nil
 }
 
 // ReadBuckets reads the records of the wanted buckets from the agent

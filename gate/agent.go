@@ -81,11 +81,27 @@ func scanAgent(ctx context.Context, cfg *config.Config, r *config.Region, o Scan
 // completeAgents fills the leaves of agent scans fetched by tree nodes:
 // against a region whose content root is the same (nothing more to
 // fetch), else against any region with leaves (only the subtrees that
-// differ are fetched), else in full. The agent then serves the records of
-// differing buckets as the region's spill.
-func completeAgents(ctx context.Context, cfg *config.Config, out []RegionScan) {
+// differ are fetched), else in full; with pair, two agent regions fetch
+// only the subtrees where they differ (agent.CompletePair). The agent then
+// serves the records of differing buckets as the region's spill.
+func completeAgents(ctx context.Context, cfg *config.Config, out []RegionScan, pair bool) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	if pair && len(out) == 2 && out[0].remote != nil && out[1].remote != nil && out[0].Err == nil && out[1].Err == nil {
+		// Two agent regions of a diff: neither has leaves to compare the
+		// other's against; fetch only where their trees differ.
+		errA, errB := agent.CompletePair(ctx, out[0].remote, out[1].remote)
+		for i, err := range []error{errA, errB} {
+			rs := &out[i]
+			if err != nil {
+				rs.Err = fmt.Errorf("region %s: %s: %w", rs.Region.Name, rs.remote.Name(), err)
+				rs.Scan, rs.remote = nil, nil
+				continue
+			}
+			rs.Spill = rs.remote
+		}
+		return
+	}
 	for i := range out {
 		rs := &out[i]
 		if rs.remote == nil || rs.Err != nil {

@@ -228,6 +228,16 @@ func TestAgentMatchesDirectScan(t *testing.T) {
 						t.Errorf("diff %s -> %s:\n%s\nthe direct diff:\n%s", out[p[0]].Region.Name, out[p[1]].Region.Name, got, want)
 					}
 				}
+				// `diff` between the two agents (only the subtrees where
+				// their trees differ are fetched) says the same.
+				d, err := gate.DiffRegions(context.Background(), cfg, "a_agent", "b_agent", gate.ScanOptions{})
+				if err != nil {
+					t.Fatalf("DiffRegions a_agent b_agent: %v", err)
+				}
+				d.ViaFrom, d.ViaTo, d.From, d.To = "", "", "a", "b"
+				if got := diffJSON(t, d); got != want {
+					t.Errorf("diff a_agent -> b_agent:\n%s\nthe direct diff:\n%s", got, want)
+				}
 			}
 		})
 	}
@@ -428,6 +438,41 @@ func TestAgentBytesMoved(t *testing.T) {
 	}
 	if n.Total() > 128<<10 || n.Total() == 0 {
 		t.Errorf("localising moved %d bytes, want at most 128 KB", n.Total())
+	}
+	// Between two agent regions: no full leaf set (4096 x 32 bytes) moves,
+	// only both trees' nodes, the differing subtree and records.
+	aa := startAgent(t, "a2", ref, nil, nil)
+	cfg2 := parseConfig(t, fmt.Sprintf("release: r1\nregions:\n  - name: a2\n%s  - name: b\n%s", aa.yaml(""), ab.yaml("")))
+	n.Reset()
+	d, err = gate.DiffRegions(context.Background(), cfg2, "a2", "b", gate.ScanOptions{AgentCounter: &n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("diff between two agent regions, one changed point: %d bytes", n.Total())
+	if len(d.Changed) != 1 || d.Changed[0].ID != pts[12345].ID.S || d.Equal {
+		t.Errorf("agent-to-agent diff %+v", d)
+	}
+	if n.Total() > 128<<10 || n.Total() == 0 {
+		t.Errorf("agent-to-agent diff moved %d bytes, want at most 128 KB", n.Total())
+	}
+	// A subtree that does not match its signed node: that agent's region
+	// is named.
+	liar := startAgent(t, "liar", ub, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+		return resign(key, h, func(a *agent.Answer) {
+			if a.Leaves != nil && len(a.Leaves.Sums) > 0 {
+				a.Leaves.Sums[0] ^= 1
+			}
+		})
+	}, nil)
+	cfg3 := parseConfig(t, fmt.Sprintf("release: r1\nregions:\n  - name: a2\n%s  - name: liar\n%s", aa.yaml(""), liar.yaml("")))
+	if _, err := gate.DiffRegions(context.Background(), cfg3, "a2", "liar", gate.ScanOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "region liar: agent "+liar.URL) || !strings.Contains(err.Error(), "do not match the signed tree node") || strings.Contains(err.Error(), "region a2") {
+		t.Errorf("agent-to-agent diff against a lying agent: %v", err)
+	}
+	// Two equal agent regions: nodes only, and equal.
+	n.Reset()
+	if d, err := gate.DiffRegions(context.Background(), cfg2, "a2", "a2", gate.ScanOptions{AgentCounter: &n}); err != nil || !d.Equal || n.Total() > 32<<10 {
+		t.Errorf("agent diff with itself: %v, equal %v, %d bytes", err, d != nil && d.Equal, n.Total())
 	}
 }
 

@@ -46,6 +46,10 @@ type ScanOptions struct {
 	// AgentCounter, when set, counts the bytes moved to and from regional
 	// agents.
 	AgentCounter *agent.Counter
+
+	// pair: two agent regions of a diff fetch only the subtrees where
+	// their trees differ (agent.CompletePair), leaving partial leaves.
+	pair bool
 }
 
 // ScanRegions hashes the regions concurrently, each under the config's
@@ -85,7 +89,7 @@ func ScanRegions(ctx context.Context, cfg *config.Config, regions []*config.Regi
 	}
 	wg.Wait()
 	if o.Spill {
-		completeAgents(ctx, cfg, out)
+		completeAgents(ctx, cfg, out, o.pair)
 	}
 	return out
 }
@@ -156,7 +160,7 @@ func DiffRegions(ctx context.Context, cfg *config.Config, from, to string, o Sca
 	if err != nil {
 		return nil, err
 	}
-	o.Shard, o.Spill = verifier.Shard{}, true
+	o.Shard, o.Spill, o.pair = verifier.Shard{}, true, true
 	res := ScanRegions(ctx, cfg, sel, o)
 	defer func() {
 		for i := range res {

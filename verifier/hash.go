@@ -100,6 +100,12 @@ type Scan struct {
 	// RootTolerant is the tolerant root when LeavesTolerant is nil: a
 	// regional agent signs it and serves only the exact leaves.
 	RootTolerant parity.Digest
+	// RootSigned is the content root a regional agent signed (zero for a
+	// direct scan). LeavesPartial says Leaves hold only the subtrees where
+	// two agents' trees differ, zero elsewhere in both
+	// (agent.CompletePair, for a diff): ContentRoot is then RootSigned.
+	RootSigned    parity.Digest
+	LeavesPartial bool
 	// Via says how the scan was made: "direct" (this process read the
 	// store) or "agent <url>" (a regional agent's signed answer).
 	Via string
@@ -115,8 +121,14 @@ func (s *Scan) DuplicateRows() int {
 	return n
 }
 
-// ContentRoot is the Merkle root over the exact leaves.
-func (s *Scan) ContentRoot() parity.Digest { return parity.Root(s.Leaves) }
+// ContentRoot is the Merkle root over the exact leaves (the signed root
+// when the leaves are partial).
+func (s *Scan) ContentRoot() parity.Digest {
+	if s.LeavesPartial {
+		return s.RootSigned
+	}
+	return parity.Root(s.Leaves)
+}
 
 // HasTolerant reports whether the scan has a tolerant root: its tolerant
 // leaves (hash --tolerant, diff), or the tolerant root an agent signed.
