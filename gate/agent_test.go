@@ -578,3 +578,50 @@ func TestAgentBlobCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentBlobDiffHangs: an agent that answers the manifest summary and
+// then hangs on its leaves holds the blob check no longer than the
+// config's timeout, and fails only its own region.
+func TestAgentBlobDiffHangs(t *testing.T) {
+	ref := blobDir(t, map[string]string{"a.txt": "alpha"})
+	other := blobDir(t, map[string]string{"a.txt": "ALPHA"})
+	vec := newFixture(t, "us").vectors["us"]
+	hang := startAgentBlobs(t, "hang", vec, other, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/manifest" && r.URL.Query().Get("view") == "leaves" {
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	cfg := parseConfig(t, fmt.Sprintf("release: r1\ntimeout: 2s\ngate:\n  skip: [health, probes, dedupe_kv]\nregions:\n  - name: ref\n    vectors: %q\n    blobs: %q\n  - name: ref2\n    vectors: %q\n    blobs: %q\n  - name: hang\n%s",
+		vec, ref, vec, ref, hang.yaml("")))
+	done := make(chan *gate.Verdict, 1)
+	go func() { done <- run(t, cfg) }()
+	select {
+	case v := <-done:
+		c := check(v, "blobs")
+		if fmt.Sprint(c.FailedRegions) != "[hang]" {
+			t.Errorf("blob check: failed %v, status %s, evidence %q", c.FailedRegions, c.Status, c.Evidence)
+		}
+		for _, r := range v.Regions {
+			if r.Name != "hang" && !r.Admit {
+				t.Errorf("region %s not admitted", r.Name)
+			}
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gate waited on a hanging agent for 20 s (timeout: 2s)")
+	}
+	// `manifest` and `diff --blobs` give up after the timeout too.
+	regions, _ := gate.SelectRegions(cfg, nil)
+	t0 := time.Now()
+	ms := gate.BuildManifests(t.Context(), cfg, regions, gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()})
+	out := gate.CompareManifests(t.Context(), cfg, blob.ModeContent, []gate.RegionManifest{ms[0], ms[2]})
+	if out.Verdict != blob.VerdictInconclusive || !strings.Contains(out.Error, "within 2s (timeout)") || time.Since(t0) > 10*time.Second {
+		t.Errorf("manifest with a hanging agent: %s, %q after %v", out.Verdict, out.Error, time.Since(t0))
+	}
+	if _, _, err := gate.DiffBlobs(t.Context(), cfg, "ref", "hang", gate.BlobOptions{Mode: blob.ModeContent, CacheDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("diff --blobs with a hanging agent: %v", err)
+	}
+}

@@ -51,8 +51,8 @@ type ManifestJSON struct {
 // different (some region differs from the first), or inconclusive (an
 // error, an entry that cannot be compared, or ETag mode without a
 // difference: ETags never prove equality).
-func CompareManifests(ctx context.Context, release string, mode blob.BlobMode, res []RegionManifest) ManifestJSON {
-	out := ManifestJSON{Release: release, Mode: mode}
+func CompareManifests(ctx context.Context, cfg *config.Config, mode blob.BlobMode, res []RegionManifest) ManifestJSON {
+	out := ManifestJSON{Release: cfg.Release, Mode: mode}
 	var errs []error
 	for _, r := range res {
 		rj := RegionManifestJSON{Name: r.Region.Name, Warning: r.Warning}
@@ -75,10 +75,13 @@ func CompareManifests(ctx context.Context, release string, mode blob.BlobMode, r
 	}
 	out.Verdict = blob.VerdictEqual
 	for _, r := range res[1:] {
-		d, err := blob.Diff(ctx, res[0].Region.Name, r.Region.Name, res[0].M, r.M)
+		d, err := diffManifests(ctx, cfg, res[0].Region.Name, r.Region.Name, res[0].M, r.M)
 		if err != nil {
 			out.Verdict = blob.VerdictInconclusive
-			out.Error = err.Error()
+			if out.Error != "" {
+				out.Error += "; "
+			}
+			out.Error += err.Error()
 			continue
 		}
 		switch d.Verdict {
@@ -208,6 +211,19 @@ func DiffBlobs(ctx context.Context, cfg *config.Config, from, to string, o BlobO
 	if len(errs) > 0 {
 		return nil, warnings, errors.Join(errs...)
 	}
-	d, err = blob.Diff(ctx, from, to, res[0].M, res[1].M)
+	d, err = diffManifests(ctx, cfg, from, to, res[0].M, res[1].M)
 	return d, warnings, err
+}
+
+// diffManifests is blob.Diff under the config's per-region timeout: a
+// remote manifest's leaves and buckets come from its agent, which may not
+// answer.
+func diffManifests(ctx context.Context, cfg *config.Config, from, to string, a, b *blob.BlobManifest) (*blob.BlobDiff, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	d, err := blob.Diff(ctx, from, to, a, b)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("diff %s -> %s: no complete answer within %v (timeout): %w", from, to, cfg.Timeout, err)
+	}
+	return d, err
 }

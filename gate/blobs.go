@@ -251,7 +251,7 @@ func blobCheck(ctx context.Context, cfg *config.Config, o Options, det *Detail) 
 			res.pass(r.Name)
 			continue
 		}
-		d, err := blob.Diff(ctx, refName, r.Name, refM, m)
+		d, err := diffManifests(ctx, cfg, refName, r.Name, refM, m)
 		if err != nil {
 			// The signed hashes differ: the region fails either way.
 			res.fail(r.Name, fmt.Sprintf("manifest %s, the reference is %s (the differing keys could not be listed: %v)",

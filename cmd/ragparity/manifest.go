@@ -75,7 +75,7 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	prog := termui.NewLine(stderr, "blobs: ", "; ", cf.json)
 	res := gate.BuildManifests(ctx, cfg, sel, bf.options(cfg, mode, prog))
 	prog.Done()
-	out := gate.CompareManifests(ctx, cfg.Release, mode, res)
+	out := gate.CompareManifests(ctx, cfg, mode, res)
 	return printManifest(out, cf.json, stdout, stderr)
 }
 
