@@ -33,6 +33,9 @@ type Client struct {
 	// MaxAge: an answer about a scan older than this is refused.
 	MaxAge time.Duration
 	HTTP   *http.Client
+	// Timeout bounds ReadBuckets, which verifier.Diff calls without a
+	// context (the gate sets the config's per-region timeout; 0: none).
+	Timeout time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -388,6 +391,11 @@ func (r *Remote) ReadBuckets(want map[int]bool, fn func(rec *verifier.SpillRecor
 	}
 	sort.Ints(list)
 	ctx := context.Background()
+	if r.c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.c.Timeout)
+		defer cancel()
+	}
 	for len(list) > 0 {
 		chunk := list[:min(len(list), MaxBucketsPerRequest)]
 		list = list[len(chunk):]

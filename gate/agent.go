@@ -71,6 +71,7 @@ func scanAgent(ctx context.Context, cfg *config.Config, r *config.Region, o Scan
 	if err != nil {
 		return nil, err
 	}
+	c.Timeout = cfg.Timeout
 	rem, err := c.Fetch(ctx, agent.FetchOptions{Buckets: cfg.Hash.Buckets, Tolerance: cfg.Hash.Tolerance, Declared: declared, Nodes: o.Spill})
 	if err != nil {
 		return nil, fmt.Errorf("region %s: %s: %w", r.Name, c.Name(), err)

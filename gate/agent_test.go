@@ -625,3 +625,54 @@ func TestAgentBlobDiffHangs(t *testing.T) {
 		t.Errorf("diff --blobs with a hanging agent: %v", err)
 	}
 }
+
+// TestAgentRecordsHang: an agent whose region differs and that hangs when
+// its records are asked for (to name the differing ids) holds the gate no
+// longer than the config's timeout, and only its region is refused; a
+// diff against it gives up too.
+func TestAgentRecordsHang(t *testing.T) {
+	pts := vectortest.Points(parity.IDString, 300, 4)
+	ua := loadStore(t, "embedded", pts, parity.IDString)
+	changed := append([]parity.Point(nil), pts...)
+	changed[7].Text = "changed"
+	ub := loadStore(t, "embedded", changed, parity.IDString)
+	hang := startAgent(t, "hang", ub, func(key ed25519.PrivateKey, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/buckets" {
+				select { // until the client gives up (or the test would hang in cleanup)
+				case <-r.Context().Done():
+				case <-time.After(45 * time.Second):
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}, nil)
+	cfg := parseConfig(t, fmt.Sprintf("release: r1\ntimeout: 2s\ngate:\n  skip: [blobs, health, probes, dedupe_kv]\nregions:\n  - name: a\n    vectors: %q\n  - name: a2\n    vectors: %q\n  - name: hang\n%s",
+		ua, ua, hang.yaml("")))
+	done := make(chan *gate.Verdict, 1)
+	go func() { done <- run(t, cfg) }()
+	select {
+	case v := <-done:
+		for _, r := range v.Regions {
+			if (r.Name != "hang") != r.Admit {
+				t.Errorf("region %s: admit %v (%s, %q)", r.Name, r.Admit, r.Status, r.Reasons)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gate waited on an agent hanging on its records for 30 s (timeout: 2s)")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := gate.DiffRegions(context.Background(), cfg, "a", "hang", gate.ScanOptions{})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "agent "+hang.URL) {
+			t.Errorf("diff against an agent hanging on its records: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("diff waited on an agent hanging on its records for 30 s (timeout: 2s)")
+	}
+}
