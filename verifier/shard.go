@@ -218,6 +218,9 @@ func mergeShards(buckets int, parts []ShardRegion) (*Scan, error) {
 				if err != nil {
 					return nil, fmt.Errorf("merge: region %s shard %s bucket %d: %w", name, p.Shard, l.Bucket, err)
 				}
+				if count+l.Count < count {
+					return nil, fmt.Errorf("merge: region %s shard %s: %s: counts overflow at bucket %d", name, p.Shard, set.field, l.Bucket)
+				}
 				set.out[l.Bucket].Merge(parity.Leaf{Count: l.Count, Sum: sum})
 				count += l.Count
 			}

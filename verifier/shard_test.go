@@ -133,6 +133,13 @@ func TestMergeRowShards(t *testing.T) {
 	}
 	// A shard whose points do not add up to its leaves' counts.
 	badPoints := func(p ShardRegion) ShardRegion { p.Points++; return p }
+	// Counts that wrap around 2^64 to the shard's points.
+	wrap := func(p ShardRegion) ShardRegion {
+		p.Leaves = append([]LeafJSON(nil), p.Leaves...)
+		p.Leaves[0].Count += 1 << 63
+		p.Leaves[1].Count += 1 << 63
+		return p
+	}
 	other := rowParts(t, whole, pts, 2)
 	for name, c := range map[string]struct {
 		parts []ShardRegion
@@ -148,6 +155,7 @@ func TestMergeRowShards(t *testing.T) {
 		"RowsLeafTwice":    {[]ShardRegion{parts[0], dupLeaf(parts[1]), parts[2], parts[3]}, "shard 1/4: leaves: bucket " + fmt.Sprint(parts[1].Leaves[1].Bucket) + " listed twice"},
 		"BucketsLeafTwice": {[]ShardRegion{bucketPart(0, 4), bucketPart(1, 4), dupLeaf(bucketPart(2, 4)), bucketPart(3, 4)}, "listed twice"},
 		"RowsPoints":       {[]ShardRegion{parts[0], parts[1], badPoints(parts[2]), parts[3]}, fmt.Sprintf("shard 2/4: %d points, but its leaves count %d", parts[2].Points+1, parts[2].Points)},
+		"RowsWrap":         {[]ShardRegion{parts[0], parts[1], parts[2], wrap(parts[3])}, "counts overflow"},
 		"BucketsPoints":    {[]ShardRegion{badPoints(bucketPart(0, 4)), bucketPart(1, 4), bucketPart(2, 4), bucketPart(3, 4)}, "but its leaves count"},
 	} {
 		t.Run(name, func(t *testing.T) {
