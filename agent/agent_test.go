@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/all"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
@@ -168,15 +170,8 @@ func TestRescanOnChangeMarker(t *testing.T) {
 // agent rescans; a write to another table of the cluster leaves the
 // marker alone.
 func TestRescanOnPgvectorChange(t *testing.T) {
-	base := os.Getenv("RAGPARITY_PG_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
 	tbl := fmt.Sprintf("rp_agent_marker_%d", time.Now().UnixNano())
-	u := base + "&table=" + tbl + "&payload=metadata&text=content"
-	if !strings.Contains(base, "?") {
-		u = base + "?table=" + tbl + "&payload=metadata&text=content"
-	}
+	u := pgtest.TableURL(tbl, "payload", "metadata", "text", "content")
 	st, err := adapters.OpenVector(context.Background(), u)
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v", err)

@@ -10,13 +10,14 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/qdrant/qdranttest"
@@ -111,17 +112,7 @@ func loadStore(t *testing.T, backend string, pts []parity.Point, kind parity.IDK
 		srv := qdranttest.Start(t)
 		u = srv.URL(fmt.Sprintf("c%08x", mrand.Uint32())) + "?text=content"
 	case "pgvector":
-		base := os.Getenv("RAGPARITY_PG_URL")
-		if base == "" {
-			base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		pu, _ := url.Parse(base)
-		q := pu.Query()
-		q.Set("table", fmt.Sprintf("rp_agent_%08x", mrand.Uint32()))
-		q.Set("payload", "metadata")
-		q.Set("text", "content")
-		pu.RawQuery = q.Encode()
-		u = pu.String()
+		u = pgtest.TableURL(fmt.Sprintf("rp_agent_%08x", mrand.Uint32()), "payload", "metadata", "text", "content")
 	}
 	s, err := adapters.OpenVector(context.Background(), u)
 	if err != nil {

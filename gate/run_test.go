@@ -9,12 +9,12 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/all"
@@ -361,21 +361,12 @@ func TestAdmitter(t *testing.T) {
 // settings and content) is equal, the engine digest is not: a warning by
 // default, a failure of that region alone with gate.engine_parity: strict.
 func TestGateEngineParity(t *testing.T) {
-	base := os.Getenv("RAGPARITY_PG_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
 	f := newFixture(t)
 	pts := vectortest.Points(parity.IDString, 200, 21)
 	prefix := fmt.Sprintf("rp_gate_engine_%08x", mrand.Uint32())
 	for _, r := range []string{"us", "eu", "ap"} {
-		u, _ := url.Parse(base)
-		q := u.Query()
-		q.Set("table", prefix+"_"+r)
-		q.Set("payload", "metadata")
-		q.Set("text", "content")
-		u.RawQuery = q.Encode()
-		s, err := adapters.OpenVector(context.Background(), u.String())
+		u := pgtest.TableURL(prefix+"_"+r, "payload", "metadata", "text", "content")
+		s, err := adapters.OpenVector(context.Background(), u)
 		if err != nil {
 			t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 		}
@@ -385,7 +376,7 @@ func TestGateEngineParity(t *testing.T) {
 			spec.HNSWM, spec.HNSWEfConstruction = 8, 32 // another HNSW build
 		}
 		vectortest.Load(t, s, spec, pts)
-		f.vectors[r] = u.String()
+		f.vectors[r] = u
 		p := filepath.Join(t.TempDir(), "fence.db")
 		fe, err := fence.Open("file://"+p, "")
 		if err != nil {

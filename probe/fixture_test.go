@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
@@ -69,21 +70,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func pgURL() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
 func pgTable(table string) string {
-	u, _ := url.Parse(pgURL())
-	q := u.Query()
-	q.Set("table", table)
-	q.Set("payload", "metadata")
-	q.Set("text", "content")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.TableURL(table, "payload", "metadata", "text", "content")
 }
 
 // DefaultAnalyzer chunks SciFact abstracts into 1-3 chunks; the other
@@ -114,14 +102,14 @@ func buildFixture() (*fixture, error) {
 	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 
 	// PostgreSQL: fail (never skip) when it is not there.
-	conn, err := pgx.Connect(ctx, pgURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
-		return nil, fmt.Errorf("PostgreSQL with pgvector is not reachable at %s: %v; run `make services`", adapters.Redact(pgURL()), err)
+		return nil, fmt.Errorf("PostgreSQL with pgvector is not reachable at %s: %v; run `make services`", adapters.Redact(pgtest.URL()), err)
 	}
 	conn.Close(ctx)
 	table := fmt.Sprintf("rp_probe_%08x", rand.Uint32())
 	cleanups = append(cleanups, func() {
-		c, err := pgx.Connect(context.Background(), pgURL())
+		c, err := pgx.Connect(context.Background(), pgtest.URL())
 		if err != nil {
 			return
 		}

@@ -12,18 +12,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/replicate"
 )
-
-func pgURL() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 // pgRegions are regions on real PostgreSQL tables (dropped at the end).
 func pgRegions(t *testing.T, names ...string) []region {
@@ -31,16 +26,10 @@ func pgRegions(t *testing.T, names ...string) []region {
 	prefix := fmt.Sprintf("rp14_%d", rand.Uint32())
 	var out []region
 	for _, n := range names {
-		u, _ := url.Parse(pgURL())
-		q := u.Query()
-		q.Set("table", prefix+"_"+n)
-		q.Set("payload", "metadata")
-		q.Set("text", "content")
-		u.RawQuery = q.Encode()
-		out = append(out, region{name: n, url: u.String(), writes: &atomic.Int64{}})
+		out = append(out, region{name: n, url: pgtest.TableURL(prefix+"_"+n, "payload", "metadata", "text", "content"), writes: &atomic.Int64{}})
 	}
 	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgURL())
+		c, err := pgx.Connect(context.Background(), pgtest.URL())
 		if err != nil {
 			return
 		}
@@ -56,7 +45,7 @@ func pgRegions(t *testing.T, names ...string) []region {
 
 func pgExec(t *testing.T, sql string, args ...any) int64 {
 	t.Helper()
-	c, err := pgx.Connect(context.Background(), pgURL())
+	c, err := pgx.Connect(context.Background(), pgtest.URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL not reachable (start it with `make services`): %v", err)
 	}

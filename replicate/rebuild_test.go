@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
@@ -403,14 +405,10 @@ func TestDifferentAnalyzersNeverHashEqual(t *testing.T) {
 // from pgvector's for most vectors, and content_root rightly tells them
 // apart (the embedded store, cosine only, is left out for that reason).
 func TestPromoteAcrossEngines(t *testing.T) {
-	pgURL := os.Getenv("RAGPARITY_PG_URL")
-	if pgURL == "" {
-		pgURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
 	table := fmt.Sprintf("rp_promote_%08x", rand.Uint32())
 	srv := qdranttest.Start(t)
 	regs := []region{
-		{name: "pg", url: pgURL + "&table=" + table + "&payload=metadata&text=content", writes: &atomic.Int64{}},
+		{name: "pg", url: pgtest.TableURL(table, "payload", "metadata", "text", "content"), writes: &atomic.Int64{}},
 		{name: "qdrant", url: "qdrant://" + srv.Addr() + "/" + table + "?text=content", writes: &atomic.Int64{}},
 	}
 	// The stores themselves, not targets()'s counting wrappers, which hide

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/all"
@@ -17,20 +18,6 @@ import (
 	"github.com/ragparity/ragparity/storetest/vectortest"
 	"github.com/ragparity/ragparity/verifier"
 )
-
-func pgURL(table string) string {
-	base := os.Getenv("RAGPARITY_PG_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("table", table)
-	q.Set("payload", "metadata")
-	q.Set("text", "content")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // engines opens a fresh store on each engine; the qdrant one on the
 // in-process server (or RAGPARITY_QDRANT_URL).
@@ -55,7 +42,7 @@ func engines(t *testing.T) []engine {
 	}
 	return []engine{
 		{"pgvector", func(t *testing.T) adapters.VectorStore {
-			return mk(pgURL(fmt.Sprintf("rp_parity_%08x", rand.Uint32())))
+			return mk(pgtest.TableURL(fmt.Sprintf("rp_parity_%08x", rand.Uint32()), "payload", "metadata", "text", "content"))
 		}},
 		{"qdrant", func(t *testing.T) adapters.VectorStore {
 			return mk(fmt.Sprintf("%s/rp_parity_%08x?text=content", qbase, rand.Uint32()))
@@ -215,7 +202,7 @@ func TestMetricChangesIndexHashNotContent(t *testing.T) {
 	pts := vectortest.Points(parity.IDInt, 200, 5)
 	var scans []*verifier.Scan
 	for _, metric := range []string{"cosine", "l2"} {
-		s, err := adapters.OpenVector(context.Background(), pgURL(fmt.Sprintf("rp_metric_%08x", rand.Uint32())))
+		s, err := adapters.OpenVector(context.Background(), pgtest.TableURL(fmt.Sprintf("rp_metric_%08x", rand.Uint32()), "payload", "metadata", "text", "content"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
@@ -49,7 +51,7 @@ func TestRowRangeShards(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
 	const n, shards = 3000, 4
-	s := open(t, tableURL(PGURL(), ctidTable()))
+	s := open(t, tableURL(pgtest.URL(), ctidTable()))
 	t.Cleanup(func() { s.Drop(context.Background()) })
 	vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, n, 21))
 	whole, err := verifier.HashStore(ctx, s, verifier.Options{Tolerant: true})
@@ -105,7 +107,7 @@ func TestRowRangeShards(t *testing.T) {
 func TestRowRangeShardsNeedUniqueIDs(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestRowRangeShardsNeedUniqueIDs(t *testing.T) {
 	if first >= blocks/shards || last < blocks*(shards-1)/shards {
 		t.Fatalf("id 1 on blocks %d and %d of %d: the test wants them in different quarters", first, last, blocks)
 	}
-	s := open(t, tableURL(PGURL(), table))
+	s := open(t, tableURL(pgtest.URL(), table))
 	if ok, err := s.(adapters.RangeSharder).RowShards(ctx); err != nil || !ok {
 		t.Fatalf("RowShards = %v, %v: a plain table can be split by rows", ok, err)
 	}
@@ -165,7 +167,7 @@ func TestRowRangeShardsNeedUniqueIDs(t *testing.T) {
 func TestRowShardsNotForViews(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +184,7 @@ func TestRowShardsNotForViews(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]bool{table: true, view: false} {
-		s := open(t, tableURL(PGURL(), name))
+		s := open(t, tableURL(pgtest.URL(), name))
 		if ok, err := s.(adapters.RangeSharder).RowShards(ctx); err != nil || ok != want {
 			t.Errorf("%s: RowShards = %v, %v; want %v", name, ok, err, want)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
@@ -22,7 +24,7 @@ import (
 func TestExpressionIndexes(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestExpressionIndexes(t *testing.T) {
 					t.Fatalf("%s: %v", s, err)
 				}
 			}
-			st, err := open(t, tableURL(PGURL(), table)).Settings(ctx)
+			st, err := open(t, tableURL(pgtest.URL(), table)).Settings(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +106,7 @@ func TestExpressionIndexes(t *testing.T) {
 func TestSearchUsesTheExpressionIndex(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestSearchUsesTheExpressionIndex(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	st := open(t, tableURL(PGURL(), table)).(interface {
+	st := open(t, tableURL(pgtest.URL(), table)).(interface {
 		Explain(context.Context, []float32, int, adapters.SearchParams) (string, error)
 		Search(context.Context, []float32, int, adapters.SearchParams) ([]adapters.Hit, error)
 	})
@@ -155,7 +157,7 @@ func TestSearchUsesTheExpressionIndex(t *testing.T) {
 func TestLangChainSharedTable(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +185,7 @@ func TestLangChainSharedTable(t *testing.T) {
 				t.Fatalf("%s: %v", s, err)
 			}
 		}
-		u, _ := url.Parse(PGURL())
-		q := u.Query()
-		q.Set("schema", schema)
-		q.Set("table", "langchain_pg_embedding")
-		q.Set("id", "id")
-		q.Set("vector", "embedding")
-		q.Set("payload", "cmetadata")
-		q.Set("text", "document")
-		u.RawQuery = q.Encode()
-		urls[region] = u.String()
+		urls[region] = pgtest.TableURL("langchain_pg_embedding", "schema", schema, "id", "id", "vector", "embedding", "payload", "cmetadata", "text", "document")
 	}
 	hashOf := func(raw string) (*verifier.Scan, error) {
 		s, err := adapters.OpenVector(ctx, raw)

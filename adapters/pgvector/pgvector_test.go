@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"testing"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
 )
-
-// PGURL is the database tests use: RAGPARITY_PG_URL or the local default.
-func PGURL() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 func tableURL(base, table string) string {
 	u, _ := url.Parse(base)
@@ -48,9 +41,9 @@ func open(t *testing.T, raw string) adapters.VectorStore {
 // database when it cannot be reached.
 func requirePG(t *testing.T) {
 	t.Helper()
-	s := open(t, tableURL(PGURL(), "ragparity_probe"))
+	s := open(t, tableURL(pgtest.URL(), "ragparity_probe"))
 	if _, err := s.Settings(context.Background()); err != nil && !isNotFound(err) {
-		t.Fatalf("PostgreSQL with pgvector is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", adapters.Redact(PGURL()), err)
+		t.Fatalf("PostgreSQL with pgvector is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", adapters.Redact(pgtest.URL()), err)
 	}
 }
 
@@ -62,23 +55,23 @@ func harness(t *testing.T) vectortest.Harness {
 	requirePG(t)
 	return vectortest.Harness{
 		Name:   "pgvector",
-		Target: "PostgreSQL at " + adapters.Redact(PGURL()),
+		Target: "PostgreSQL at " + adapters.Redact(pgtest.URL()),
 		New: func(t *testing.T) adapters.VectorStore {
-			s := open(t, tableURL(PGURL(), uniqueTable()))
+			s := open(t, tableURL(pgtest.URL(), uniqueTable()))
 			t.Cleanup(func() { s.Drop(context.Background()) })
 			return s
 		},
-		Missing: func(t *testing.T) adapters.VectorReader { return open(t, tableURL(PGURL(), "rp_does_not_exist")) },
+		Missing: func(t *testing.T) adapters.VectorReader { return open(t, tableURL(pgtest.URL(), "rp_does_not_exist")) },
 		IDKinds: []parity.IDKind{parity.IDInt, parity.IDString, parity.IDUUID},
 		// Collections it creates have a primary key on the id: shards split
 		// by heap block range (ScanShard).
 		ShardsByRows: true,
 		Hang: func(t *testing.T) adapters.VectorReader {
 			table := uniqueTable()
-			s := open(t, tableURL(PGURL(), table))
+			s := open(t, tableURL(pgtest.URL(), table))
 			t.Cleanup(func() { s.Drop(context.Background()) })
 			vectortest.Load(t, s, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 9))
-			u, _ := url.Parse(PGURL())
+			u, _ := url.Parse(pgtest.URL())
 			u.Host = vectortest.StallProxy(t, u.Host, 64<<10)
 			return open(t, tableURL(u.String(), table))
 		},

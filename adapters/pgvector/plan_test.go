@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 )
 
 // planTable creates a table (id bigint PRIMARY KEY, embedding vector(2))
@@ -17,16 +18,7 @@ func planTable(t *testing.T, prefix string) (*Store, *tableInfo) {
 	t.Helper()
 	ctx := context.Background()
 	table := fmt.Sprintf("%s_%08x", prefix, rand.Uint32())
-	base := os.Getenv("RAGPARITY_PG_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("table", table)
-	q.Set("id", "id")
-	q.Set("vector", "embedding")
-	u.RawQuery = q.Encode()
+	u, _ := url.Parse(pgtest.TableURL(table, "id", "id", "vector", "embedding"))
 	vs, err := Open(ctx, u)
 	if err != nil {
 		t.Fatalf("PostgreSQL with pgvector is not reachable: %v\nstart it with `make services` (scripts/services.sh)", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/pgvector"
@@ -22,7 +24,7 @@ func TestSearchConformance(t *testing.T) {
 
 func pgExec(t *testing.T, sqls ...string) {
 	t.Helper()
-	c, err := pgx.Connect(context.Background(), PGURL())
+	c, err := pgx.Connect(context.Background(), pgtest.URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 	}
@@ -50,7 +52,7 @@ func rawTable(t *testing.T, indexes ...string) *pgvector.Store {
 	}
 	sqls = append(sqls, "ANALYZE "+table)
 	pgExec(t, sqls...)
-	s := open(t, tableURL(PGURL(), table))
+	s := open(t, tableURL(pgtest.URL(), table))
 	t.Cleanup(func() { s.Drop(context.Background()) })
 	return s.(*pgvector.Store)
 }
@@ -180,7 +182,7 @@ func TestSearchMetricContradiction(t *testing.T) {
 // searchable through the index Promote built.
 func TestSearchAfterPromote(t *testing.T) {
 	requirePG(t)
-	st := open(t, tableURL(PGURL(), uniqueTable()))
+	st := open(t, tableURL(pgtest.URL(), uniqueTable()))
 	t.Cleanup(func() { st.Drop(context.Background()) })
 	pts := vectortest.Points(parity.IDUUID, 100, 3)
 	vectortest.Populate(t, st.(adapters.Stager), "s1", vectortest.Spec(parity.IDUUID), pts)
@@ -248,7 +250,7 @@ func TestSearchExactAfterServingSearches(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO %s SELECT i, (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 32) j WHERE i > 0)::vector, '{}', 'text ' || i FROM generate_series(1, 5000) i`, table),
 		fmt.Sprintf("CREATE INDEX ON %s USING hnsw (embedding vector_l2_ops) WITH (m = 2, ef_construction = 4)", table),
 		"ANALYZE "+table)
-	st := open(t, tableURL(PGURL(), table))
+	st := open(t, tableURL(pgtest.URL(), table))
 	t.Cleanup(func() { st.Drop(context.Background()) })
 	s := st.(*pgvector.Store)
 	q := make([]float32, 32)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/parity"
 	"github.com/ragparity/ragparity/storetest/vectortest"
@@ -16,7 +18,7 @@ import (
 func TestSnapshotMarkerSeesWritesBetweenShards(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	s := open(t, tableURL(PGURL(), uniqueTable()))
+	s := open(t, tableURL(pgtest.URL(), uniqueTable()))
 	t.Cleanup(func() { s.Drop(ctx) })
 	pts := vectortest.Points(parity.IDString, 50, 3)
 	vectortest.Load(t, s, vectortest.Spec(parity.IDString), pts)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/adapters/pgvector"
 	"github.com/ragparity/ragparity/parity"
@@ -24,7 +26,7 @@ func newLive(t *testing.T) (*pgvector.Store, string) {
 	t.Helper()
 	requirePG(t)
 	table := uniqueTable()
-	s := open(t, tableURL(PGURL(), table)).(*pgvector.Store)
+	s := open(t, tableURL(pgtest.URL(), table)).(*pgvector.Store)
 	t.Cleanup(func() { s.Drop(context.Background()) })
 	return s, table
 }
@@ -226,8 +228,8 @@ func TestConcurrentReaderSeesWholeTable(t *testing.T) {
 	}
 	// Readers use their own pools: reader for the held and the late scan,
 	// loopReader for the looping ones.
-	reader := open(t, tableURL(PGURL(), table))
-	loopReader := open(t, tableURL(PGURL(), table))
+	reader := open(t, tableURL(pgtest.URL(), table))
+	loopReader := open(t, tableURL(pgtest.URL(), table))
 
 	type result struct {
 		got map[string]parity.Point
@@ -419,7 +421,7 @@ func BenchmarkWrite(b *testing.B) {
 		{"RowByRow", (*pgvector.Store).WriteRowByRow},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s, err := adapters.OpenVector(context.Background(), tableURL(PGURL(), uniqueTable()))
+			s, err := adapters.OpenVector(context.Background(), tableURL(pgtest.URL(), uniqueTable()))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	"github.com/ragparity/ragparity/verifier"
@@ -15,7 +17,7 @@ import (
 func TestIDsUnique(t *testing.T) {
 	requirePG(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, PGURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestIDsUnique(t *testing.T) {
 			if _, err := conn.Exec(ctx, "CREATE TABLE "+id+" ("+c.ddl+")"); err != nil {
 				t.Fatal(err)
 			}
-			s := open(t, tableURL(PGURL(), table))
+			s := open(t, tableURL(pgtest.URL(), table))
 			got, err := s.(adapters.UniqueIDs).IDsUnique(ctx)
 			if err != nil || got != c.unique {
 				t.Fatalf("IDsUnique = %v, %v; want %v", got, err, c.unique)

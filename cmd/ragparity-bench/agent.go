@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/agent"
 	"github.com/ragparity/ragparity/config"
@@ -33,7 +35,7 @@ func benchAgent(args []string) error {
 	dim := fs.Int("dim", 384, "vector dimensions")
 	fs.Parse(args)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgBase())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		return err
 	}
@@ -56,19 +58,14 @@ func benchAgent(args []string) error {
 		}
 	}
 	tableURL := func(table, host string) string {
-		u, _ := url.Parse(pgBase())
+		u, _ := url.Parse(pgtest.TableURL(table, "payload", "metadata", "text", "content"))
 		if host != "" {
 			u.Host = host
 		}
-		q := u.Query()
-		q.Set("table", table)
-		q.Set("payload", "metadata")
-		q.Set("text", "content")
-		u.RawQuery = q.Encode()
 		return u.String()
 	}
 	storeURL := func(host string) string { return tableURL(table, host) }
-	pgHost, _ := url.Parse(pgBase())
+	pgHost, _ := url.Parse(pgtest.URL())
 	proxy, err := startCountingProxy(pgHost.Host)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -59,13 +60,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(2)
 	}
-}
-
-func pgBase() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 }
 
 // ensureTable creates rp_bench_<n>_<dim> once (kept between runs).
@@ -118,7 +112,7 @@ func benchHash(args []string) error {
 	// The raw COPY anchor reads through the same 256 KiB buffer as the
 	// pgvector adapter: pgx's own 8 KiB reads would slow the anchor, not
 	// the server.
-	ccfg, err := pgx.ParseConfig(pgBase())
+	ccfg, err := pgx.ParseConfig(pgtest.URL())
 	if err != nil {
 		return err
 	}
@@ -164,15 +158,10 @@ func benchHash(args []string) error {
 			bytes = cw.n
 			return nil
 		}
-		u, _ := url.Parse(pgBase())
-		q := u.Query()
-		q.Set("table", table)
-		q.Set("payload", "metadata")
-		q.Set("text", "content")
-		u.RawQuery = q.Encode()
+		u := pgtest.TableURL(table, "payload", "metadata", "text", "content")
 		dir, _ := os.MkdirTemp("", "rp-bench-")
 		cfg := filepath.Join(dir, "bench.yaml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf("release: bench\ntimeout: 30m\nregions:\n  - name: bench\n    vectors: %q\n", u.String())), 0o600)
+		os.WriteFile(cfg, []byte(fmt.Sprintf("release: bench\ntimeout: 30m\nregions:\n  - name: bench\n    vectors: %q\n", u)), 0o600)
 		// Raw COPY and hash runs alternate, and the ratio is the median of
 		// each pair's: on a shared machine whose load drifts, the two
 		// medians alone may come from different load.
@@ -196,7 +185,7 @@ func benchHash(args []string) error {
 		if ratio < hashTarget {
 			missed = append(missed, fmt.Sprintf("%d points: %.2f", n, ratio))
 		}
-		done = append(done, sized{n: n, hash: h, peakKB: peak, cfg: cfg, url: u.String()})
+		done = append(done, sized{n: n, hash: h, peakKB: peak, cfg: cfg, url: u})
 		defer os.RemoveAll(dir)
 	}
 	fmt.Println("\nhash s is the whole `ragparity hash` process (start-up, catalog reads, scan, hashing); ratio = hash rate / raw rate: the median over alternating pairs of raw s / hash s.")

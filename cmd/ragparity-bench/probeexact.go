@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 
 	_ "github.com/ragparity/ragparity/adapters/pgvector"
@@ -46,7 +48,7 @@ func benchProbeExact(args []string) error {
 	if err := ensureProbeTable(ctx, table, texts, e, *dim); err != nil {
 		return err
 	}
-	u := pgBase()
+	u := pgtest.URL()
 	sep := "?"
 	if strings.Contains(u, "?") {
 		sep = "&"
@@ -130,7 +132,7 @@ func synthTexts(n int) []string {
 // embeddings and an HNSW index, unless it already holds n rows and the
 // index.
 func ensureProbeTable(ctx context.Context, table string, texts []string, e embed.Embedder, dim int) error {
-	conn, err := pgx.Connect(ctx, pgBase())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		return err
 	}

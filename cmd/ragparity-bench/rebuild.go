@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/adapters"
 	_ "github.com/ragparity/ragparity/adapters/embedded"
@@ -124,7 +126,7 @@ func benchRebuild(args []string) error {
 }
 
 func pgTable(table string) string {
-	return pgBase() + "&table=" + table + "&payload=metadata&text=content"
+	return pgtest.TableURL(table, "payload", "metadata", "text", "content")
 }
 
 func defaultBEIR() string {

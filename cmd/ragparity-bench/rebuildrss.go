@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -56,7 +58,7 @@ func benchRebuildRSS(args []string) error {
 
 	table := fmt.Sprintf("rp_bench_rss_%08x", rand.Uint32())
 	defer func() {
-		if c, err := pgx.Connect(ctx, pgBase()); err == nil {
+		if c, err := pgx.Connect(ctx, pgtest.URL()); err == nil {
 			rows, _ := c.Query(ctx, "SELECT tablename FROM pg_tables WHERE tablename LIKE $1", table+"%")
 			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 			for _, n := range names {

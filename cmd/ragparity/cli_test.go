@@ -209,13 +209,6 @@ func TestBadInputExits2(t *testing.T) {
 	}
 }
 
-func pgURL() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
 // TestStoreStopsAnswering: a store that stops answering mid-scan makes hash
 // exit 2 within the configured timeout, naming the region.
 func TestStoreStopsAnswering(t *testing.T) {

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/gate"
@@ -22,7 +23,7 @@ import (
 // region alone, naming the ids.
 func TestDuplicateIDs(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 	}
@@ -50,15 +51,7 @@ func TestDuplicateIDs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		u, _ := url.Parse(pgURL())
-		q := u.Query()
-		q.Set("table", tbl)
-		q.Set("id", "node_id")
-		q.Set("vector", "embedding")
-		q.Set("payload", "metadata_")
-		q.Set("text", "text")
-		u.RawQuery = q.Encode()
-		urls[r] = u.String()
+		urls[r] = pgtest.TableURL(tbl, "id", "node_id", "vector", "embedding", "payload", "metadata_", "text", "text")
 	}
 	cfg := writeConfig(t, fmt.Sprintf("release: r-dup\nsettings: {vector.metric: cosine}\ngate:\n  skip: [blobs, health, probes, dedupe_kv]\n  primary: a\nregions:\n  - name: a\n    vectors: %q\n  - name: b\n    vectors: %q\n", urls["a"], urls["b"]))
 

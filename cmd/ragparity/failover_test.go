@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/ragparity/ragparity/gate"
 	"github.com/ragparity/ragparity/replicate"
@@ -226,7 +228,7 @@ func TestFailoverPerRegion(t *testing.T) {
 	})
 
 	t.Run("ChangedTextsFailOnlyThatRegionLocalisedFromTheBaseline", func(t *testing.T) {
-		conn, err := pgx.Connect(context.Background(), pgURL())
+		conn, err := pgx.Connect(context.Background(), pgtest.URL())
 		if err != nil {
 			t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 		}
@@ -247,7 +249,7 @@ func TestFailoverPerRegion(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			conn, err := pgx.Connect(context.Background(), pgURL())
+			conn, err := pgx.Connect(context.Background(), pgtest.URL())
 			if err == nil {
 				conn.Exec(context.Background(), "UPDATE "+tbl+" SET content = replace(content, ' (edited)', '') WHERE id::text = ANY($1)", ids)
 				conn.Close(context.Background())

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragparity/ragparity/adapters"
@@ -51,13 +53,7 @@ func ragparityBin(t *testing.T) string {
 }
 
 func pgTableURL(table string) string {
-	u, _ := url.Parse(pgURL())
-	q := u.Query()
-	q.Set("table", table)
-	q.Set("payload", "metadata")
-	q.Set("text", "content")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.TableURL(table, "payload", "metadata", "text", "content")
 }
 
 // openPGTable opens table (created on first write, dropped after the
@@ -91,7 +87,7 @@ func rebuildConfig(t *testing.T, cache string, regions map[string]string) string
 
 func dropTables(t *testing.T, prefix string) {
 	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgURL())
+		c, err := pgx.Connect(context.Background(), pgtest.URL())
 		if err != nil {
 			return
 		}
@@ -137,7 +133,7 @@ func TestRebuildKilledThenResumed(t *testing.T) {
 	table := prefix + "_live"
 	cache := t.TempDir()
 	cfg := rebuildConfig(t, cache, map[string]string{"pg": pgTableURL(table), "pg2": pgTableURL(table + "2")})
-	conn, err := pgx.Connect(context.Background(), pgURL())
+	conn, err := pgx.Connect(context.Background(), pgtest.URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 	}

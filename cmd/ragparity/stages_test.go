@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ragparity/ragparity/replicate"
@@ -68,7 +70,7 @@ func TestConcurrentRebuildsExitTwo(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(context.Background(), pgURL())
+	conn, err := pgx.Connect(context.Background(), pgtest.URL())
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v (start it with `make services`)", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,15 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragparity/ragparity/internal/pgtest"
+
 	"github.com/ragparity/ragparity/gate"
 )
-
-func pgURL() string {
-	if u := os.Getenv("RAGPARITY_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 // pgStoreURL returns the PostgreSQL URL with a unique table; the table is
 // dropped when the test ends. It fails (not skips) when PostgreSQL is
@@ -32,18 +26,12 @@ func pgStoreURL(t *testing.T) string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	table := "rp_verdicts_test_" + hex.EncodeToString(b)
-	u, err := url.Parse(pgURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("table", table)
-	u.RawQuery = q.Encode()
+	u := pgtest.TableURL(table)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := OpenStore(ctx, u.String(), "")
+	s, err := OpenStore(ctx, u, "")
 	if err != nil {
-		t.Fatalf("PostgreSQL at %s is not reachable (run make services): %v", pgURL(), err)
+		t.Fatalf("PostgreSQL at %s is not reachable (run make services): %v", pgtest.URL(), err)
 	}
 	t.Cleanup(func() {
 		if err := dropTable(context.Background(), s); err != nil {
@@ -52,7 +40,7 @@ func pgStoreURL(t *testing.T) string {
 		s.Close()
 	})
 	t.Logf("verdict store: PostgreSQL table %s", table)
-	return u.String()
+	return u
 }
 
 func dropTable(ctx context.Context, s Store) error {
