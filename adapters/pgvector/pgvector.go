@@ -160,6 +160,7 @@ func Open(ctx context.Context, u *url.URL) (adapters.VectorStore, error) {
 	}
 	cfg.MaxConns = 4
 	cfg.ConnConfig.BuildFrontend = bufferedFrontend
+	cfg.ConnConfig.DialFunc = lowatDial(cfg.ConnConfig.DialFunc)
 	if s.filter != "" {
 		// A filter is SQL the config supplies: whatever it calls, reads
 		// through it can write nothing.

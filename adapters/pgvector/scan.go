@@ -177,6 +177,7 @@ func (s *Store) scan(ctx context.Context, cond, tid string, fn func(p *parity.Po
 		}
 		conn.Release()
 	}()
+	defer scanStream(conn.Conn().PgConn().Conn())()
 	cp := newCopyParser(idKind(ti.id.typ), s.payloadCol != "", s.textCol != "", fn)
 	sql := "COPY (" + s.selectSQL(ti, cond, tid) + ") TO STDOUT (FORMAT binary)"
 	// The rows are parsed as pgconn hands over each CopyData message, in

@@ -1,0 +1,207 @@
+package pgvector
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ragparity/ragparity/internal/pgtest"
+)
+
+// pipe returns both ends of a loopback TCP connection, the client's as a
+// lowatConn.
+func pipe(t *testing.T, lowat int, wait time.Duration) (*lowatConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := <-acc
+	if srv == nil {
+		t.Fatal("accept failed")
+	}
+	lc := newLowatConn(c, lowat, wait)
+	if lc == nil {
+		t.Fatal("newLowatConn refused a TCP connection")
+	}
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	return lc, srv
+}
+
+func mark(t *testing.T, lc *lowatConn) int {
+	t.Helper()
+	raw, err := lc.Conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
+// readsFor counts the reads it takes to receive total bytes sent 1 KiB at
+// a time with a pause after each.
+func readsFor(t *testing.T, lc *lowatConn, srv net.Conn, total int) int {
+	t.Helper()
+	go func() {
+		chunk := make([]byte, 1<<10)
+		for sent := 0; sent < total; sent += len(chunk) {
+			if _, err := srv.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	buf := make([]byte, 512<<10)
+	reads := 0
+	for got := 0; got < total; {
+		n, err := lc.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", got, err)
+		}
+		got += n
+		reads++
+	}
+	return reads
+}
+
+// During a scan the reader is woken once per low-water mark, not once per
+// send; outside a scan, reads are as before.
+func TestLowatCoalescesWakeups(t *testing.T) {
+	const total = 256 << 10
+	lc, srv := pipe(t, 128<<10, 10*time.Second)
+	if plain := readsFor(t, lc, srv, total); plain < 20 {
+		t.Fatalf("without the mark %d reads took 256 1-KiB sends; the test cannot tell the mark's effect", plain)
+	}
+	lc, srv = pipe(t, 128<<10, 10*time.Second)
+	if !lc.begin() {
+		t.Fatal("SO_RCVLOWAT refused")
+	}
+	if m := mark(t, lc); m != 128<<10 {
+		t.Fatalf("SO_RCVLOWAT = %d during the scan, want %d", m, 128<<10)
+	}
+	if r := readsFor(t, lc, srv, total); r > 4 {
+		t.Errorf("with a 128 KiB mark, 256 KiB took %d reads; want at most 4", r)
+	}
+	lc.end()
+	if m := mark(t, lc); m != 1 {
+		t.Errorf("SO_RCVLOWAT = %d after the scan, want 1", m)
+	}
+}
+
+// The stream's last bytes are fewer than the mark: a read takes them once
+// it has waited wait, and the mark stays up for the next read.
+func TestLowatStreamEndDoesNotHang(t *testing.T) {
+	lc, srv := pipe(t, 128<<10, 20*time.Millisecond)
+	lc.begin()
+	defer lc.end()
+	// The bytes come after the read has begun waiting for the mark.
+	go func() {
+		time.Sleep(40 * time.Millisecond)
+		srv.Write([]byte("last 17 bytes...."))
+	}()
+	buf := make([]byte, 1<<10)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := lc.Read(buf)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || r.n != 17 {
+			t.Fatalf("read = %d, %v; want the 17 bytes", r.n, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read of the stream's last 17 bytes (under the 128 KiB mark) still waits after 5 s")
+	}
+	if m := mark(t, lc); m != 128<<10 {
+		t.Errorf("SO_RCVLOWAT = %d after a short read, want the mark back", m)
+	}
+	// Then the peer closes: EOF, not a wait.
+	srv.Close()
+	if _, err := lc.Read(buf); !errors.Is(err, io.EOF) {
+		t.Errorf("read after close = %v, want EOF", err)
+	}
+}
+
+// pgx cancels a query by setting a deadline on the connection; a read
+// waiting for the mark, or for the last bytes, still ends at it.
+func TestLowatKeepsCallersDeadline(t *testing.T) {
+	// A deadline set before the read and earlier than wait.
+	lc, _ := pipe(t, 128<<10, 10*time.Second)
+	lc.begin()
+	lc.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	t0 := time.Now()
+	if _, err := lc.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read = %v, want the caller's deadline", err)
+	}
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Fatalf("the caller's 30 ms deadline ended the read after %v", el)
+	}
+	lc.end()
+
+	// A deadline set by another goroutine (pgx's context watcher) while
+	// the read waits past wait for bytes that never come.
+	lc, _ = pipe(t, 128<<10, 5*time.Millisecond)
+	lc.begin()
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		lc.SetDeadline(time.Now())
+	}()
+	t0 = time.Now()
+	if _, err := lc.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read = %v, want the caller's deadline", err)
+	}
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Fatalf("a deadline set after 50 ms ended the read after %v", el)
+	}
+	lc.end()
+	lc.SetDeadline(time.Time{})
+}
+
+// The store's TCP connections are dialled as lowatConns (a scan through
+// them is the conformance suite's; the bench measures the effect).
+func TestStoreDialsLowatConns(t *testing.T) {
+	u, err := url.Parse(pgtest.TableURL("rp_lowat_probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := vs.(*Store)
+	defer st.Close()
+	c, err := st.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", pgtest.URL(), err)
+	}
+	defer c.Release()
+	if _, ok := c.Conn().PgConn().Conn().(*lowatConn); !ok {
+		t.Fatalf("pool connection is %T, want *lowatConn (RAGPARITY_PG_URL must reach PostgreSQL over TCP)", c.Conn().PgConn().Conn())
+	}
+}
