@@ -252,3 +252,48 @@ func TestTamperedStageRefused(t *testing.T) {
 		t.Errorf("the live index changed")
 	}
 }
+
+// TestReplayIntoWipedRegionSaysSo: a run promoted in two regions is
+// replayed after region a's store was wiped. The fence remembers the run,
+// so nothing is written; the rebuild must say that a holds no index (and
+// exit non-zero through the CLI), not report success, while b, which
+// still holds the run's index, is just skipped.
+func TestReplayIntoWipedRegionSaysSo(t *testing.T) {
+	src := corpus(t, 30)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	regs := []region{
+		{name: "a", url: "embedded://" + dirA + "?collection=chunks", writes: &atomic.Int64{}},
+		{name: "b", url: "embedded://" + dirB + "?collection=chunks", writes: &atomic.Int64{}},
+	}
+	f := boltFence(t)
+	o := opts(src, hashEmbedder(t), "wiped")
+	o.Promote = true
+	if _, err := replicate.Rebuild(context.Background(), targets(t, regs, f), o); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(dirA, e.Name()))
+	}
+	res, err := replicate.Rebuild(context.Background(), targets(t, regs, f), o)
+	if err == nil {
+		t.Fatalf("replay into a wiped region: no error (note %q)", res.Note)
+	}
+	for _, want := range []string{"region a", "no index", "--run-id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "region b") {
+		t.Errorf("error %q names region b, whose index is still there", err)
+	}
+	if res == nil || len(res.Gone) != 1 || res.Gone[0] != "a" {
+		t.Fatalf("result Gone = %v, want [a]", res)
+	}
+	if res.Written["a"] != 0 || res.Written["b"] != 0 {
+		t.Errorf("written %v, want nothing (the run was promoted)", res.Written)
+	}
+}

@@ -89,7 +89,11 @@ type Result struct {
 	ExpectedRoot map[string]string `json:"expected_root"`
 	// Restaged names the regions whose stage held rows the source no longer
 	// has (or whose stage was gone): it was staged again from scratch.
-	Restaged    []string     `json:"restaged,omitempty"`
+	Restaged []string `json:"restaged,omitempty"`
+	// Gone names the regions where the run was promoted before but whose
+	// store holds no index now (dropped or wiped since): the fence skips
+	// them, so nothing is written until a new run id is given.
+	Gone        []string     `json:"gone,omitempty"`
 	StaleStages []StageEntry `json:"stale_stages,omitempty"`
 	Agree       bool         `json:"agree"`
 	Promoted    bool         `json:"promoted"`
@@ -133,6 +137,7 @@ type tstate struct {
 	partition string
 	gen       string
 	skip      bool // run already promoted in this region
+	gone      bool // ... and its store holds no index now
 	stat      fence.DedupeStat
 	dups      int
 	written   int
@@ -276,6 +281,11 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		}
 		if state == fence.AlreadyDone {
 			st.skip = true
+			// The fence remembers the run, not the index: a store wiped
+			// since would stay empty without a word.
+			if _, err := t.Store.Settings(ctx); errors.Is(err, adapters.ErrNotFound) {
+				st.gone = true
+			}
 			continue
 		}
 		// The fence's index_hash component names the index being built:
@@ -382,6 +392,9 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		res.Deduped += st.stat.Hits
 		if st.skip {
 			res.Note = "run " + o.RunID + " was already promoted in some regions: nothing written there (pass a new --run-id to rebuild again)"
+			if st.gone {
+				res.Gone = append(res.Gone, st.t.Region)
+			}
 			continue
 		}
 		if st.checkErr != nil {
@@ -434,6 +447,14 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		}
 	}
 	res.ElapsedMS = time.Since(start).Milliseconds()
+	if len(res.Gone) > 0 {
+		res.Note = fmt.Sprintf("run %s was promoted before in %s, whose store holds no index now: nothing written there (pass a new --run-id to rebuild it)", o.RunID, strings.Join(res.Gone, ", "))
+		var errs []error
+		for _, r := range res.Gone {
+			errs = append(errs, fmt.Errorf("rebuild: region %s: run %s was promoted there before, but its store holds no index now (dropped or wiped since); the fence remembers the run, so nothing was written: pass a new --run-id to rebuild it", r, o.RunID))
+		}
+		return res, errors.Join(errs...)
+	}
 	return res, nil
 }
 

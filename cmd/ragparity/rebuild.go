@@ -85,6 +85,11 @@ func runRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
+		if code == ExitEqual {
+			// A run that met an error never exits 0 (a region whose
+			// promoted index is gone, say).
+			code = ExitUnknown
+		}
 	}
 	if *mkBaseline && err == nil && res.Promoted && code == ExitEqual {
 		b, berr := server.TakeBaseline(ctx, cfg, gate.CreateOptions{From: res.Regions[0], Goldset: *baseGold, AcceptBelowFloor: *baseAccept})

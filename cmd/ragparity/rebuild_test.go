@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,7 +78,15 @@ func openPGTable(t *testing.T, table string) (s adapters.VectorStore, base *url.
 func rebuildConfig(t *testing.T, cache string, regions map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "release: r-test\nembedder: glove\ncache_dir: %q\nanalyzer:\n  chunk_size: 40\n  overlap: 8\n  normalize: NFKC\nfence:\n  lease: 1s\nregions:\n", cache)
-	for _, name := range []string{"pg", "pg2", "local"} {
+	names := []string{"pg", "pg2", "local"}
+	var others []string
+	for name := range regions {
+		if !slices.Contains(names, name) {
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	for _, name := range append(names, others...) {
 		if u, ok := regions[name]; ok {
 			fmt.Fprintf(&b, "  - name: %s\n    vectors: %q\n", name, u)
 		}
@@ -287,5 +296,31 @@ func TestRebuildFromBlobSources(t *testing.T) {
 		if sk := blobtest.ServiceEnv("RAGPARITY_S3_SECRET_KEY"); strings.Contains(errOut, sk) {
 			t.Errorf("the error shows the secret key: %s", errOut)
 		}
+	}
+}
+
+// TestRebuildReplayIntoWipedFolderExitsTwo: the same run id replayed after
+// one region's folder was wiped writes nothing (the fence remembers the
+// promoted run) and exits 2 naming the region and the way out, where it
+// once exited 0 with the region left empty.
+func TestRebuildReplayIntoWipedFolderExitsTwo(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	cfg := rebuildConfig(t, t.TempDir(), map[string]string{
+		"a": fmt.Sprintf("embedded://%s?collection=chunks", dirA),
+		"b": fmt.Sprintf("embedded://%s?collection=chunks", dirB)})
+	src := filepath.Join("..", "..", "testdata", "scifact", "corpus.jsonl")
+	if code, out, errOut := runCLI(t, "rebuild", "--config", cfg, "--source", src, "--promote", "--run-id", "wipe1"); code != ExitEqual {
+		t.Fatalf("rebuild: exit %d\n%s%s", code, out, errOut)
+	}
+	ents, _ := os.ReadDir(dirA)
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(dirA, e.Name()))
+	}
+	code, out, errOut := runCLI(t, "rebuild", "--config", cfg, "--source", src, "--promote", "--run-id", "wipe1")
+	if code != ExitUnknown || !strings.Contains(errOut, "region a:") || !strings.Contains(errOut, "no index now") || !strings.Contains(errOut, "--run-id") || strings.Contains(errOut, "region b:") {
+		t.Errorf("replay into a wiped folder: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "rebuild", "--config", cfg, "--source", src, "--promote", "--run-id", "wipe2", "--regions", "a"); code != ExitEqual {
+		t.Errorf("a new run id into the wiped folder: exit %d\n%s%s", code, out, errOut)
 	}
 }
