@@ -269,10 +269,12 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		}
 		return bh
 	}
-	// hashers[0] is the reading goroutine's own (inline hashing), the rest
-	// the workers'.
+	// hashers[0] is the reading goroutine's own (inline hashing; nil when
+	// workers hash), the rest the workers'.
 	hashers := make([]*batchHasher, workers+1)
-	hashers[0] = newHasher()
+	if inline {
+		hashers[0] = newHasher()
+	}
 	for w := 1; w <= workers; w++ {
 		hashers[w] = newHasher()
 		wg.Add(1)
@@ -402,6 +404,9 @@ func HashStore(ctx context.Context, r adapters.VectorReader, o Options) (*Scan, 
 		return nil, err
 	}
 	for _, p := range hashers {
+		if p == nil {
+			continue
+		}
 		for b := lo; b < hi; b++ {
 			s.Leaves[b].Merge(p.exact[b])
 			if p.tol != nil {
