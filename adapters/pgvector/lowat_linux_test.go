@@ -2,6 +2,7 @@ package pgvector
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -204,4 +205,20 @@ func TestStoreDialsLowatConns(t *testing.T) {
 	if _, ok := c.Conn().PgConn().Conn().(*lowatConn); !ok {
 		t.Fatalf("pool connection is %T, want *lowatConn (RAGPARITY_PG_URL must reach PostgreSQL over TCP)", c.Conn().PgConn().Conn())
 	}
+}
+
+// With sslmode=require pgconn holds TLS over our connection: the scan
+// still raises the mark on the socket beneath.
+func TestScanStreamUnderTLS(t *testing.T) {
+	lc, _ := pipe(t, 128<<10, time.Second)
+	restore := scanStream(tls.Client(lc, &tls.Config{InsecureSkipVerify: true}))
+	if m := mark(t, lc); m != 128<<10 {
+		t.Errorf("SO_RCVLOWAT = %d under TLS during the scan, want %d", m, 128<<10)
+	}
+	restore()
+	if m := mark(t, lc); m != 1 {
+		t.Errorf("SO_RCVLOWAT = %d after the scan, want 1", m)
+	}
+	// Any other connection is left alone.
+	scanStream(lc.Conn)()
 }
