@@ -160,6 +160,16 @@ type VectorWriter interface {
 // (shadow) collection that readers of the live one never see, and Promote
 // swaps it in atomically, so a reader sees either the whole old index or
 // the whole new one.
+// ContentKeeper is implemented by a store that can be set up to drop a
+// point's payload or text (pgvector keeps them only in the columns its URL
+// names). A rebuild writes both and checks the stage holds them, so it
+// asks first instead of writing points it cannot keep.
+type ContentKeeper interface {
+	// KeepsContent is nil when the store keeps both; otherwise it says
+	// which it drops and how to keep it.
+	KeepsContent() error
+}
+
 type Stager interface {
 	// Stage opens the staged collection called name, creating it for spec
 	// when absent. Reopening an existing stage (a resumed rebuild) keeps

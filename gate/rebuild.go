@@ -68,6 +68,9 @@ func Rebuild(ctx context.Context, cfg *config.Config, o RebuildOptions) (*replic
 	if err != nil {
 		return nil, err
 	}
+	if err := replicate.CheckTargets(targets); err != nil {
+		return nil, err
+	}
 	var names []string
 	for _, t := range targets {
 		names = append(names, t.Region)

@@ -297,3 +297,41 @@ func TestReplayIntoWipedRegionSaysSo(t *testing.T) {
 		t.Errorf("written %v, want nothing (the run was promoted)", res.Written)
 	}
 }
+
+// TestRebuildIntoStoreThatDropsTextRefusedFirst: a pgvector URL that names
+// no payload= or text= column keeps ids and vectors only. A rebuild into
+// it once embedded and wrote every chunk and then failed its stage check
+// with "changed ids (payload+text)"; it must refuse before writing,
+// naming the region and the URL parameters that keep the content.
+func TestRebuildIntoStoreThatDropsTextRefusedFirst(t *testing.T) {
+	src := corpus(t, 10)
+	regs := pgRegions(t, "a", "b")
+	u, err := url.Parse(regs[1].url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("payload")
+	q.Del("text")
+	u.RawQuery = q.Encode()
+	regs[1].url = u.String()
+	o := opts(src, hashEmbedder(t), "notext")
+	o.Promote = true
+	_, err = replicate.Rebuild(context.Background(), targets(t, regs, boltFence(t)), o)
+	if err == nil {
+		t.Fatal("rebuild into a store without payload and text columns: no error")
+	}
+	for _, want := range []string{"region b", "payload=", "text="} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "region a") {
+		t.Errorf("error %q names region a", err)
+	}
+	for _, r := range regs {
+		if n := r.writes.Load(); n != 0 {
+			t.Errorf("%s: %d points written before the refusal", r.name, n)
+		}
+	}
+}

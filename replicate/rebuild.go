@@ -248,6 +248,9 @@ func Rebuild(ctx context.Context, targets []Target, o Options) (*Result, error) 
 		}
 		o.RunID = id
 	}
+	if err := CheckTargets(targets); err != nil {
+		return nil, err
+	}
 	ctx, unlease, err := leaseRegions(ctx, targets, o)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
@@ -620,4 +623,23 @@ func (r *Result) WriteText(w io.Writer) {
 	default:
 		fmt.Fprintln(w, "all rebuilt regions agree; staged, not promoted (pass --promote)")
 	}
+}
+
+// CheckTargets refuses, before any lease, claim or embedding, targets whose
+// store would drop the chunks' payload or text (adapters.ContentKeeper):
+// their stage check would fail only after every chunk was embedded and
+// written. Every such region is named.
+func CheckTargets(targets []Target) error {
+	var errs []error
+	for _, t := range targets {
+		if k, ok := t.Store.(adapters.ContentKeeper); ok {
+			if err := k.KeepsContent(); err != nil {
+				errs = append(errs, fmt.Errorf("rebuild: region %s: %w", t.Region, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w (nothing written, the live index is untouched)", errors.Join(errs...))
+	}
+	return nil
 }

@@ -63,6 +63,13 @@ func (c countingStager) Seal(ctx context.Context, name string) error {
 	return nil
 }
 
+func (c countingStager) KeepsContent() error {
+	if k, ok := c.VectorStore.(adapters.ContentKeeper); ok {
+		return k.KeepsContent()
+	}
+	return nil
+}
+
 func (c countingStager) Stages(ctx context.Context) ([]adapters.StageInfo, error) {
 	return c.VectorStore.(adapters.StageLister).Stages(ctx)
 }

@@ -105,6 +105,22 @@ func specDim(spec adapters.CollectionSpec) (int, error) {
 // the comment at the top of this file. Reopening an existing stage keeps
 // its rows. The returned store writes with COPY (see Upsert); its Close
 // leaves s's pool open.
+// KeepsContent: points are kept with their payload and text only when the
+// URL names a column for each (a rebuild creates them as jsonb and text).
+func (s *Store) KeepsContent() error {
+	var miss []string
+	if s.payloadCol == "" {
+		miss = append(miss, "payload= (the chunk's metadata, jsonb)")
+	}
+	if s.textCol == "" {
+		miss = append(miss, "text= (the chunk's text)")
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return fmt.Errorf("pgvector: table %s: the URL names no %s column, so the table would keep ids and vectors only and a rebuild writes every chunk's metadata and text; add payload=metadata&text=content to the URL (or the table's own columns)", s.name(), strings.Join(miss, " and no "))
+}
+
 func (s *Store) Stage(ctx context.Context, name string, spec adapters.CollectionSpec) (adapters.VectorStore, error) {
 	if err := s.writable("stage"); err != nil {
 		return nil, err

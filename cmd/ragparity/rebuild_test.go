@@ -237,6 +237,13 @@ func TestRebuildBadInput(t *testing.T) {
 	if code != ExitUnknown || !strings.Contains(errOut, "missing") {
 		t.Errorf("missing source: exit %d, stderr %q", code, errOut)
 	}
+	// A pgvector URL naming no payload or text column: refused before
+	// anything is embedded, claimed or checkpointed.
+	bare := rebuildConfig(t, t.TempDir(), map[string]string{"local": live, "pg": pgtest.TableURL(fmt.Sprintf("rp_bare_%08x", rand.Uint32()))})
+	code, _, errOut = runCLI(t, "rebuild", "--config", bare, "--source", filepath.Join("..", "..", "testdata", "scifact", "corpus.jsonl"), "--promote")
+	if code != ExitUnknown || !strings.Contains(errOut, "region pg:") || !strings.Contains(errOut, "payload=metadata&text=content") || strings.Contains(errOut, "--resume") || strings.Contains(errOut, "region local") {
+		t.Errorf("pgvector URL without payload/text: exit %d, stderr %q", code, errOut)
+	}
 	noEmb := writeConfig(t, fmt.Sprintf("regions:\n  - name: local\n    vectors: %q\n", live))
 	code, _, errOut = runCLI(t, "rebuild", "--config", noEmb, "--source", bad)
 	if code != ExitUnknown || !strings.Contains(errOut, "needs an embedder") {
