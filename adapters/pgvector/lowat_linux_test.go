@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"github.com/ragparity/ragparity/internal/pgtest"
+	"github.com/ragparity/ragparity/parity"
+	"github.com/ragparity/ragparity/storetest/vectortest"
+	"github.com/ragparity/ragparity/verifier"
 )
 
 // pipe returns both ends of a loopback TCP connection, the client's as a
@@ -221,4 +226,65 @@ func TestScanStreamUnderTLS(t *testing.T) {
 	}
 	// Any other connection is left alone.
 	scanStream(lc.Conn)()
+}
+
+// A scan over TLS (sslmode=require: Debian's PostgreSQL serves its snakeoil
+// certificate) reads through the mark on the socket beneath and hashes
+// exactly as over plain TCP; 3000 points are several 128 KiB marks and a
+// short last read.
+func TestScanOverTLSHashesAsPlain(t *testing.T) {
+	ctx := context.Background()
+	table := fmt.Sprintf("rp_lowat_tls_%08x", rand.Uint32())
+	plain := openStore(t, pgtest.TableURL(table, "payload", "metadata", "text", "content"))
+	defer plain.Drop(ctx)
+	var ssl string
+	if err := plain.pool.QueryRow(ctx, "SHOW ssl").Scan(&ssl); err != nil {
+		t.Fatalf("PostgreSQL is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", pgtest.URL(), err)
+	}
+	if ssl != "on" {
+		t.Fatalf("PostgreSQL at %s has ssl = %s: this test scans over TLS (Debian's default is on, with the snakeoil certificate)", pgtest.URL(), ssl)
+	}
+	vectortest.Load(t, plain, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 5))
+	tu, _ := url.Parse(pgtest.TableURL(table, "payload", "metadata", "text", "content"))
+	q := tu.Query()
+	q.Set("sslmode", "require")
+	tu.RawQuery = q.Encode()
+	secure := openStore(t, tu.String())
+	c, err := secure.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, ok := c.Conn().PgConn().Conn().(*tls.Conn)
+	if !ok {
+		t.Fatalf("sslmode=require connection is %T, want *tls.Conn", c.Conn().PgConn().Conn())
+	}
+	if _, ok := tc.NetConn().(*lowatConn); !ok {
+		t.Fatalf("TLS runs over %T, want *lowatConn", tc.NetConn())
+	}
+	c.Release()
+	a, err := verifier.HashStore(ctx, plain, verifier.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := verifier.HashStore(ctx, secure, verifier.Options{})
+	if err != nil {
+		t.Fatalf("hash over TLS: %v", err)
+	}
+	if a.Points != 3000 || b.Points != 3000 || a.IndexHash() != b.IndexHash() {
+		t.Errorf("plain %d points %s, TLS %d points %s: want 3000 and one INDEX_HASH", a.Points, a.IndexHash().Hex(), b.Points, b.IndexHash().Hex())
+	}
+}
+
+func openStore(t *testing.T, raw string) *Store {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vs.Close() })
+	return vs.(*Store)
 }
