@@ -376,6 +376,13 @@ do_s3() {
 	have curl || apt_install curl
 	build_versitygw
 
+	# Started before --keep-alive was passed: it closes the connection after
+	# every response (AWS S3 keeps it), so every client pays a connect per
+	# object. Restart it with the flag (its root is made afresh).
+	if pid=$(vgw_pid) && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--keep-alive'; then
+		info "versitygw (pid $pid) runs without --keep-alive; restarting it"
+		do_stop
+	fi
 	if s3_answers; then
 		if pid=$(vgw_pid); then
 			info "versitygw already running (pid $pid), root $S3_ROOT"
@@ -405,8 +412,11 @@ do_s3() {
 		info "no user xattrs on $S3_ROOT: metadata kept in sidecar dir $S3_SIDECAR"
 	fi
 
+	# --keep-alive: versitygw closes every connection after one response
+	# without it; AWS S3 and MinIO keep them open, and so must the server
+	# the tests and the blob bench run against.
 	local cmd=("$VGW_BIN" --port "$S3_ADDR" --access "$S3_ACCESS_KEY" --secret "$S3_SECRET_KEY"
-		--region "$S3_REGION" posix "${posix_opts[@]}" "$S3_ROOT")
+		--region "$S3_REGION" --keep-alive posix "${posix_opts[@]}" "$S3_ROOT")
 	info "starting: ${cmd[*]}"
 	info "log: $S3_LOG"
 	# Detached: own session, no stdin, survives the caller's shell. Credentials come

@@ -141,7 +141,8 @@ func TestRetriesOn5xxAndTimeouts(t *testing.T) {
 }
 
 // TestReadsReuseConnections reads objects, 8 at a time, through a
-// keep-alive proxy (versitygw itself closes most connections) and counts
+// keep-alive proxy (versitygw closes every connection unless started with
+// --keep-alive, as scripts/services.sh now does) and counts
 // the client's connections: a read to the end must hand its connection
 // back for the next one, not race its closing against net/http.
 func TestReadsReuseConnections(t *testing.T) {
