@@ -156,10 +156,6 @@ type VectorWriter interface {
 	Drop(ctx context.Context) error
 }
 
-// Stager is an optional ability used by rebuilds: writes go to a staged
-// (shadow) collection that readers of the live one never see, and Promote
-// swaps it in atomically, so a reader sees either the whole old index or
-// the whole new one.
 // ContentKeeper is implemented by a store that can be set up to drop a
 // point's payload or text (pgvector keeps them only in the columns its URL
 // names). A rebuild writes both and checks the stage holds them, so it
@@ -170,6 +166,10 @@ type ContentKeeper interface {
 	KeepsContent() error
 }
 
+// Stager is an optional ability used by rebuilds: writes go to a staged
+// (shadow) collection that readers of the live one never see, and Promote
+// swaps it in atomically, so a reader sees either the whole old index or
+// the whole new one.
 type Stager interface {
 	// Stage opens the staged collection called name, creating it for spec
 	// when absent. Reopening an existing stage (a resumed rebuild) keeps

@@ -101,10 +101,6 @@ func specDim(spec adapters.CollectionSpec) (int, error) {
 	return spec.Vectors[""], nil
 }
 
-// Stage opens the stage called name, creating it for spec when absent; see
-// the comment at the top of this file. Reopening an existing stage keeps
-// its rows. The returned store writes with COPY (see Upsert); its Close
-// leaves s's pool open.
 // KeepsContent: points are kept with their payload and text only when the
 // URL names a column for each (a rebuild creates them as jsonb and text).
 func (s *Store) KeepsContent() error {
@@ -121,6 +117,10 @@ func (s *Store) KeepsContent() error {
 	return fmt.Errorf("pgvector: table %s: the URL names no %s column, so the table would keep ids and vectors only and a rebuild writes every chunk's metadata and text; add payload=metadata&text=content to the URL (or the table's own columns)", s.name(), strings.Join(miss, " and no "))
 }
 
+// Stage opens the stage called name, creating it for spec when absent; see
+// the comment at the top of this file. Reopening an existing stage keeps
+// its rows. The returned store writes with COPY (see Upsert); its Close
+// leaves s's pool open.
 func (s *Store) Stage(ctx context.Context, name string, spec adapters.CollectionSpec) (adapters.VectorStore, error) {
 	if err := s.writable("stage"); err != nil {
 		return nil, err
