@@ -345,7 +345,7 @@ func (s *Store) SnapshotMarker(ctx context.Context) (storeID, snapshot string, e
 	err = s.pool.QueryRow(ctx, `SELECT current_database(), coalesce(to_regclass($1)::oid::text, ''),
 		(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text`, s.qualified()).Scan(&db, &oid, &lsn)
 	if err != nil {
-		return "", "", s.wrap("snapshot marker", err)
+		return "", "", s.wrap("read the snapshot marker of", err)
 	}
 	return fmt.Sprintf("pgvector %s db=%s table=%s oid=%s", s.where, db, s.qualified(), oid), "lsn " + lsn, nil
 }
@@ -364,7 +364,7 @@ func (s *Store) ChangeMarker(ctx context.Context) (string, error) {
 		CASE WHEN pg_is_in_recovery() THEN ' replay ' || pg_last_wal_replay_lsn()::text ELSE '' END
 		FROM (SELECT to_regclass($1)::oid AS oid) r LEFT JOIN pg_stat_all_tables st ON st.relid = r.oid`, s.qualified()).Scan(&m)
 	if err != nil {
-		return "", s.wrap("change marker", err)
+		return "", s.wrap("read the change marker of", err)
 	}
 	return m, nil
 }
