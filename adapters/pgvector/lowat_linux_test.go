@@ -192,16 +192,7 @@ func TestLowatKeepsCallersDeadline(t *testing.T) {
 // The store's TCP connections are dialled as lowatConns (a scan through
 // them is the conformance suite's; the bench measures the effect).
 func TestStoreDialsLowatConns(t *testing.T) {
-	u, err := url.Parse(pgtest.TableURL("rp_lowat_probe"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := vs.(*Store)
-	defer st.Close()
+	st := openStore(t, pgtest.TableURL("rp_lowat_probe"))
 	c, err := st.pool.Acquire(context.Background())
 	if err != nil {
 		t.Fatalf("PostgreSQL is not reachable at %s: %v\nstart it with `make services` (scripts/services.sh)", pgtest.URL(), err)
@@ -245,11 +236,7 @@ func TestScanOverTLSHashesAsPlain(t *testing.T) {
 		t.Fatalf("PostgreSQL at %s has ssl = %s: this test scans over TLS (Debian's default is on, with the snakeoil certificate)", pgtest.URL(), ssl)
 	}
 	vectortest.Load(t, plain, vectortest.Spec(parity.IDInt), vectortest.Points(parity.IDInt, 3000, 5))
-	tu, _ := url.Parse(pgtest.TableURL(table, "payload", "metadata", "text", "content"))
-	q := tu.Query()
-	q.Set("sslmode", "require")
-	tu.RawQuery = q.Encode()
-	secure := openStore(t, tu.String())
+	secure := openStore(t, pgtest.TableURL(table, "payload", "metadata", "text", "content", "sslmode", "require"))
 	c, err := secure.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
